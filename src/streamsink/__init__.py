@@ -1,0 +1,95 @@
+"""streamsink: carry an agent runtime's events between processes, on any backend.
+
+Publish with a :class:`Sink`, consume with a :class:`Subscriber`; pick the backend by URL
+(``memory://``, ``redis://host:6379/0``, ``fakeredis://``, or any installed plugin's scheme)::
+
+    async with streamsink.connect("memory://") as streams:
+        await streams.sink.send(streamsink.StreamEvent("tool_start", "run-1", "session-1"))
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._deadletter import DeadLetter, decode_dead_letter, encode_dead_letter
+from ._delivery import Delivery
+from ._envelope import Envelope, decode_envelope, encode_envelope
+from ._events import Event, EventType, StreamEvent
+from ._exceptions import (
+    AckError,
+    BackendNotFoundError,
+    BackendUnavailableError,
+    ConfigurationError,
+    DecodeError,
+    PublishError,
+    SinkClosedError,
+    StreamsinkError,
+    SubscriptionError,
+)
+from ._options import DEFAULT_GROUP, SubscriberOptions, default_dead_letter_stream
+from ._plugins import get_plugin_manager, get_registry, open_backend
+from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
+from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
+from ._streams import default_stream_id, validate_stream_id
+from ._subscriber import StreamSubscriber, Subscriber
+from ._subscription import Subscription, SubscriptionStatistics
+from .backend import Capabilities, StartPosition
+from .hookspecs import hookimpl
+
+__all__ = [
+    # events and the wire format
+    "EventType",
+    "Event",
+    "StreamEvent",
+    "Envelope",
+    "encode_envelope",
+    "decode_envelope",
+    # publishing
+    "Sink",
+    "StreamSink",
+    "SinkOptions",
+    "PublishedEvent",
+    "default_stream_id",
+    "validate_stream_id",
+    # consuming
+    "Subscriber",
+    "StreamSubscriber",
+    "SubscriberOptions",
+    "Subscription",
+    "SubscriptionStatistics",
+    "Delivery",
+    "StartPosition",
+    "DEFAULT_GROUP",
+    "DeadLetter",
+    "default_dead_letter_stream",
+    "encode_dead_letter",
+    "decode_dead_letter",
+    # wiring
+    "RuntimeStreams",
+    "connect",
+    "open_backend",
+    "Capabilities",
+    "DEFAULT_URL",
+    "URL_ENV",
+    "hookimpl",
+    "get_plugin_manager",
+    "get_registry",
+    # errors
+    "StreamsinkError",
+    "ConfigurationError",
+    "BackendNotFoundError",
+    "SinkClosedError",
+    "PublishError",
+    "DecodeError",
+    "AckError",
+    "SubscriptionError",
+    "BackendUnavailableError",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "__version__":
+        from importlib.metadata import version
+
+        return version("streamsink")
+    raise AttributeError(f"module 'streamsink' has no attribute {name!r}")

@@ -1,0 +1,215 @@
+"""The JSON envelope: the wire format shared with Go's goa/loom services (DESIGN §5).
+
+Keys in this order, ``?`` omitted when empty or None::
+
+    type, event_key?, run_id, session_id?, timestamp, payload?, server_data?
+
+``timestamp`` is RFC 3339 UTC with ``Z`` and trailing-zero-trimmed fractional seconds (Go's
+RFC3339Nano); ``server_data`` is raw JSON embedded as is.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import attrs
+import orjson
+
+from ._events import StreamEvent, raw_json
+from ._exceptions import ConfigurationError, DecodeError
+
+__all__ = [
+    "Envelope",
+    "encode_envelope",
+    "decode_envelope",
+    "format_timestamp",
+    "parse_timestamp",
+]
+
+
+@attrs.frozen(kw_only=True)
+class Envelope:
+    """One published event as it travels: what :func:`encode_envelope` writes."""
+
+    type: str
+    event_key: str = ""
+    run_id: str = ""
+    session_id: str = ""
+    timestamp: datetime
+    payload: Any = None
+    server_data: bytes | None = attrs.field(default=None, converter=raw_json)
+
+
+def format_timestamp(ts: datetime) -> str:
+    """RFC 3339 UTC with ``Z`` and no trailing zeros in the fraction, as Go's RFC3339Nano.
+
+    :raises ConfigurationError: a naive datetime (its zone would be a guess).
+    """
+    if ts.tzinfo is None:
+        raise ConfigurationError(f"timestamp must be timezone-aware, got naive {ts!r}")
+    if ts.utcoffset():
+        ts = ts.astimezone(UTC)
+    text = ts.replace(tzinfo=None).isoformat()
+    if ts.microsecond:
+        text = text.rstrip("0")
+    return text + "Z"
+
+
+# RFC 3339 as Go's time.RFC3339 parser accepts it; fromisoformat alone also takes forms Go refuses
+# (dates without time, spaces, basic format), and what we accept Go subscribers must accept too.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+
+
+def parse_timestamp(text: str) -> datetime:
+    """Parse RFC 3339 (nanoseconds truncated to microseconds, offsets converted) into UTC.
+
+    :raises DecodeError: anything that is not RFC 3339.
+    """
+    if not _RFC3339.fullmatch(text):
+        raise DecodeError(f"timestamp {text!r} is not RFC 3339")
+    if "." in text:
+        # datetime keeps microseconds; Go sends up to nanoseconds.
+        head, _, rest = text.partition(".")
+        digits = len(rest) - len(rest.lstrip("0123456789"))
+        text = f"{head}.{rest[: min(digits, 6)]}{rest[digits:]}"
+    try:
+        ts = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise DecodeError(f"timestamp {text!r} is not RFC 3339: {exc}") from None
+    return ts.astimezone(UTC)
+
+
+def _dumps(doc: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(doc)
+    except TypeError as exc:
+        path = _unencodable_path(doc.get("payload"), "payload")
+        where = f" at {path[0]} (a {type(path[1]).__name__})" if path else ""
+        raise ConfigurationError(f"event payload cannot be encoded as JSON{where}: {exc}") from None
+
+
+def _unencodable_path(value: Any, path: str) -> tuple[str, Any] | None:
+    """Find the first value orjson refuses, so the error names where it is."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                return f"{path}[{key!r}] (key)", key
+            found = _unencodable_path(item, f"{path}.{key}")
+            if found:
+                return found
+        return None
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            found = _unencodable_path(item, f"{path}[{index}]")
+            if found:
+                return found
+        return None
+    try:
+        orjson.dumps(value)
+    except TypeError:
+        return path, value
+    return None
+
+
+def encode_fields(
+    type: str,
+    event_key: str,
+    run_id: str,
+    session_id: str,
+    timestamp: str,
+    payload: Any,
+    server_data: bytes | None,
+) -> bytes:
+    """Encode envelope fields (timestamp already formatted); the sink's fast path uses it directly."""
+    doc: dict[str, Any] = {"type": type}
+    if event_key:
+        doc["event_key"] = event_key
+    doc["run_id"] = run_id
+    if session_id:
+        doc["session_id"] = session_id
+    doc["timestamp"] = timestamp
+    if payload is not None:
+        doc["payload"] = payload
+    if server_data:
+        doc["server_data"] = orjson.Fragment(server_data)
+    return _dumps(doc)
+
+
+def encode_envelope(env: Envelope) -> bytes:
+    """Encode an envelope as compact UTF-8 JSON in the wire key order.
+
+    :raises ConfigurationError: a payload orjson cannot encode (the message names the field path
+        and the type), or a naive timestamp.
+    """
+    return encode_fields(
+        env.type,
+        env.event_key,
+        env.run_id,
+        env.session_id,
+        format_timestamp(env.timestamp),
+        env.payload,
+        env.server_data,
+    )
+
+
+def decode_envelope(data: bytes) -> StreamEvent:
+    """Decode envelope bytes into a :class:`StreamEvent` (``entry_id``/``stream_id`` None).
+
+    Accepts what Go produces: nanosecond timestamps, offsets, ``\\u003c`` escapes, unknown keys
+    (ignored) and missing optional keys.
+
+    :raises DecodeError: not UTF-8 JSON, not an object, a field of the wrong type, or a timestamp
+        that is not RFC 3339. Never any other exception type.
+    """
+    return decode_entry(data, None, None)
+
+
+def _text_field(doc: dict[str, Any], key: str) -> str:
+    value = doc.get(key, "")
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise DecodeError(f"envelope field {key!r} must be a string, got {type(value).__name__}")
+    return value
+
+
+def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> StreamEvent:
+    """:func:`decode_envelope` that also stamps the entry id and stream id (the subscriber's path)."""
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError(f"envelope is not valid UTF-8 JSON: {exc}") from None
+    except TypeError as exc:  # not bytes-like at all
+        raise DecodeError(f"envelope must be bytes, got {type(data).__name__}: {exc}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError(f"envelope must be a JSON object, got {type(doc).__name__}")
+    event_type = doc.get("type")
+    if not isinstance(event_type, str):
+        raise DecodeError(
+            "envelope has no 'type'"
+            if event_type is None
+            else f"envelope field 'type' must be a string, got {type(event_type).__name__}"
+        )
+    ts_text = doc.get("timestamp")
+    if ts_text is None:
+        timestamp = None
+    elif isinstance(ts_text, str):
+        timestamp = parse_timestamp(ts_text)
+    else:
+        raise DecodeError(
+            f"envelope field 'timestamp' must be a string, got {type(ts_text).__name__}"
+        )
+    server_data = doc.get("server_data")
+    return StreamEvent(
+        event_type,
+        _text_field(doc, "run_id"),
+        _text_field(doc, "session_id"),
+        _text_field(doc, "event_key"),
+        doc.get("payload"),
+        None if server_data is None else orjson.dumps(server_data),
+        timestamp=timestamp,
+        entry_id=entry_id,
+        stream_id=stream_id,
+    )

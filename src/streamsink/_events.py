@@ -1,0 +1,110 @@
+"""The events a runtime publishes: the type vocabulary, the ``Event`` protocol and ``StreamEvent``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+import orjson
+
+from ._exceptions import ConfigurationError
+
+__all__ = ["EventType", "Event", "StreamEvent", "raw_json"]
+
+
+class EventType(StrEnum):
+    """The 19 event types an agent runtime emits (the envelope's ``type``).
+
+    ``StreamEvent.type`` is a plain ``str``: members compare equal to their values, and types
+    outside this vocabulary are carried unchanged.
+    """
+
+    ASSISTANT_REPLY = "assistant_reply"
+    PLANNER_THOUGHT = "planner_thought"
+    PROMPT_RENDERED = "prompt_rendered"
+    TOOL_START = "tool_start"
+    TOOL_UPDATE = "tool_update"
+    TOOL_CALL_ARGS_DELTA = "tool_call_args_delta"
+    TOOL_OUTPUT_DELTA = "tool_output_delta"
+    TOOL_END = "tool_end"
+    AWAIT_CLARIFICATION = "await_clarification"
+    AWAIT_CONFIRMATION = "await_confirmation"
+    AWAIT_QUESTIONS = "await_questions"
+    AWAIT_EXTERNAL_TOOLS = "await_external_tools"
+    TOOL_AUTHORIZATION = "tool_authorization"
+    USAGE = "usage"
+    WORKFLOW = "workflow"
+    CHILD_RUN_LINKED = "child_run_linked"
+    SESSION_STREAM_STARTED = "session_stream_started"
+    SESSION_STREAM_END = "session_stream_end"
+    RUN_STREAM_END = "run_stream_end"
+
+
+@runtime_checkable
+class Event(Protocol):
+    """What a sink can publish. ``server_data`` (raw JSON bytes) is optional on implementations."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def session_id(self) -> str: ...
+    @property
+    def event_key(self) -> str: ...
+    @property
+    def payload(self) -> Any: ...
+
+
+def raw_json(value: object) -> bytes | None:
+    """Normalise a ``server_data`` value to raw JSON bytes, or None.
+
+    ``None`` and empty or blank text/bytes give None (as Go's ``rawjson.Message`` encodes them as
+    ``null``). ``str``/``bytes`` must already be JSON; any other value is serialised with orjson.
+
+    :raises ConfigurationError: text that is not valid JSON, or a value orjson cannot encode.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.encode()
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        if not data.strip():
+            return None
+        try:
+            orjson.loads(data)
+        except orjson.JSONDecodeError as exc:
+            raise ConfigurationError(f"server_data is not valid JSON: {exc}") from None
+        return data
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:
+        raise ConfigurationError(f"server_data cannot be encoded as JSON: {exc}") from None
+
+
+@attrs.frozen(kw_only=False)
+class StreamEvent:
+    """An event to publish, or one decoded from a stream.
+
+    ``server_data`` is raw JSON (bytes) embedded as-is in the envelope; text, bytes or any
+    JSON-serialisable value is accepted and normalised by :func:`raw_json`.
+    ``timestamp``, ``entry_id`` and ``stream_id`` are set on decoded events (the publish time, the
+    backend's entry id and the stream it came from) and are None on events never on a stream.
+    """
+
+    type: str
+    run_id: str
+    session_id: str = ""
+    event_key: str = ""
+    payload: Any = None
+    server_data: bytes | None = attrs.field(default=None, converter=raw_json)
+    timestamp: datetime | None = attrs.field(default=None, kw_only=True)
+    entry_id: str | None = attrs.field(default=None, kw_only=True)
+    stream_id: str | None = attrs.field(default=None, kw_only=True)
+
+    def server_data_value(self) -> Any:
+        """``server_data`` parsed from JSON (None when absent)."""
+        return None if self.server_data is None else orjson.loads(self.server_data)

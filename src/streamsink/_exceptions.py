@@ -1,0 +1,82 @@
+"""Every error streamsink raises, under one root.
+
+::
+
+    StreamsinkError
+    ├── ConfigurationError (also ValueError)   bad option, URL, stream id or event
+    │   └── BackendNotFoundError (also LookupError)   no backend for a URL scheme
+    ├── SinkClosedError                         send() after aclose()
+    ├── PublishError                            the backend did not take an entry
+    ├── DecodeError (also ValueError)           bytes that are not an envelope
+    ├── AckError                                the backend did not take an ack
+    ├── SubscriptionError                       a subscription ended by a failure
+    └── BackendUnavailableError                 the backend cannot be reached (retryable)
+
+Backends translate their driver's errors into these at the SPI boundary, so an application
+catches ``StreamsinkError`` and never a redis-py (or other driver) exception.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+__all__ = [
+    "StreamsinkError",
+    "ConfigurationError",
+    "BackendNotFoundError",
+    "SinkClosedError",
+    "PublishError",
+    "DecodeError",
+    "AckError",
+    "SubscriptionError",
+    "BackendUnavailableError",
+]
+
+
+class StreamsinkError(Exception):
+    """Root of every error raised by streamsink and its backends."""
+
+
+class ConfigurationError(StreamsinkError, ValueError):
+    """An option, URL, stream id or event is not acceptable; nothing was written."""
+
+
+class BackendNotFoundError(ConfigurationError, LookupError):
+    """No installed backend serves a URL scheme.
+
+    ``scheme`` is the scheme asked for, ``available`` the installed ones.
+    """
+
+    def __init__(self, scheme: str, available: Sequence[str], hint: str | None = None) -> None:
+        self.scheme = scheme
+        self.available = tuple(sorted(available))
+        message = f"no streamsink backend for scheme {scheme!r}"
+        if hint:
+            message += f"; {hint}"
+        installed = ", ".join(f"{s}://" for s in self.available) or "none"
+        message += f" (installed: {installed})"
+        super().__init__(message)
+
+
+class SinkClosedError(StreamsinkError):
+    """The sink (or backend) was closed; nothing was written."""
+
+
+class PublishError(StreamsinkError):
+    """The backend refused or failed an append; the entry may or may not be written."""
+
+
+class DecodeError(StreamsinkError, ValueError):
+    """Bytes that cannot be decoded into an envelope."""
+
+
+class AckError(StreamsinkError):
+    """The backend did not take an acknowledgement (or nack/term/in_progress); retryable."""
+
+
+class SubscriptionError(StreamsinkError):
+    """A subscription ended because of a failure; ``__cause__`` holds the failure."""
+
+
+class BackendUnavailableError(StreamsinkError):
+    """The backend cannot be reached (connection lost, timeout); retrying may succeed."""

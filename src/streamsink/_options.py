@@ -1,0 +1,135 @@
+"""``SubscriberOptions``: how a subscriber joins, buffers, decodes, retries and dead-letters."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from ._envelope import decode_envelope
+from ._events import Event
+from ._exceptions import ConfigurationError, StreamsinkError
+from .backend import StartPosition
+
+__all__ = ["DEFAULT_GROUP", "SubscriberOptions", "default_dead_letter_stream"]
+
+DEFAULT_GROUP = "loom_mcp_subscriber"
+
+
+def default_dead_letter_stream(stream_id: str) -> str:
+    """``<stream id>:dlq``, where entries that cannot be processed end up."""
+    return f"{stream_id}:dlq"
+
+
+Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
+
+
+def _rule(accepts: Callable[[Any], bool], expected: str) -> Validator:
+    """An attrs validator raising ConfigurationError that names the option, value and expectation."""
+
+    def validate(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if not accepts(value):
+            raise ConfigurationError(
+                f"SubscriberOptions.{attribute.name}={value!r} is invalid: expected {expected}"
+            )
+
+    return validate
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_seconds(value: object) -> bool:
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value > 0
+    )
+
+
+def _is_name(value: object) -> bool:
+    return isinstance(value, str) and value != ""
+
+
+_SECONDS = _rule(_is_seconds, "a positive number of seconds")
+_SECONDS_OR_NONE = _rule(
+    lambda v: v is None or _is_seconds(v), "a positive number of seconds, or None for the default"
+)
+_CALLABLE_OR_NONE = _rule(lambda v: v is None or callable(v), "a callable or None")
+
+
+@attrs.frozen(kw_only=True)
+class SubscriberOptions:
+    """Options of a :class:`StreamSubscriber`; every value is checked when the options are built.
+
+    - ``group``: consumer group name (default ``loom_mcp_subscriber``, as loom-mcp). Subscribers
+      sharing a group on a stream split its events. ``None`` makes a fan-out reader: it sees every
+      event, acks nothing and leaves no state in the backend.
+    - ``consumer_name``: this consumer's name in the group. ``None`` (default) generates a unique
+      one. Give a stable name to have a restarted process first get back its own pending entries.
+    - ``buffer``: events read ahead of the application (default 64). Reading stops while it is
+      full, so a slow consumer slows reading instead of growing memory.
+    - ``fetch_count``: most entries asked of the backend per read (default: ``buffer``).
+    - ``decoder``: bytes -> event (default :func:`decode_envelope`). Any exception it raises is
+      reported as a :class:`DecodeError`.
+    - ``start``: where a new group or reader starts (default newest). An existing group keeps its
+      stored position, whatever ``start`` says.
+    - ``ack_grace_period``: seconds an entry may stay delivered but unacknowledged before the
+      group redelivers it, to this or another consumer (default 20, as pulse).
+    - ``claim_interval``: seconds between scans for such entries (default: the backend's
+      suggestion, else 0.5 s as pulse).
+    - ``max_deliveries``: deliveries after which an entry still not acknowledged goes to the
+      dead-letter stream instead (default 5; 0 = never).
+    - ``dead_letter_stream``: stream id -> dead-letter stream id (default ``<stream id>:dlq``);
+      ``None`` drops such entries after reporting them (they are still acknowledged).
+    - ``on_error``: called with each non-terminal error (undecodable entries, dead-lettering,
+      retries while the backend is unreachable). It must not block; errors it raises, and errors
+      when there is no callback, are logged and counted in ``StreamSubscriber.dropped_errors``.
+    - ``reconnect_timeout``: seconds the backend may stay unreachable before the subscription
+      ends with :class:`SubscriptionError` (default 60). Retries use jittered exponential backoff.
+    - ``max_block``: longest single blocking read in seconds (default: the claim interval).
+    """
+
+    group: str | None = attrs.field(
+        default=DEFAULT_GROUP,
+        validator=_rule(lambda v: v is None or _is_name(v), "a group name, or None for fan-out"),
+    )
+    consumer_name: str | None = attrs.field(
+        default=None,
+        validator=_rule(lambda v: v is None or _is_name(v), "a name, or None for a generated one"),
+    )
+    buffer: int = attrs.field(
+        default=64, validator=_rule(lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    )
+    fetch_count: int | None = attrs.field(
+        default=None,
+        validator=_rule(lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1 or None"),
+    )
+    decoder: Callable[[bytes], Event] = attrs.field(
+        default=decode_envelope, validator=_rule(callable, "a callable taking bytes")
+    )
+    start: StartPosition = attrs.field(
+        factory=StartPosition.newest,
+        validator=_rule(
+            lambda v: isinstance(v, StartPosition),
+            "StartPosition.newest(), .oldest(), .after(entry_id) or .at(datetime)",
+        ),
+    )
+    ack_grace_period: float = attrs.field(default=20.0, validator=_SECONDS)
+    claim_interval: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
+    max_deliveries: int = attrs.field(
+        default=5,
+        validator=_rule(lambda v: _is_int(v) and v >= 0, "an integer >= 1, or 0 for no limit"),
+    )
+    dead_letter_stream: Callable[[str], str] | None = attrs.field(
+        default=default_dead_letter_stream, validator=_CALLABLE_OR_NONE
+    )
+    on_error: Callable[[StreamsinkError], object] | None = attrs.field(
+        default=None, validator=_CALLABLE_OR_NONE
+    )
+    reconnect_timeout: float = attrs.field(default=60.0, validator=_SECONDS)
+    max_block: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)

@@ -1,0 +1,121 @@
+"""The plugin manager, built lazily on the first lookup and cached; and ``open_backend``."""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from importlib import metadata
+
+import pluggy
+
+from . import hookspecs
+from ._exceptions import BackendNotFoundError
+from ._registry import BackendRegistry
+from .backend import Backend, BackendURL
+
+__all__ = [
+    "AUTOLOAD_ENV",
+    "get_plugin_manager",
+    "get_registry",
+    "open_backend",
+    "reset_plugin_manager",
+]
+
+AUTOLOAD_ENV = "STREAMSINK_DISABLE_PLUGIN_AUTOLOAD"
+_FIRST_PARTY = "streamsink"
+log = logging.getLogger("streamsink")
+
+_lock = threading.Lock()
+_manager: pluggy.PluginManager | None = None
+_distributions: dict[str, str] = {}  # plugin name -> "dist version", for error messages
+_load_failures: dict[str, str] = {}  # entry-point name -> why it failed to load
+
+
+def _autoload_disabled() -> bool:
+    return os.environ.get(AUTOLOAD_ENV, "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _load_entry_points(pm: pluggy.PluginManager, *, first_party_only: bool) -> None:
+    for dist in metadata.distributions():
+        dist_name = dist.metadata["Name"] or ""
+        if first_party_only and dist_name.lower() != _FIRST_PARTY:
+            continue
+        for ep in dist.entry_points:
+            if ep.group != hookspecs.PROJECT_NAME:
+                continue
+            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
+                continue
+            try:
+                plugin = ep.load()
+            except Exception as exc:
+                # One broken plugin must not take every other backend down with it: remember
+                # why, warn, and say so when someone asks for a scheme nobody serves.
+                reason = f"plugin {ep.name!r} from {dist_name} failed to load: {exc!r}"
+                _load_failures[ep.name] = reason
+                log.warning("streamsink %s", reason)
+                continue
+            pm.register(plugin, name=ep.name)
+            _distributions[ep.name] = f"{dist_name} {dist.version}"
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use.
+
+    Loads every entry point of the ``streamsink`` group, or, when ``STREAMSINK_DISABLE_PLUGIN_AUTOLOAD``
+    is set, only the first-party ones (``memory``, ``redis``), so tests register the rest by hand
+    with ``get_plugin_manager().register(plugin)``.
+    """
+    global _manager
+    with _lock:
+        if _manager is None:
+            pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+            pm.add_hookspecs(hookspecs)
+            _load_entry_points(pm, first_party_only=_autoload_disabled())
+            pm.check_pending()
+            _manager = pm
+        return _manager
+
+
+def reset_plugin_manager() -> None:
+    """Forget the cached manager; the next lookup builds it again (for tests)."""
+    global _manager
+    with _lock:
+        _manager = None
+        _load_failures.clear()
+        _distributions.clear()
+
+
+def get_registry() -> BackendRegistry:
+    """A registry filled by every registered plugin's ``streamsink_add_backends``.
+
+    :raises ConfigurationError: two plugins register the same scheme.
+    """
+    pm = get_plugin_manager()
+    registry = BackendRegistry()
+    hook = pm.hook.streamsink_add_backends
+    for impl in reversed(hook.get_hookimpls()):  # registration order, for stable messages
+        registry._current_plugin = _describe(impl.plugin_name)
+        impl.function(registry=registry)
+    return registry
+
+
+def _describe(name: str) -> str:
+    dist = _distributions.get(name)
+    return f"plugin {name!r} ({dist})" if dist else f"plugin {name!r}"
+
+
+async def open_backend(url: str | BackendURL) -> Backend:
+    """Open the backend a URL names, through the plugin registry.
+
+    :raises ConfigurationError: a malformed URL or options the backend refuses.
+    :raises BackendNotFoundError: no installed backend serves the scheme.
+    :raises BackendUnavailableError: the backend cannot be reached.
+    """
+    parsed = url if isinstance(url, BackendURL) else BackendURL.parse(url)
+    registry = get_registry()
+    if parsed.scheme not in registry and _load_failures:
+        raise BackendNotFoundError(
+            parsed.scheme, [b.scheme for b in registry], "; ".join(_load_failures.values())
+        )
+    return await registry.get(parsed.scheme).factory(parsed)

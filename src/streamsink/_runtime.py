@@ -1,0 +1,149 @@
+"""``RuntimeStreams`` and ``connect``: one backend, its sink, and the subscribers made from it."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+from types import TracebackType
+from typing import Any, Self
+
+import attrs
+
+from ._exceptions import ConfigurationError
+from ._options import SubscriberOptions
+from ._plugins import open_backend
+from ._sink import SinkOptions, StreamSink
+from ._subscriber import StreamSubscriber
+from .backend import Backend, BackendURL
+
+__all__ = ["DEFAULT_URL", "URL_ENV", "RuntimeStreams", "connect"]
+
+URL_ENV = "STREAMSINK_URL"
+DEFAULT_URL = "memory://"
+
+
+class RuntimeStreams:
+    """Owns one backend: a sink for publishing and a factory of subscribers.
+
+    ``aclose`` closes the sink, stops every subscriber made here, then closes the backend if this
+    object owns it (it does when made from a URL).
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        sink_options: SinkOptions | None = None,
+        subscriber_options: SubscriberOptions | None = None,
+        owns_backend: bool = True,
+    ) -> None:
+        self._backend = backend
+        self._owns_backend = owns_backend
+        self._sink = StreamSink(backend, sink_options)
+        self._subscriber_options = subscriber_options or SubscriberOptions()
+        self._subscribers: list[StreamSubscriber] = []
+        self._closed = False
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def sink(self) -> StreamSink:
+        return self._sink
+
+    def new_subscriber(
+        self, options: SubscriberOptions | None = None, **overrides: Any
+    ) -> StreamSubscriber:
+        """A subscriber on this backend. ``overrides`` (e.g. ``group="drain"``) replace fields of
+        ``options``, or of the defaults given to :func:`connect`.
+
+        :raises ConfigurationError: an unknown or invalid option.
+        """
+        base = options or self._subscriber_options
+        unknown = sorted(set(overrides) - set(attrs.fields_dict(SubscriberOptions)))
+        if unknown:
+            accepted = ", ".join(attrs.fields_dict(SubscriberOptions))
+            raise ConfigurationError(
+                f"unknown subscriber option(s) {', '.join(unknown)}; accepted: {accepted}"
+            )
+        merged = attrs.evolve(base, **overrides)
+        subscriber = StreamSubscriber(self._backend, merged)
+        self._subscribers.append(subscriber)
+        return subscriber
+
+    async def aclose(self) -> None:
+        """Close the sink and every subscriber; close the backend if owned. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._sink.aclose()
+        for subscriber in self._subscribers:
+            await subscriber.aclose()
+        if self._owns_backend:
+            await self._backend.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+class _Connecting:
+    """``await connect(...)`` or ``async with connect(...) as streams``."""
+
+    def __init__(self, target: str | BackendURL | Backend | None, kwargs: dict[str, Any]) -> None:
+        self._target = target
+        self._kwargs = kwargs
+        self._streams: RuntimeStreams | None = None
+
+    async def _open(self) -> RuntimeStreams:
+        target = self._target
+        if target is None:
+            target = os.environ.get(URL_ENV) or DEFAULT_URL
+        if isinstance(target, str | BackendURL):
+            backend = await open_backend(target)
+            return RuntimeStreams(backend, owns_backend=True, **self._kwargs)
+        return RuntimeStreams(target, owns_backend=False, **self._kwargs)
+
+    def __await__(self) -> Generator[Any, None, RuntimeStreams]:
+        return self._open().__await__()
+
+    async def __aenter__(self) -> RuntimeStreams:
+        self._streams = await self._open()
+        return self._streams
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._streams is not None:
+            await self._streams.aclose()
+
+
+def connect(
+    url_or_backend: str | BackendURL | Backend | None = None,
+    *,
+    sink_options: SinkOptions | None = None,
+    subscriber_options: SubscriberOptions | None = None,
+) -> _Connecting:
+    """Open streams on a backend URL (default ``$STREAMSINK_URL``, else ``memory://``) or on a
+    ready backend object (which the caller keeps owning).
+
+    Use ``async with connect(url) as streams`` or ``streams = await connect(url)``.
+
+    :raises ConfigurationError: a malformed URL or options.
+    :raises BackendNotFoundError: no installed backend serves the scheme.
+    :raises BackendUnavailableError: the backend cannot be reached.
+    """
+    return _Connecting(
+        url_or_backend, {"sink_options": sink_options, "subscriber_options": subscriber_options}
+    )

@@ -1,0 +1,213 @@
+"""The publishing side: ``StreamSink`` turns events into envelopes and appends them."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import attrs
+
+from ._coalesce import Coalescer
+from ._envelope import Envelope, encode_envelope, encode_fields, format_timestamp
+from ._events import Event, raw_json
+from ._exceptions import ConfigurationError, SinkClosedError
+from ._streams import default_stream_id, validate_stream_id
+from .backend import Backend, Entry
+
+__all__ = ["PublishedEvent", "Sink", "SinkOptions", "StreamSink"]
+
+
+class Sink(Protocol):
+    """Where a runtime sends its events.
+
+    - ``send`` is safe to call concurrently; events sent one after another by one task keep
+      their order. A ``send`` that returned is durable in the backend; one that raised may or may
+      not have been written.
+    - After ``aclose()`` every ``send`` raises :class:`SinkClosedError`; ``aclose`` is idempotent.
+    """
+
+    async def send(self, event: Event) -> object: ...
+    async def aclose(self) -> None: ...
+    async def __aenter__(self) -> Self: ...
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None: ...
+
+
+@attrs.frozen
+class PublishedEvent:
+    """What ``send`` returns and ``on_published`` receives: the event, where it went, its id."""
+
+    event: Event
+    stream_id: str
+    entry_id: str
+
+
+OnPublished = Callable[[PublishedEvent], Awaitable[None] | None]
+
+
+def _callable(name: str) -> Callable[[Any, Any, Any], None]:
+    def check(_inst: Any, _attr: Any, value: Any) -> None:
+        if not callable(value):
+            raise ConfigurationError(f"SinkOptions.{name} must be callable, got {value!r}")
+
+    return check
+
+
+def _optional_callable(_inst: Any, _attr: Any, value: Any) -> None:
+    if value is not None and not callable(value):
+        raise ConfigurationError(
+            f"SinkOptions.on_published must be callable or None, got {value!r}"
+        )
+
+
+@attrs.frozen(kw_only=True)
+class SinkOptions:
+    """How a :class:`StreamSink` names streams, encodes envelopes and reports publishes.
+
+    - ``stream_id(event) -> str``: the stream an event goes to (default ``session/<session_id>``).
+    - ``marshal_envelope(envelope) -> bytes``: the encoder (default :func:`encode_envelope`).
+    - ``on_published(published)``: called (sync or async) after each successful append. If it
+      raises, ``send`` raises that same error — **and the entry is already written**, so a retry
+      publishes the event twice.
+    """
+
+    stream_id: Callable[[Event], str] = attrs.field(
+        default=default_stream_id, validator=_callable("stream_id")
+    )
+    marshal_envelope: Callable[[Envelope], bytes] = attrs.field(
+        default=encode_envelope, validator=_callable("marshal_envelope")
+    )
+    on_published: OnPublished | None = attrs.field(default=None, validator=_optional_callable)
+
+
+class StreamSink:
+    """Publishes events to a backend as envelopes (DESIGN §4, rules 1-5).
+
+    The sink does not own the backend: ``aclose`` stops this sink only. Concurrent ``send`` calls
+    share backend round trips; each still returns only after its own entry is written, with its
+    own entry id.
+    """
+
+    def __init__(self, backend: Backend, options: SinkOptions | None = None) -> None:
+        self._backend = backend
+        self._options = options if options is not None else SinkOptions()
+        self._closed = False
+        self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
+        # The default encoder needs no Envelope object: skipping it saves an allocation per send.
+        self._fast_encode = self._options.marshal_envelope is encode_envelope
+        on_published = self._options.on_published
+        self._on_published_is_async = on_published is not None and (
+            inspect.iscoroutinefunction(on_published)
+            or inspect.iscoroutinefunction(getattr(on_published, "__call__", None))  # noqa: B004
+        )
+
+    @property
+    def options(self) -> SinkOptions:
+        return self._options
+
+    async def send(self, event: Event) -> PublishedEvent:
+        """Publish one event; return where it went and its entry id.
+
+        :raises SinkClosedError: the sink is closed (nothing written).
+        :raises ConfigurationError: no session id, a bad stream id, or a payload that cannot be
+            encoded (nothing written).
+        :raises PublishError: the backend refused the entry.
+        :raises BackendUnavailableError: the backend could not be reached (may or may not be written).
+        """
+        if self._closed:
+            raise SinkClosedError("send() on a closed sink")
+        entry = self._entry(event)
+        (entry_id,) = await self._appender.submit((entry,))
+        published = PublishedEvent(event, entry.stream_id, entry_id)
+        if self._options.on_published is not None:
+            await self._notify(self._options.on_published, published)
+        return published
+
+    async def send_many(self, events: Iterable[Event]) -> list[PublishedEvent]:
+        """Publish several events in one backend round trip, in order.
+
+        Every event is validated and encoded before anything is written, so a bad event fails the
+        call with nothing written. ``on_published`` runs once per event, in order.
+        """
+        if self._closed:
+            raise SinkClosedError("send_many() on a closed sink")
+        events = list(events)
+        entries = [self._entry(event) for event in events]
+        if not entries:
+            return []
+        ids = await self._appender.submit(entries)
+        published = [
+            PublishedEvent(event, entry.stream_id, entry_id)
+            for event, entry, entry_id in zip(events, entries, ids, strict=True)
+        ]
+        if self._options.on_published is not None:
+            for item in published:
+                await self._notify(self._options.on_published, item)
+        return published
+
+    def _entry(self, event: Event) -> Entry:
+        stream_id = validate_stream_id(self._options.stream_id(event))
+        event_type = event.type
+        if not isinstance(event_type, str) or not event_type:
+            raise ConfigurationError(f"event type must be a non-empty string, got {event_type!r}")
+        server_data = getattr(event, "server_data", None)
+        if server_data is not None and not isinstance(server_data, bytes):
+            server_data = raw_json(server_data)
+        now = datetime.now(UTC)
+        if self._fast_encode:
+            payload = encode_fields(
+                event_type,
+                event.event_key,
+                event.run_id,
+                event.session_id,
+                format_timestamp(now),
+                event.payload,
+                server_data,
+            )
+        else:
+            envelope = Envelope(
+                type=event_type,
+                event_key=event.event_key,
+                run_id=event.run_id,
+                session_id=event.session_id,
+                timestamp=now,
+                payload=event.payload,
+                server_data=server_data,
+            )
+            payload = self._options.marshal_envelope(envelope)
+            if not isinstance(payload, bytes):
+                raise ConfigurationError(
+                    f"marshal_envelope must return bytes, got {type(payload).__name__}"
+                )
+        return Entry(stream_id, str(event_type), payload)
+
+    async def _notify(self, callback: OnPublished, published: PublishedEvent) -> None:
+        result = callback(published)
+        if self._on_published_is_async or inspect.isawaitable(result):
+            await result  # type: ignore[misc]
+
+    async def aclose(self) -> None:
+        """Stop accepting events. Idempotent. Sends already in flight finish."""
+        self._closed = True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

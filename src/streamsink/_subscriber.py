@@ -1,0 +1,132 @@
+"""The consuming side: ``StreamSubscriber`` opens subscriptions on a backend."""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import socket
+from typing import Any, Protocol
+
+from ._delivery import Delivery
+from ._events import StreamEvent
+from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
+from ._options import SubscriberOptions
+from ._streams import validate_stream_id
+from ._subscription import Subscription
+from .backend import Backend, StartPosition
+
+__all__ = ["StreamSubscriber", "Subscriber"]
+
+log = logging.getLogger("streamsink")
+
+_DEFAULT_CLAIM_INTERVAL = 0.5  # pulse's idle-check period
+
+
+class Subscriber(Protocol):
+    """What consumes a stream: ``subscribe`` (auto-ack events) and ``subscribe_manual``
+    (:class:`Delivery` objects to settle), each used as ``async with``."""
+
+    def subscribe(
+        self, stream_id: str, *, start: StartPosition | None = None
+    ) -> Subscription[StreamEvent]: ...
+    def subscribe_manual(
+        self, stream_id: str, *, start: StartPosition | None = None
+    ) -> Subscription[Delivery]: ...
+    async def aclose(self) -> None: ...
+
+
+class StreamSubscriber:
+    """Opens group or fan-out subscriptions on one backend, with one set of options.
+
+    The subscriber does not own the backend. ``aclose`` stops every subscription it opened.
+    """
+
+    def __init__(self, backend: Backend, options: SubscriberOptions | None = None) -> None:
+        self._backend = backend
+        self._options = options if options is not None else SubscriberOptions()
+        self._live: set[Subscription[Any]] = set()
+        self._dropped_errors = 0
+        self._closed = False
+        self._claim_interval = float(
+            self._options.claim_interval
+            or getattr(backend, "claim_interval", None)
+            or _DEFAULT_CLAIM_INTERVAL
+        )
+
+    @property
+    def backend(self) -> Backend:
+        return self._backend
+
+    @property
+    def options(self) -> SubscriberOptions:
+        return self._options
+
+    @property
+    def dropped_errors(self) -> int:
+        """Errors that could not be reported (no ``on_error``, or it raised). Only ever grows."""
+        return self._dropped_errors
+
+    def subscribe(
+        self, stream_id: str, *, start: StartPosition | None = None
+    ) -> Subscription[StreamEvent]:
+        """Events of ``stream_id``, acknowledged automatically once the application is done with
+        each (it asks for the next one or leaves the loop normally).
+
+        Items are what the decoder returns: :class:`StreamEvent` with the default decoder (typed
+        so); a custom ``decoder`` yields its own event type.
+
+        :raises ConfigurationError: a stream id pulse would refuse.
+        :raises SubscriptionError: the subscriber is closed.
+        """
+        return self._open(stream_id, start, manual=False)
+
+    def subscribe_manual(
+        self, stream_id: str, *, start: StartPosition | None = None
+    ) -> Subscription[Delivery]:
+        """:class:`Delivery` objects of ``stream_id``, each to ``ack``/``nack``/``term``.
+        Undecodable entries arrive too, with ``decode_error`` set and ``event`` None."""
+        return self._open(stream_id, start, manual=True)
+
+    def _open(
+        self, stream_id: str, start: StartPosition | None, *, manual: bool
+    ) -> Subscription[Any]:
+        if self._closed:
+            raise SubscriptionError("subscribe() on a closed subscriber")
+        validate_stream_id(stream_id)
+        if start is not None and not isinstance(start, StartPosition):
+            raise ConfigurationError(
+                f"start={start!r} is invalid: expected StartPosition.newest(), .oldest(), "
+                ".after(entry_id) or .at(datetime)"
+            )
+        return Subscription(self, stream_id, start or self._options.start, manual=manual)
+
+    def _consumer_name(self, stream_id: str) -> str:
+        if self._options.consumer_name:
+            return self._options.consumer_name
+        # Unique per subscription, readable in XINFO CONSUMERS: host, process, random suffix.
+        return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+    def _track_open(self, subscription: Subscription[Any]) -> None:
+        self._live.add(subscription)
+
+    def _track_closed(self, subscription: Subscription[Any]) -> None:
+        self._live.discard(subscription)
+
+    def _report(self, error: StreamsinkError) -> None:
+        callback = self._options.on_error
+        if callback is None:
+            self._dropped_errors += 1
+            log.warning("%s", error)
+            return
+        try:
+            callback(error)
+        except Exception:
+            self._dropped_errors += 1
+            log.exception("on_error callback failed on: %s", error)
+
+    async def aclose(self) -> None:
+        """Stop every live subscription (their iterations end) and refuse new ones. Idempotent."""
+        self._closed = True
+        for subscription in list(self._live):
+            await subscription.aclose()

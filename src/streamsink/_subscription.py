@@ -1,0 +1,511 @@
+"""``Subscription``: one stream read through a group or as a fan-out reader (DESIGN §4, 6-15).
+
+A pump task reads from the backend into a bounded buffer; the application takes events from the
+buffer. In auto mode an event is acknowledged once the application asks for the next one or
+leaves the loop normally, never when it is merely buffered, so a crash loses nothing: whatever
+was read but not finished stays pending in the group and is redelivered.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+
+import anyio
+import attrs
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
+
+from ._backoff import Backoff
+from ._coalesce import Coalescer
+from ._deadletter import DEAD_LETTER_EVENT, DeadLetter, encode_dead_letter
+from ._delivery import Delivery
+from ._envelope import decode_entry, decode_envelope
+from ._exceptions import (
+    AckError,
+    BackendUnavailableError,
+    DecodeError,
+    StreamsinkError,
+    SubscriptionError,
+)
+from .backend import (
+    Entry,
+    GroupConsumer,
+    GroupLostError,
+    Record,
+    StartPosition,
+    StreamDestroyedError,
+    StreamReader,
+)
+
+if TYPE_CHECKING:
+    from ._subscriber import StreamSubscriber
+
+__all__ = ["Subscription", "SubscriptionStatistics"]
+
+log = logging.getLogger("streamsink")
+T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+
+_CLOSE_TIMEOUT = (
+    2.0  # bound on the final ack flush and consumer close, which may find the backend gone
+)
+
+
+@attrs.frozen
+class SubscriptionStatistics:
+    """Counters of one subscription (only ever grow)."""
+
+    #: entries read from the backend (first deliveries and redeliveries)
+    received: int
+    #: entries read with a delivery count above 1
+    redelivered: int
+    #: entries acknowledged
+    acknowledged: int
+    #: entries that could not be decoded
+    decode_errors: int
+    #: entries written to the dead-letter stream (or dropped when there is none)
+    dead_lettered: int
+    #: backend calls retried after the backend was unreachable
+    retries: int
+    #: consumer groups re-created after they vanished
+    groups_recreated: int
+
+
+@attrs.define
+class _Counters:
+    received: int = 0
+    redelivered: int = 0
+    acknowledged: int = 0
+    decode_errors: int = 0
+    dead_lettered: int = 0
+    retries: int = 0
+    groups_recreated: int = 0
+
+    def snapshot(self) -> SubscriptionStatistics:
+        return SubscriptionStatistics(**attrs.asdict(self))
+
+
+class Subscription(Generic[ItemT]):
+    """Events (auto mode) or :class:`Delivery` objects (manual mode) from one stream.
+
+    Use as ``async with subscriber.subscribe(stream_id) as events: async for event in events``.
+    Iteration ends without error when the subscription is closed or the stream destroyed, and
+    raises :class:`SubscriptionError` when it ended by a failure (the backend unreachable past
+    ``reconnect_timeout``, acks that keep failing). Leaving the ``async with`` closes it promptly.
+    """
+
+    def __init__(
+        self,
+        subscriber: StreamSubscriber,
+        stream_id: str,
+        start: StartPosition,
+        *,
+        manual: bool,
+    ) -> None:
+        options = subscriber.options
+        self._subscriber = subscriber
+        self._backend = subscriber.backend
+        self._options = options
+        self._stream_id = stream_id
+        self._start = start
+        self._manual = manual
+        self._group = options.group
+        self._consumer_name = subscriber._consumer_name(stream_id)
+        self._count = options.fetch_count or options.buffer
+        self._claim_interval = subscriber._claim_interval
+        self._max_block = options.max_block or (self._claim_interval if self._group else 5.0)
+        self._fast_decode = options.decoder is decode_envelope
+        self._dead_letter_stream = (
+            options.dead_letter_stream(stream_id) if options.dead_letter_stream else None
+        )
+        self._counters = _Counters()
+        self._backoff = Backoff(budget=options.reconnect_timeout)
+        self._consumer: GroupConsumer | None = None
+        self._reader: StreamReader | None = None
+        self._send: MemoryObjectSendStream[Any]
+        self._receive: MemoryObjectReceiveStream[Any]
+        self._send, self._receive = anyio.create_memory_object_stream[Any](options.buffer)
+        self._stack: AsyncExitStack | None = None
+        self._pump_scope = anyio.CancelScope()
+        self._state = "new"  # new -> open -> closed
+        self._terminal: SubscriptionError | None = None
+        self._current: str | None = None  # auto mode: id of the event the application holds
+        self._done: list[str] = []  # auto mode: ids finished by the application, not yet acked
+        self._last_read: str | None = None
+        self._claim_soon = False
+        self._stopping = False
+        self._acks: Coalescer[str, None] = Coalescer(self._ack_ids)
+
+    # -- public surface -------------------------------------------------------------------------
+
+    @property
+    def stream_id(self) -> str:
+        return self._stream_id
+
+    @property
+    def group(self) -> str | None:
+        return self._group
+
+    @property
+    def consumer(self) -> str | None:
+        """This consumer's name in the group (None for fan-out readers)."""
+        return self._consumer_name if self._group else None
+
+    def statistics(self) -> SubscriptionStatistics:
+        return self._counters.snapshot()
+
+    async def __aenter__(self) -> Self:
+        if self._state != "new":
+            raise SubscriptionError("a subscription can be entered only once")
+        self._state = "open"
+        try:
+            if self._group is not None:
+                self._consumer = await self._call(
+                    self._backend.open_group_consumer,
+                    self._stream_id,
+                    self._group,
+                    self._consumer_name,
+                    self._start,
+                )
+            else:
+                self._reader = await self._call(
+                    self._backend.open_reader, self._stream_id, self._start
+                )
+        except BaseException:
+            self._state = "closed"
+            raise
+        stack = AsyncExitStack()
+        task_group = await stack.enter_async_context(anyio.create_task_group())
+        task_group.start_soon(self._run_pump)
+        self._stack = stack
+        self._subscriber._track_open(self)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if self._state != "open":
+            return None
+        self._state = "closed"
+        # Leaving normally finishes the current event; leaving by an exception leaves it pending.
+        if exc is None and self._current is not None:
+            self._done.append(self._current)
+        self._current = None
+        self._pump_scope.cancel()
+        try:
+            # The pump never raises (it records terminal errors), so the task group is exited
+            # clean: the application's own exception then propagates as is, not in a group.
+            if self._stack is not None:
+                await self._stack.aclose()
+            return None
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                await self._flush_acks(final=True)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                await self._close_handles()
+            self._receive.close()
+            self._subscriber._track_closed(self)
+
+    async def aclose(self) -> None:
+        """Stop the subscription from any task of the same event loop: reading stops at once and
+        iteration ends at the next step. Events read but not yet handed out stay pending in the
+        group (redelivered later); leaving the ``async with`` block releases the rest.
+        """
+        self._stopping = True
+        self._pump_scope.cancel()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ItemT:
+        if self._state != "open":
+            raise SubscriptionError(
+                "iterate a subscription inside `async with subscriber.subscribe(...) as sub:`"
+            )
+        if self._current is not None:
+            self._done.append(self._current)
+            self._current = None
+        if self._stopping:
+            self._end()
+        try:
+            item = self._receive.receive_nowait()
+        except anyio.WouldBlock:
+            try:
+                item = await self._receive.receive()
+            except anyio.EndOfStream:
+                self._end()
+        except anyio.EndOfStream:
+            self._end()
+        if self._manual:
+            return item  # type: ignore[no-any-return]
+        self._current, event = item
+        return event  # type: ignore[no-any-return]
+
+    def _end(self) -> None:
+        if self._terminal is not None:
+            raise self._terminal
+        raise StopAsyncIteration
+
+    # -- the pump -------------------------------------------------------------------------------
+
+    async def _run_pump(self) -> None:
+        try:
+            with self._pump_scope:
+                if self._consumer is not None:
+                    await self._pump_group(self._consumer)
+                elif self._reader is not None:
+                    await self._pump_reader(self._reader)
+        except StreamDestroyedError:
+            log.debug("stream %s destroyed: subscription ends", self._stream_id)
+        except SubscriptionError as exc:
+            self._terminal = exc
+        except Exception as exc:  # never let a failure tear down the application's own block
+            error = SubscriptionError(f"subscription to {self._stream_id!r} failed: {exc!r}")
+            error.__cause__ = exc
+            self._terminal = error
+        finally:
+            self._send.close()
+
+    async def _pump_group(self, consumer: GroupConsumer) -> None:
+        count = self._count
+        # A consumer restarting under its old name first gets back what it held when it stopped.
+        after: str | None = None
+        while records := await self._call(consumer.read_own_pending, after, count):
+            after = records[-1].entry_id
+            await self._deliver(records)
+        grace = self._options.ack_grace_period
+        next_claim = anyio.current_time()
+        while True:
+            await self._flush_acks()
+            now = anyio.current_time()
+            if self._claim_soon or now >= next_claim:
+                self._claim_soon = False
+                next_claim = now + self._claim_interval
+                claimed = await self._call(consumer.claim_idle, grace, count)
+                if claimed:
+                    self._claim_soon = len(claimed) >= count  # more may be waiting
+                    await self._deliver(claimed)
+                    continue
+            block = max(0.0, min(next_claim - now, self._max_block))
+            records = await self._call(consumer.read_new, count, block)
+            if records:
+                self._last_read = records[-1].entry_id
+                await self._deliver(records)
+
+    async def _pump_reader(self, reader: StreamReader) -> None:
+        while True:
+            records = await self._call(reader.read, self._count, self._max_block)
+            if records:
+                await self._deliver(records)
+
+    async def _deliver(self, records: Sequence[Record]) -> None:
+        counters = self._counters
+        counters.received += len(records)
+        max_deliveries = self._options.max_deliveries
+        manual = self._manual
+        grouped = self._group is not None
+        for record in records:
+            if record.delivery_count > 1:
+                counters.redelivered += 1
+                if grouped and max_deliveries and record.delivery_count > max_deliveries:
+                    attempts = record.delivery_count - 1
+                    await self._dead_letter(
+                        record,
+                        f"not acknowledged after {attempts} deliveries "
+                        f"(max_deliveries={max_deliveries})",
+                        attempts=attempts,
+                    )
+                    continue
+            event: Any = None
+            error: DecodeError | None = None
+            payload = record.payload
+            if payload is None:
+                error = DecodeError(f"entry {record.entry_id} has no payload field")
+            else:
+                try:
+                    if self._fast_decode:
+                        event = decode_entry(payload, record.entry_id, self._stream_id)
+                    else:
+                        event = self._options.decoder(payload)
+                except DecodeError as exc:
+                    error = exc
+                except Exception as exc:
+                    error = DecodeError(f"decoder failed: {exc!r}")
+                    error.__cause__ = exc
+            if error is not None:
+                counters.decode_errors += 1
+                if not manual:
+                    self._report(
+                        DecodeError(
+                            f"undecodable entry {self._stream_id}/{record.entry_id}: {error}"
+                        )
+                    )
+                    if grouped:
+                        await self._dead_letter(record, f"undecodable: {error}")
+                    continue
+            if manual:
+                item: Any = Delivery(
+                    self,  # type: ignore[arg-type]
+                    event=event,
+                    decode_error=error,
+                    raw_payload=payload if payload is not None else b"",
+                    name=record.name,
+                    entry_id=record.entry_id,
+                    stream_id=self._stream_id,
+                    delivery_count=record.delivery_count,
+                )
+            else:
+                item = (record.entry_id, event)
+            try:
+                self._send.send_nowait(item)
+            except anyio.WouldBlock:
+                await self._send.send(item)
+
+    # -- backend calls, retries, acks, dead letters ---------------------------------------------
+
+    async def _call(self, fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+        """Call the backend, retrying while it is unreachable and re-creating a vanished group,
+        with jittered backoff; past ``reconnect_timeout`` raise :class:`SubscriptionError`."""
+        while True:
+            try:
+                result = await fn(*args)
+            except StreamDestroyedError:
+                raise
+            except GroupLostError as exc:
+                self._report(exc)
+                await self._backoff.wait(exc)
+                await self._recreate_group()
+            except BackendUnavailableError as exc:
+                self._counters.retries += 1
+                self._report(exc)
+                await self._backoff.wait(exc)
+            else:
+                self._backoff.reset()
+                return result
+
+    async def _recreate_group(self) -> None:
+        consumer = self._consumer
+        if consumer is None:
+            return
+        # Resume after the last entry we read: nothing newer is lost, nothing older replayed.
+        start = StartPosition.after(self._last_read) if self._last_read else self._start
+        try:
+            await consumer.ensure_group(start)
+        except StreamDestroyedError:
+            raise
+        except BackendUnavailableError as exc:
+            self._report(exc)  # the next attempt backs off further
+            return
+        self._counters.groups_recreated += 1
+        log.warning(
+            "consumer group %r on %r was re-created at %s", self._group, self._stream_id, start
+        )
+
+    async def _ack_ids(self, entry_ids: Sequence[str]) -> Sequence[None]:
+        consumer = self._consumer
+        if consumer is None or not entry_ids:
+            return [None] * len(entry_ids)
+        await self._call(consumer.ack, entry_ids)
+        self._counters.acknowledged += len(entry_ids)
+        return [None] * len(entry_ids)
+
+    async def _flush_acks(self, *, final: bool = False) -> None:
+        if not self._done:
+            return
+        done, self._done = self._done, []
+        try:
+            await self._acks.submit(done)
+        except StreamsinkError as exc:
+            if not final:
+                raise
+            # Closing: the entries stay pending and will be redelivered; nothing is lost.
+            log.warning("could not acknowledge %d entries on close: %s", len(done), exc)
+
+    async def _dead_letter(
+        self, record: Record, reason: str, *, attempts: int | None = None
+    ) -> None:
+        if self._dead_letter_stream is not None:
+            letter = DeadLetter(
+                origin_stream=self._stream_id,
+                entry_id=record.entry_id,
+                group=self._group,
+                consumer=self.consumer,
+                attempts=record.delivery_count if attempts is None else attempts,
+                reason=reason,
+                event_name=record.name,
+                payload=record.payload,
+            )
+            entry = Entry(self._dead_letter_stream, DEAD_LETTER_EVENT, encode_dead_letter(letter))
+            await self._call(self._backend.append, [entry])
+        if self._group is not None:
+            await self._acks.submit([record.entry_id])
+        self._counters.dead_lettered += 1
+        where = self._dead_letter_stream or "nowhere (dead_letter_stream=None)"
+        self._report(
+            StreamsinkError(
+                f"entry {self._stream_id}/{record.entry_id} dead-lettered to {where}: {reason}"
+            )
+        )
+
+    def _report(self, error: StreamsinkError) -> None:
+        self._subscriber._report(error)
+
+    # -- manual settling (called by Delivery) ---------------------------------------------------
+
+    def _require_open(self, what: str) -> None:
+        if self._state != "open":
+            raise AckError(f"cannot {what}: the subscription is closed; the entry stays pending")
+
+    async def _settle_ack(self, delivery: Delivery) -> None:
+        self._require_open("ack")
+        if self._group is None:
+            return
+        try:
+            await self._acks.submit([delivery.entry_id])
+        except SubscriptionError as exc:
+            raise AckError(f"ack of {delivery.entry_id} failed: {exc}") from exc
+
+    async def _settle_nack(self, delivery: Delivery) -> None:
+        self._require_open("nack")
+        if self._consumer is None:
+            return
+        await self._settle_call(self._consumer.nack, delivery, "nack")
+        self._claim_soon = True
+
+    async def _renew(self, delivery: Delivery) -> None:
+        self._require_open("renew")
+        if self._consumer is None:
+            return
+        await self._settle_call(self._consumer.touch, delivery, "in_progress")
+
+    async def _settle_term(self, delivery: Delivery, reason: str) -> None:
+        self._require_open("term")
+        record = Record(
+            delivery.entry_id, delivery.name, delivery.raw_payload, None, delivery.delivery_count
+        )
+        try:
+            await self._dead_letter(record, reason)
+        except SubscriptionError as exc:
+            raise AckError(f"term of {delivery.entry_id} failed: {exc}") from exc
+
+    async def _settle_call(
+        self, fn: Callable[[Sequence[str]], Awaitable[None]], delivery: Delivery, what: str
+    ) -> None:
+        try:
+            await fn([delivery.entry_id])
+        except StreamsinkError as exc:
+            raise AckError(f"{what} of {delivery.entry_id} failed: {exc}") from exc
+
+    async def _close_handles(self) -> None:
+        for handle in (self._consumer, self._reader):
+            if handle is not None:
+                try:
+                    await handle.aclose()
+                except StreamsinkError as exc:
+                    log.warning("closing %s on %r: %s", type(handle).__name__, self._stream_id, exc)

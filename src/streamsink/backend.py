@@ -1,0 +1,358 @@
+"""The backend SPI: what a plugin implements so streamsink can run on it (DESIGN §2).
+
+A backend is small: append entries, run a consumer group (read new entries, read its own pending
+entries, claim idle entries of the group, ack, nack, touch), open a fan-out reader, destroy a
+stream, close. Everything else (envelopes, stream ids, decoding, ack policy, dead-lettering,
+retries, statistics) lives once in the core, so every backend behaves the same.
+
+Rules every implementation follows (the conformance suite in :mod:`streamsink.testing` checks them):
+
+- Entry ids are assigned by the backend, strictly increasing per stream, returned as text.
+- Errors leave the backend as :mod:`streamsink` errors, never as driver exceptions:
+  :class:`~streamsink.BackendUnavailableError` for anything worth retrying (connection lost,
+  timeout), :class:`GroupLostError` when a consumer group vanished under a consumer,
+  :class:`StreamDestroyedError` when the stream was destroyed through this backend,
+  :class:`~streamsink.SinkClosedError` after ``aclose()``, other
+  :class:`~streamsink.StreamsinkError` subclasses for the rest.
+- Every blocking call is cancellable at once (anyio cancellation), and leaves the handle usable
+  or cleanly closed; nothing keeps running after ``aclose()``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Literal, Protocol
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import attrs
+
+from ._exceptions import BackendUnavailableError, ConfigurationError
+
+__all__ = [
+    "Backend",
+    "BackendFactory",
+    "BackendURL",
+    "Capabilities",
+    "Entry",
+    "GroupConsumer",
+    "GroupLostError",
+    "Record",
+    "StartPosition",
+    "StreamDestroyedError",
+    "StreamReader",
+    "after_timestamp_id",
+    "parse_entry_id",
+]
+
+
+class GroupLostError(BackendUnavailableError):
+    """The consumer group (or its stream) vanished under a consumer, e.g. Redis FLUSHALL.
+
+    The core answers by re-creating the group with :meth:`GroupConsumer.ensure_group`, with backoff.
+    """
+
+
+class StreamDestroyedError(BackendUnavailableError):
+    """The stream was destroyed through this backend; subscriptions on it end cleanly."""
+
+
+@attrs.frozen
+class Entry:
+    """One entry to append: the event name (pulse field ``n``), the payload bytes (``p``) and an
+    optional topic (``t``)."""
+
+    stream_id: str
+    name: str
+    payload: bytes
+    topic: str | None = None
+
+
+@attrs.frozen
+class Record:
+    """One entry as read back. ``name`` or ``payload`` is None when the entry lacks that field
+    (entries written by other producers can be malformed). ``delivery_count`` counts this delivery:
+    1 for a first delivery and for fan-out reads."""
+
+    entry_id: str
+    name: str | None
+    payload: bytes | None
+    topic: str | None = None
+    delivery_count: int = 1
+
+
+@attrs.frozen
+class StartPosition:
+    """Where a new group or reader starts. Build with the class methods.
+
+    - ``newest()``: only entries appended after the group/reader was created (the default);
+    - ``oldest()``: every entry still in the stream;
+    - ``after(entry_id)``: entries with a greater id (exclusive);
+    - ``at(datetime)``: entries appended at or after that time (**inclusive**).
+
+    When a group already exists its stored position wins, whatever the start says.
+    """
+
+    kind: Literal["newest", "oldest", "after", "at"]
+    entry_id: str | None = None
+    time: datetime | None = None
+
+    @classmethod
+    def newest(cls) -> StartPosition:
+        return _NEWEST
+
+    @classmethod
+    def oldest(cls) -> StartPosition:
+        return _OLDEST
+
+    @classmethod
+    def after(cls, entry_id: str) -> StartPosition:
+        if not isinstance(entry_id, str) or not entry_id:
+            raise ConfigurationError(
+                f"StartPosition.after needs a non-empty entry id, got {entry_id!r}"
+            )
+        return cls("after", entry_id=entry_id)
+
+    @classmethod
+    def at(cls, time: datetime) -> StartPosition:
+        if not isinstance(time, datetime) or time.tzinfo is None:
+            raise ConfigurationError(
+                f"StartPosition.at needs a timezone-aware datetime, got {time!r}"
+            )
+        return cls("at", time=time.astimezone(UTC))
+
+    def __str__(self) -> str:
+        if self.kind == "after":
+            return f"after({self.entry_id})"
+        if self.kind == "at":
+            return f"at({self.time:%Y-%m-%dT%H:%M:%S.%fZ})"
+        return self.kind
+
+
+_NEWEST = StartPosition("newest")
+_OLDEST = StartPosition("oldest")
+
+
+def parse_entry_id(entry_id: str) -> tuple[int, int]:
+    """Split a ``<ms>-<seq>`` id (Redis and memory backends) into integers; ``<ms>`` alone means
+    ``<ms>-0``.
+
+    :raises ConfigurationError: anything else.
+    """
+    ms, sep, seq = entry_id.partition("-")
+    try:
+        result = int(ms), int(seq) if sep else 0
+    except ValueError:
+        raise ConfigurationError(f"entry id {entry_id!r} is not of the form <ms>-<seq>") from None
+    if result[0] < 0 or result[1] < 0:
+        raise ConfigurationError(f"entry id {entry_id!r} is not of the form <ms>-<seq>")
+    return result
+
+
+_MAX_SEQ = 2**64 - 1
+
+
+def after_timestamp_id(time: datetime) -> str:
+    """The ``<ms>-<seq>`` id just before the first possible id at ``time``, so that reading
+    *after* it includes entries stamped exactly at ``time`` (pulse's ``<ms>-0`` is exclusive)."""
+    ms = int(time.timestamp() * 1000)
+    return "0-0" if ms <= 0 else f"{ms - 1}-{_MAX_SEQ}"
+
+
+@attrs.frozen
+class Capabilities:
+    """What a backend can show; the conformance suite skips checks by these flags, never by name.
+
+    .. attribute:: consumer_groups   groups with acks, pending entries and claims
+    .. attribute:: fan_out           readers that see every entry and leave no state behind
+    .. attribute:: redelivery        idle entries can be claimed (``claim_idle``), nack and touch work
+    .. attribute:: trim              streams are trimmed to an approximate maximum length
+    .. attribute:: destroy_ends_subscriptions  ``destroy`` ends live subscriptions cleanly
+    .. attribute:: trio              runs under trio as well as asyncio
+    .. attribute:: persistent        entries outlive the process
+    """
+
+    consumer_groups: bool = True
+    fan_out: bool = True
+    redelivery: bool = True
+    trim: bool = True
+    destroy_ends_subscriptions: bool = True
+    trio: bool = False
+    persistent: bool = False
+
+
+class GroupConsumer(Protocol):
+    """One named consumer in a consumer group on one stream.
+
+    Entries read through it stay pending (owned by this consumer, with a delivery count and an
+    idle time) until acked. Methods raise :class:`GroupLostError` when the group vanished.
+    """
+
+    @property
+    def consumer(self) -> str:
+        """This consumer's name within the group."""
+        ...
+
+    async def ensure_group(self, start: StartPosition) -> None:
+        """Create the group at ``start`` if it does not exist (an existing group keeps its
+        position), creating the stream if needed."""
+        ...
+
+    async def read_new(self, count: int, block: float) -> Sequence[Record]:
+        """Up to ``count`` entries never delivered to the group, waiting up to ``block`` seconds
+        for the first; empty on timeout. They become pending for this consumer."""
+        ...
+
+    async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
+        """Up to ``count`` of this consumer's own pending entries with ids greater than ``after``
+        (all when None), in id order, without blocking; each counts as a new delivery."""
+        ...
+
+    async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
+        """Move up to ``count`` pending entries of the group idle for at least ``min_idle``
+        seconds (any consumer's, including this one's) to this consumer and return them with
+        their delivery counts incremented. Successive calls page through the pending list;
+        an entry whose data is gone (trimmed) is dropped from the pending list and not returned."""
+        ...
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        """Acknowledge entries (idempotent: acking an unknown or acked id is not an error)."""
+        ...
+
+    async def nack(self, entry_ids: Sequence[str]) -> None:
+        """Make pending entries claimable at once, without waiting for the idle period."""
+        ...
+
+    async def touch(self, entry_ids: Sequence[str]) -> None:
+        """Reset the idle time of this consumer's pending entries (a handler is still on them)."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the consumer's resources; delete the consumer from the group when it holds
+        no pending entries. Idempotent; pending entries stay for others to claim."""
+        ...
+
+
+class StreamReader(Protocol):
+    """A fan-out reader: sees every entry after its start, acks nothing, leaves no state."""
+
+    async def read(self, count: int, block: float) -> Sequence[Record]:
+        """Up to ``count`` entries after the reader's cursor, waiting up to ``block`` seconds for
+        the first; empty on timeout. The start position is resolved when the reader is opened,
+        so nothing appended after opening is missed."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release the reader. Idempotent."""
+        ...
+
+
+class Backend(Protocol):
+    """A connection to one broker. Open by :func:`streamsink.open_backend` or a factory."""
+
+    @property
+    def capabilities(self) -> Capabilities: ...
+
+    @property
+    def description(self) -> str:
+        """A short, password-free description (scheme and location), for logs and errors."""
+        ...
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        """Append entries (possibly to several streams) and return their ids, in order.
+
+        Appends to one stream keep their order. Each stream is trimmed to the backend's
+        configured approximate maximum length.
+        """
+        ...
+
+    async def open_group_consumer(
+        self, stream_id: str, group: str, consumer: str, start: StartPosition
+    ) -> GroupConsumer:
+        """Join (creating if needed) ``group`` on ``stream_id`` as ``consumer``."""
+        ...
+
+    async def open_reader(self, stream_id: str, start: StartPosition) -> StreamReader:
+        """Open a fan-out reader on ``stream_id``."""
+        ...
+
+    async def destroy(self, stream_id: str) -> None:
+        """Delete the stream with its entries and groups; destroying a missing stream is fine."""
+        ...
+
+    async def aclose(self) -> None:
+        """Close the connection. Idempotent. Caller-owned clients are left open."""
+        ...
+
+
+@attrs.frozen
+class BackendURL:
+    """A backend URL parsed once by the core; backends read their options from ``query``.
+
+    ``query`` keeps every key=value pair in order; :meth:`options` turns it into a dict and
+    refuses repeated keys.
+    """
+
+    raw: str
+    scheme: str
+    host: str
+    port: int | None
+    path: str
+    username: str | None
+    password: str | None
+    query: tuple[tuple[str, str], ...]
+
+    @classmethod
+    def parse(cls, url: str) -> BackendURL:
+        """:raises ConfigurationError: not text, no ``scheme://``, or a bad port."""
+        if not isinstance(url, str):
+            raise ConfigurationError(f"backend URL must be a string, got {type(url).__name__}")
+        if "://" not in url:
+            raise ConfigurationError(
+                f"backend URL {url!r} has no scheme; expected e.g. 'memory://' or "
+                "'redis://localhost:6379/0'"
+            )
+        parts = urlsplit(url)
+        scheme = parts.scheme.lower()
+        if not scheme or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
+            raise ConfigurationError(f"backend URL {url!r} has an invalid scheme {parts.scheme!r}")
+        try:
+            port = parts.port
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"backend URL {_redact(url)!r} has a bad port: {exc}"
+            ) from None
+        return cls(
+            raw=url,
+            scheme=scheme,
+            host=unquote(parts.hostname or ""),
+            port=port,
+            path=unquote(parts.path),
+            username=unquote(parts.username) if parts.username else None,
+            password=unquote(parts.password) if parts.password else None,
+            query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+        )
+
+    def options(self) -> dict[str, str]:
+        """The query as a dict. :raises ConfigurationError: a key given twice."""
+        result: dict[str, str] = {}
+        for key, value in self.query:
+            if key in result:
+                raise ConfigurationError(f"URL option {key!r} is given more than once in {self}")
+            result[key] = value
+        return result
+
+    def __str__(self) -> str:
+        return _redact(self.raw)
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return parts._replace(netloc=netloc).geturl()
+
+
+BackendFactory = Callable[[BackendURL], Awaitable[Backend]]
+"""What a plugin registers for a scheme: an async callable turning a parsed URL into a Backend."""

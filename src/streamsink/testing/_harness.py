@@ -1,0 +1,120 @@
+"""What every conformance check gets: fresh backends on one broker, unique names, short timings."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Sequence
+from typing import Any, Protocol, TypeVar
+
+import anyio
+import attrs
+
+from .._events import StreamEvent
+from .._options import SubscriberOptions
+from .._sink import PublishedEvent, SinkOptions, StreamSink
+from .._subscriber import StreamSubscriber
+from .._subscription import Subscription
+from ..backend import Backend, Capabilities, Record, StartPosition
+
+__all__ = ["BackendFactory", "Harness", "Timing"]
+
+T = TypeVar("T")
+
+
+class BackendFactory(Protocol):
+    """Opens a new connection to the broker under test; every call reaches the same broker.
+
+    With ``maxlen`` set, the backend trims streams to about that many entries.
+    """
+
+    def __call__(self, *, maxlen: int | None = None) -> Awaitable[Backend]: ...
+
+
+@attrs.frozen
+class Timing:
+    """The short periods the checks use, so real-time rules run in a fraction of a second."""
+
+    grace: float = 0.3  #: ack_grace_period for redelivery checks
+    claim: float = 0.05  #: claim_interval
+    long_grace: float = 30.0  #: a grace period no check waits for
+    timeout: float = 10.0  #: longest wait for anything expected
+
+
+class Harness:
+    """Per-check helpers; closes every backend it opened."""
+
+    def __init__(self, factory: BackendFactory, capabilities: Capabilities, timing: Timing) -> None:
+        self.factory = factory
+        self.capabilities = capabilities
+        self.timing = timing
+        self._backends: list[Backend] = []
+        self._token = uuid.uuid4().hex[:10]
+        self._names = 0
+
+    async def backend(self, *, maxlen: int | None = None) -> Backend:
+        backend = await (self.factory(maxlen=maxlen) if maxlen is not None else self.factory())
+        self._backends.append(backend)
+        return backend
+
+    async def aclose(self) -> None:
+        for backend in reversed(self._backends):
+            with anyio.CancelScope(shield=True):
+                await backend.aclose()
+
+    def name(self, prefix: str) -> str:
+        """A name no other check or run uses (stream ids, groups, sessions)."""
+        self._names += 1
+        return f"conformance-{self._token}-{prefix}{self._names}"
+
+    def session(self) -> str:
+        return self.name("session")
+
+    def event(self, session: str, index: int = 0, **fields: Any) -> StreamEvent:
+        fields.setdefault("payload", {"index": index})
+        return StreamEvent(fields.pop("type", "tool_start"), f"run-{index}", session, **fields)
+
+    async def publish(
+        self, backend: Backend, session: str, count: int, *, first: int = 0
+    ) -> list[PublishedEvent]:
+        sink = StreamSink(backend)
+        return [await sink.send(self.event(session, first + i)) for i in range(count)]
+
+    def subscriber(self, backend: Backend, **options: Any) -> StreamSubscriber:
+        options.setdefault("group", self.name("group"))
+        options.setdefault("ack_grace_period", self.timing.grace)
+        options.setdefault("claim_interval", self.timing.claim)
+        options.setdefault("start", StartPosition.oldest())
+        options.setdefault("reconnect_timeout", self.timing.timeout)
+        return StreamSubscriber(backend, SubscriberOptions(**options))
+
+    async def take(self, subscription: Subscription[T], count: int) -> list[T]:
+        """The next ``count`` items, failing if they do not come within the timeout."""
+        items: list[T] = []
+        with anyio.fail_after(self.timing.timeout):
+            async for item in subscription:
+                items.append(item)
+                if len(items) == count:
+                    break
+        if len(items) < count:
+            raise AssertionError(f"subscription ended after {len(items)} of {count} items")
+        return items
+
+    async def nothing_within(self, subscription: Subscription[Any], seconds: float) -> None:
+        """Assert that nothing arrives for ``seconds``."""
+        with anyio.move_on_after(seconds):
+            async for item in subscription:
+                raise AssertionError(f"expected nothing, got {item!r}")
+
+    async def read_all(self, backend: Backend, stream_id: str) -> Sequence[Record]:
+        """Every entry of a stream, through a fan-out reader from the oldest."""
+        reader = await backend.open_reader(stream_id, StartPosition.oldest())
+        records: list[Record] = []
+        try:
+            while batch := await reader.read(1000, 0.05):
+                records.extend(batch)
+        finally:
+            await reader.aclose()
+        return records
+
+    def sink(self, backend: Backend, **options: Any) -> StreamSink:
+        return StreamSink(backend, SinkOptions(**options))
