@@ -50,6 +50,7 @@ class BackendNotFoundError(ConfigurationError, LookupError):
     def __init__(self, scheme: str, available: Sequence[str], hint: str | None = None) -> None:
         self.scheme = scheme
         self.available = tuple(sorted(available))
+        self.hint = hint
         message = f"no streamsink backend for scheme {scheme!r}"
         if hint:
             message += f"; {hint}"

@@ -94,7 +94,7 @@ def get_registry() -> BackendRegistry:
     pm = get_plugin_manager()
     registry = BackendRegistry()
     hook = pm.hook.streamsink_add_backends
-    for impl in reversed(hook.get_hookimpls()):  # registration order, for stable messages
+    for impl in hook.get_hookimpls():  # registration order, for stable messages
         registry._current_plugin = _describe(impl.plugin_name)
         impl.function(registry=registry)
     return registry
@@ -113,9 +113,11 @@ async def open_backend(url: str | BackendURL) -> Backend:
     :raises BackendUnavailableError: the backend cannot be reached.
     """
     parsed = url if isinstance(url, BackendURL) else BackendURL.parse(url)
-    registry = get_registry()
-    if parsed.scheme not in registry and _load_failures:
-        raise BackendNotFoundError(
-            parsed.scheme, [b.scheme for b in registry], "; ".join(_load_failures.values())
-        )
-    return await registry.get(parsed.scheme).factory(parsed)
+    try:
+        registered = get_registry().get(parsed.scheme)
+    except BackendNotFoundError as exc:
+        if not _load_failures:
+            raise
+        hints = [h for h in (exc.hint, *_load_failures.values()) if h]
+        raise BackendNotFoundError(exc.scheme, exc.available, "; ".join(hints)) from None
+    return await registered.factory(parsed)

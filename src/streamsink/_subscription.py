@@ -125,9 +125,10 @@ class Subscription(Generic[ItemT]):
         self._backoff = Backoff(budget=options.reconnect_timeout)
         self._consumer: GroupConsumer | None = None
         self._reader: StreamReader | None = None
+        # The buffer between pump and application; made on entry, so an unused subscription
+        # holds nothing to close.
         self._send: MemoryObjectSendStream[Any]
         self._receive: MemoryObjectReceiveStream[Any]
-        self._send, self._receive = anyio.create_memory_object_stream[Any](options.buffer)
         self._stack: AsyncExitStack | None = None
         self._pump_scope = anyio.CancelScope()
         self._state = "new"  # new -> open -> closed
@@ -177,6 +178,7 @@ class Subscription(Generic[ItemT]):
         except BaseException:
             self._state = "closed"
             raise
+        self._send, self._receive = anyio.create_memory_object_stream[Any](self._options.buffer)
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)

@@ -1,0 +1,133 @@
+"""``MemoryBackend``: the :class:`streamsink.backend.Backend` SPI over a :class:`MemoryBroker`."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from types import TracebackType
+
+from anyio.lowlevel import checkpoint
+
+from streamsink._exceptions import SinkClosedError
+from streamsink.backend import Capabilities, Entry, StartPosition
+
+from ._broker import MemoryBroker
+from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
+from ._options import MemoryOptions
+
+__all__ = ["MemoryBackend"]
+
+_CAPABILITIES = Capabilities(
+    consumer_groups=True,
+    fan_out=True,
+    redelivery=True,
+    trim=True,
+    destroy_ends_subscriptions=True,
+    trio=True,
+    persistent=False,
+)
+
+
+class MemoryBackend:
+    """A connection to an in-process :class:`MemoryBroker`.
+
+    :param broker: the broker to use; None gives this backend a new private broker. Open
+        ``memory://`` (or ``memory://<name>``) through :func:`open_memory_backend` to share the
+        process-wide (or a named) broker between backends.
+    :param options: how to write; trimming uses ``options.maxlen``.
+    :param description: for logs and errors.
+
+    ``aclose()`` closes this backend and every handle it opened (their blocked reads wake up
+    and raise :class:`~streamsink.SinkClosedError`); the broker and its streams live on.
+    """
+
+    def __init__(
+        self,
+        broker: MemoryBroker | None = None,
+        *,
+        options: MemoryOptions | None = None,
+        description: str = "memory://",
+    ) -> None:
+        self._broker = MemoryBroker() if broker is None else broker
+        self._options = MemoryOptions() if options is None else options
+        self._maxlen = self._options.maxlen
+        self._description = description
+        self._handles: Handles = set()
+        self._closed = False
+
+    def __repr__(self) -> str:
+        closed = " (closed)" if self._closed else ""
+        return f"<MemoryBackend {self._description} maxlen={self._maxlen}{closed}>"
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return _CAPABILITIES
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    @property
+    def broker(self) -> MemoryBroker:
+        return self._broker
+
+    @property
+    def options(self) -> MemoryOptions:
+        return self._options
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise SinkClosedError(f"memory backend {self._description} is closed")
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        """Append entries (possibly to several streams); returns their ids, in order."""
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        return self._broker.append_entries(entries, maxlen=self._maxlen)
+
+    async def open_group_consumer(
+        self, stream_id: str, group: str, consumer: str, start: StartPosition
+    ) -> MemoryGroupConsumer:
+        """Join (creating it, and the stream, if needed) ``group`` on ``stream_id``."""
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        return MemoryGroupConsumer(self._broker, stream_id, group, consumer, start, self._handles)
+
+    async def open_reader(self, stream_id: str, start: StartPosition) -> MemoryStreamReader:
+        """Open a fan-out reader; its start is resolved now."""
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        return MemoryStreamReader(self._broker, stream_id, start, self._handles)
+
+    async def destroy(self, stream_id: str) -> None:
+        """Delete the stream with its entries and groups (a missing stream is fine); reads on
+        it end with :class:`~streamsink.backend.StreamDestroyedError`."""
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        self._broker.destroy(stream_id)
+
+    async def aclose(self) -> None:
+        """Close this backend and the handles it opened. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        for handle in list(self._handles):
+            await handle.aclose()
+
+    async def __aenter__(self) -> MemoryBackend:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()

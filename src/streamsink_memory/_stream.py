@@ -1,0 +1,340 @@
+"""One in-memory stream: its entries, id assignment, trimming, and its consumer groups.
+
+Plain mutable classes with ``__slots__``: they are the broker's private state, never handed out.
+Entry ids are ``<ms>-<seq>`` and are kept as integer *keys* ``ms << 64 | seq`` so ordering and
+lookups are integer comparisons and :func:`bisect` searches.
+
+Storage: a stream keeps two parallel lists, ``keys`` and ``records``, plus ``head``, the index
+of the first live entry. Trimming only moves ``head``; the dead prefix is cut off once it is
+both large and more than half the list (amortised O(1) per entry). The stored :class:`Record`
+objects have ``delivery_count == 1`` and are handed out as they are on first deliveries and
+fan-out reads, so a read allocates nothing per entry.
+
+A group's pending-entries list (PEL) is a dict ``entry id -> Pending``. Entries only ever enter
+it through :meth:`Group.deliver_new`, in increasing id order, so the dict's insertion order *is*
+id order. For cursor seeks (claims) the group also keeps ``order``, the same ``Pending`` objects
+in a list searched with :func:`bisect`; removed ones stay in that list (their ``owner`` is None)
+until it is rebuilt once more than half of it is dead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left, bisect_right
+from datetime import datetime
+from operator import attrgetter
+
+from streamsink._exceptions import ConfigurationError
+from streamsink.backend import Record, StartPosition, after_timestamp_id, parse_entry_id
+
+__all__ = [
+    "Consumer",
+    "Group",
+    "Pending",
+    "Stream",
+    "format_key",
+    "parse_key",
+    "start_key",
+]
+
+_SEQ_BITS = 64
+_SEQ_MAX = 2**_SEQ_BITS - 1
+_COMPACT_MIN = 256  # dead slots tolerated before a list is rebuilt
+
+
+def parse_key(entry_id: str) -> int:
+    """The integer key of a ``<ms>-<seq>`` id. :raises ConfigurationError: not such an id."""
+    ms, seq = parse_entry_id(entry_id)
+    if seq > _SEQ_MAX:
+        raise ConfigurationError(f"entry id {entry_id!r} has a sequence number above 2**64-1")
+    return ms << _SEQ_BITS | seq
+
+
+def format_key(key: int) -> str:
+    """The ``<ms>-<seq>`` text of a key."""
+    return f"{key >> _SEQ_BITS}-{key & _SEQ_MAX}"
+
+
+def start_key(start: StartPosition, last_key: int) -> int:
+    """The key a group or reader starts *after*: it receives entries with greater keys."""
+    if start.kind == "newest":
+        return last_key
+    if start.kind == "oldest":
+        return 0
+    if start.kind == "after" and start.entry_id is not None:
+        return parse_key(start.entry_id)
+    if start.kind == "at" and isinstance(start.time, datetime):
+        return parse_key(after_timestamp_id(start.time))  # inclusive of entries at that time
+    raise ConfigurationError(f"invalid start position {start!r}")
+
+
+class Pending:
+    """One PEL entry: who owns it, how often it was delivered, when it was last delivered
+    (``clock`` time; ``-inf`` after a nack so it is claimable at once). ``owner`` is None once
+    the entry left the PEL."""
+
+    __slots__ = ("count", "entry_id", "key", "owner", "time")
+
+    def __init__(self, entry_id: str, key: int, owner: Consumer, time: float) -> None:
+        self.entry_id = entry_id
+        self.key = key
+        self.owner: Consumer | None = owner
+        self.count = 1
+        self.time = time
+
+
+_pending_key = attrgetter("key")
+
+
+class Consumer:
+    """A named consumer of a group and the PEL entries it owns (unordered)."""
+
+    __slots__ = ("name", "pending")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pending: dict[str, Pending] = {}
+
+
+class Group:
+    """A consumer group: last-delivered key, PEL, consumers. ``lost`` is set when the group is
+    dropped (or its stream flushed or destroyed); a lost group is never used again."""
+
+    __slots__ = ("consumers", "last_key", "lost", "name", "order", "pel")
+
+    def __init__(self, name: str, last_key: int) -> None:
+        self.name = name
+        self.last_key = last_key
+        self.pel: dict[str, Pending] = {}
+        self.order: list[Pending] = []
+        self.consumers: dict[str, Consumer] = {}
+        self.lost = False
+
+    def consumer(self, name: str) -> Consumer:
+        """The consumer called ``name``, created on first use (as Redis does)."""
+        consumer = self.consumers.get(name)
+        if consumer is None:
+            consumer = self.consumers[name] = Consumer(name)
+        return consumer
+
+    def _remove(self, pending: Pending) -> None:
+        del self.pel[pending.entry_id]
+        if pending.owner is not None:
+            del pending.owner.pending[pending.entry_id]
+            pending.owner = None
+        dead = len(self.order) - len(self.pel)
+        if dead > _COMPACT_MIN and dead > len(self.pel):
+            self.order = list(self.pel.values())  # dict order is id order
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def deliver_new(
+        self, stream: Stream, consumer: Consumer, count: int, now: float
+    ) -> list[Record]:
+        """XREADGROUP ``>``: entries after the last-delivered id; they become ``consumer``'s."""
+        keys = stream.keys
+        start = bisect_right(keys, self.last_key, stream.head)
+        if start == len(keys):
+            return []
+        records = stream.records[start : start + count]
+        pel, order, owned = self.pel, self.order, consumer.pending
+        for key, record in zip(keys[start : start + len(records)], records, strict=True):
+            pending = Pending(record.entry_id, key, consumer, now)
+            pel[record.entry_id] = pending
+            owned[record.entry_id] = pending
+            order.append(pending)
+        self.last_key = keys[start + len(records) - 1]
+        return records
+
+    def read_own(
+        self, stream: Stream, consumer: Consumer, after: int, count: int, now: float
+    ) -> list[Record]:
+        """XREADGROUP with an id: ``consumer``'s pending entries after ``after``, in id order,
+        each counted as a new delivery (Redis increments the delivery count and resets the idle
+        time on such history reads). Entries whose data was trimmed are dropped from the PEL."""
+        first = stream.first_key()
+        candidates: list[Pending] = []
+        for pending in list(consumer.pending.values()):
+            if pending.key <= after:
+                continue
+            if first is None or pending.key < first:
+                self._remove(pending)
+            else:
+                candidates.append(pending)
+        chosen = heapq.nsmallest(count, candidates, key=_pending_key)
+        return [self._redeliver(stream, p, now) for p in chosen]
+
+    def claim(
+        self,
+        stream: Stream,
+        consumer: Consumer,
+        cursor: int,
+        min_idle: float,
+        count: int,
+        now: float,
+    ) -> tuple[list[Record], int]:
+        """XAUTOCLAIM: scan the PEL from ``cursor`` (at most ``10 * count`` entries, as Redis),
+        move entries idle for ``min_idle`` or more to ``consumer``. Entries whose data is gone
+        are dropped from the PEL and count against ``count`` (as in Redis 7). Returns the claimed
+        records and the next cursor, 0 once the end of the PEL was reached."""
+        order = self.order  # may be rebuilt by _remove below; this list stays valid
+        index = bisect_left(order, cursor, key=_pending_key)
+        attempts = count * 10
+        first = stream.first_key()
+        claimed: list[Record] = []
+        while index < len(order) and attempts > 0 and count > 0:
+            pending = order[index]
+            index += 1
+            if pending.owner is None:
+                continue
+            attempts -= 1
+            if now - pending.time < min_idle:
+                continue
+            count -= 1
+            if first is None or pending.key < first:
+                self._remove(pending)
+                continue
+            owner = pending.owner
+            if owner is not consumer:
+                del owner.pending[pending.entry_id]
+                consumer.pending[pending.entry_id] = pending
+                pending.owner = consumer
+            claimed.append(self._redeliver(stream, pending, now))
+        while index < len(order):
+            if order[index].owner is not None:
+                return claimed, order[index].key
+            index += 1
+        return claimed, 0
+
+    def _redeliver(self, stream: Stream, pending: Pending, now: float) -> Record:
+        pending.count += 1
+        pending.time = now
+        stored = stream.record(pending.key)
+        assert stored is not None  # callers checked the entry is still in the stream
+        return Record(stored.entry_id, stored.name, stored.payload, stored.topic, pending.count)
+
+    # -- acknowledging -------------------------------------------------------------------------
+
+    def resolve(self, entry_ids: list[str] | tuple[str, ...]) -> list[Pending]:
+        """The PEL entries among ``entry_ids`` (unknown ids skipped, non-canonical spellings
+        such as ``"5"`` for ``"5-0"`` accepted). Validates every id before returning.
+
+        :raises ConfigurationError: an id that is not ``<ms>-<seq>``.
+        """
+        pel = self.pel
+        found: list[Pending] = []
+        for entry_id in entry_ids:
+            pending = pel.get(entry_id)
+            if pending is None:
+                pending = pel.get(format_key(parse_key(entry_id)))
+            if pending is not None:
+                found.append(pending)
+        return found
+
+    def ack(self, entry_ids: list[str] | tuple[str, ...]) -> int:
+        """XACK: drop entries from the PEL; returns how many were pending."""
+        found = self.resolve(entry_ids)
+        for pending in found:
+            if pending.owner is not None:  # the same id twice in one call
+                self._remove(pending)
+        return len(found)
+
+    def nack(self, entry_ids: list[str] | tuple[str, ...]) -> None:
+        """Make pending entries (any consumer's) claimable at once: idle time infinite."""
+        for pending in self.resolve(entry_ids):
+            pending.time = -math.inf
+
+    def touch(self, consumer: Consumer, entry_ids: list[str] | tuple[str, ...], now: float) -> None:
+        """Reset the idle time of ``consumer``'s own pending entries; others are left alone."""
+        for pending in self.resolve(entry_ids):
+            if pending.owner is consumer:
+                pending.time = now
+
+
+class Stream:
+    """One stream incarnation. ``destroyed`` / ``lost`` mark an incarnation that was removed
+    from its broker by ``destroy`` / ``flush``; handles bound to it notice and never use it
+    again, even if a new stream with the same id appears (a new incarnation, new ``generation``).
+    """
+
+    __slots__ = (
+        "destroyed",
+        "generation",
+        "groups",
+        "head",
+        "keys",
+        "last_key",
+        "lost",
+        "records",
+        "stream_id",
+    )
+
+    def __init__(self, stream_id: str, generation: int) -> None:
+        self.stream_id = stream_id
+        self.generation = generation
+        self.keys: list[int] = []
+        self.records: list[Record] = []
+        self.head = 0
+        self.last_key = 0
+        self.groups: dict[str, Group] = {}
+        self.destroyed = False
+        self.lost = False
+
+    def size(self) -> int:
+        """How many entries the stream holds now."""
+        return len(self.keys) - self.head
+
+    def append(
+        self, name: str | None, payload: bytes | None, topic: str | None, ms: int, maxlen: int
+    ) -> str:
+        """XADD ``MAXLEN <maxlen> *``: the id is ``<ms>-0`` unless ``ms`` is not after the last
+        id's time (same millisecond, or a clock that went back), then the last time with the
+        next sequence number. ``maxlen`` 0 means unbounded."""
+        last = self.last_key
+        if ms > last >> _SEQ_BITS:
+            key = ms << _SEQ_BITS
+        elif last & _SEQ_MAX == _SEQ_MAX:
+            key = ((last >> _SEQ_BITS) + 1) << _SEQ_BITS
+        else:
+            key = last + 1
+        entry_id = f"{key >> _SEQ_BITS}-{key & _SEQ_MAX}"
+        if payload is not None and type(payload) is not bytes:
+            payload = bytes(payload)  # never keep a caller's mutable buffer
+        self.last_key = key
+        keys = self.keys
+        keys.append(key)
+        self.records.append(Record(entry_id, name, payload, topic))
+        if maxlen and len(keys) - self.head > maxlen:
+            self.head = len(keys) - maxlen
+            if self.head > _COMPACT_MIN and self.head * 2 > len(keys):
+                self.trim(maxlen)
+        return entry_id
+
+    def trim(self, maxlen: int) -> None:
+        """Keep the newest ``maxlen`` entries."""
+        self.head = max(self.head, len(self.keys) - maxlen)
+        if self.head > _COMPACT_MIN and self.head * 2 > len(self.keys):
+            del self.keys[: self.head]
+            del self.records[: self.head]
+            self.head = 0
+
+    def first_key(self) -> int | None:
+        """The key of the oldest entry still stored, None when the stream is empty."""
+        return self.keys[self.head] if self.head < len(self.keys) else None
+
+    def record(self, key: int) -> Record | None:
+        """The stored entry with ``key``, None when it was trimmed (or never existed)."""
+        index = bisect_left(self.keys, key, self.head)
+        if index < len(self.keys) and self.keys[index] == key:
+            return self.records[index]
+        return None
+
+    def read_after(self, key: int, count: int) -> tuple[list[Record], int]:
+        """XREAD: up to ``count`` entries with greater keys, and the new cursor."""
+        keys = self.keys
+        start = bisect_right(keys, key, self.head)
+        if start == len(keys):
+            return [], key
+        records = self.records[start : start + count]
+        return records, keys[start + len(records) - 1]

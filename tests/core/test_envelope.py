@@ -1,0 +1,148 @@
+"""The envelope codec against the golden vectors shared with the Go services."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+
+import orjson
+import pytest
+
+from streamsink import ConfigurationError, DecodeError, Envelope, decode_envelope, encode_envelope
+from streamsink._envelope import format_timestamp, parse_timestamp
+
+VECTORS = json.loads((Path(__file__).parent.parent / "data" / "envelopes.json").read_text())
+
+
+def _ts(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
+@pytest.mark.parametrize("case", VECTORS["encode"], ids=lambda c: c["name"])
+def test_encode_vectors(case: dict) -> None:
+    """Encoding gives the expected JSON, key order and timestamp text."""
+    fields = dict(case["fields"])
+    fields["timestamp"] = _ts(fields["timestamp"])
+    data = encode_envelope(Envelope(**fields))
+    parsed = orjson.loads(data)
+    assert parsed == case["expected_json"]
+    assert list(parsed) == case["expected_key_order"]
+    assert parsed["timestamp"] == case["expected_timestamp"]
+    assert data == orjson.dumps(parsed), "not compact"
+
+
+@pytest.mark.parametrize("case", VECTORS["decode"], ids=lambda c: c["name"])
+def test_decode_vectors(case: dict) -> None:
+    """Decoding Go's output gives the expected fields, timestamps in UTC with microseconds."""
+    event = decode_envelope(case["input"].encode())
+    expected = case["expected"]
+    assert event.type == expected["type"]
+    assert event.event_key == expected["event_key"]
+    assert event.run_id == expected["run_id"]
+    assert event.session_id == expected["session_id"]
+    assert event.payload == expected["payload"]
+    assert event.server_data_value() == expected["server_data"]
+    assert event.timestamp == _ts(expected["timestamp"])
+    assert event.timestamp is not None
+    assert event.timestamp.tzinfo is UTC
+
+
+@pytest.mark.parametrize("case", VECTORS["reject"], ids=lambda c: c["name"])
+def test_reject_vectors(case: dict) -> None:
+    """Malformed input raises DecodeError and nothing else."""
+    with pytest.raises(DecodeError):
+        decode_envelope(bytes.fromhex(case["input_hex"]))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"type":"x","run_id":5,"timestamp":"2026-11-26T17:19:26Z"}',
+        b'{"type":"x","run_id":"r","timestamp":12}',
+        b'{"type":"x","run_id":"r","timestamp":"2026-11-26"}',
+        b'{"type":"x","run_id":"r","timestamp":"2026-11-26 17:19:26Z"}',
+        b'{"run_id":"r"}',
+        b"null",
+        b'"text"',
+    ],
+)
+def test_decode_rejects_wrong_field_types(data: bytes) -> None:
+    """Wrong field types and non-RFC 3339 timestamps are decode errors, never crashes."""
+    with pytest.raises(DecodeError):
+        decode_envelope(data)
+
+
+def test_round_trip_keeps_everything() -> None:
+    """An encoded envelope decodes back to the same fields, server_data included."""
+    stamp = datetime(2026, 11, 26, 17, 19, 26, 123456, tzinfo=UTC)
+    envelope = Envelope(
+        type="tool_end",
+        event_key="k",
+        run_id="r",
+        session_id="s",
+        timestamp=stamp,
+        payload={"duration": 1_500_000_000, "text": "naïve — 日本"},
+        server_data=b'{"rows":[1]}',
+    )
+    event = decode_envelope(encode_envelope(envelope))
+    assert (event.type, event.event_key, event.run_id, event.session_id) == (
+        "tool_end",
+        "k",
+        "r",
+        "s",
+    )
+    assert event.payload == envelope.payload
+    assert event.server_data == b'{"rows":[1]}'
+    assert event.timestamp == stamp
+
+
+def test_unencodable_payload_names_the_path() -> None:
+    """A payload orjson cannot encode raises ConfigurationError naming the field path and type."""
+    envelope = Envelope(
+        type="t", run_id="r", timestamp=datetime.now(UTC), payload={"a": [1, {"b": object()}]}
+    )
+    with pytest.raises(ConfigurationError, match=r"payload\.a\[1\]\.b \(a object\)"):
+        encode_envelope(envelope)
+    bad_key = Envelope(type="t", run_id="r", timestamp=datetime.now(UTC), payload={1: "x"})
+    with pytest.raises(ConfigurationError, match=r"payload\[1\] \(key\)"):
+        encode_envelope(bad_key)
+
+
+def test_invalid_server_data_is_refused() -> None:
+    """server_data text that is not JSON is a ConfigurationError; blank server_data is None."""
+    with pytest.raises(ConfigurationError, match="server_data is not valid JSON"):
+        Envelope(type="t", run_id="r", timestamp=datetime.now(UTC), server_data="{nope")
+    assert (
+        Envelope(type="t", run_id="r", timestamp=datetime.now(UTC), server_data="  ").server_data
+        is None
+    )
+    assert (
+        Envelope(type="t", timestamp=datetime.now(UTC), server_data={"a": 1}).server_data
+        == b'{"a":1}'
+    )
+
+
+def test_timestamps_format_like_go() -> None:
+    """Timestamps are UTC with Z and no trailing zeros; offsets convert; naive is refused."""
+    assert format_timestamp(datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)) == "2026-01-02T03:04:05Z"
+    assert (
+        format_timestamp(datetime(2026, 1, 2, 3, 4, 5, 100000, tzinfo=UTC))
+        == "2026-01-02T03:04:05.1Z"
+    )
+    plus_two = timezone(timedelta(hours=2))
+    assert (
+        format_timestamp(datetime(2026, 1, 2, 5, 4, 5, tzinfo=plus_two)) == "2026-01-02T03:04:05Z"
+    )
+    with pytest.raises(ConfigurationError, match="timezone-aware"):
+        format_timestamp(datetime(2026, 1, 2))
+
+
+def test_parse_timestamp_truncates_nanoseconds() -> None:
+    """Nanosecond fractions keep their microseconds; offsets convert to UTC."""
+    assert parse_timestamp("2026-11-26T17:19:26.123456789Z") == datetime(
+        2026, 11, 26, 17, 19, 26, 123456, tzinfo=UTC
+    )
+    assert parse_timestamp("2026-11-26T19:19:26.5+02:00") == datetime(
+        2026, 11, 26, 17, 19, 26, 500000, tzinfo=UTC
+    )

@@ -1,0 +1,183 @@
+"""StreamSink behaviour that the conformance suite does not pin down."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import anyio
+import orjson
+import pytest
+
+from streamsink import (
+    ConfigurationError,
+    Envelope,
+    PublishedEvent,
+    SinkClosedError,
+    SinkOptions,
+    StreamEvent,
+    StreamSink,
+)
+from streamsink.backend import Entry
+from streamsink.testing import RecordingSink
+
+pytestmark = pytest.mark.anyio
+
+
+class CountingBackend:
+    """Records every append call; ids are per-call sequence numbers."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.calls: list[list[Entry]] = []
+        self.delay = delay
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        self.calls.append(list(entries))
+        await anyio.sleep(self.delay)
+        base = sum(map(len, self.calls[:-1]))
+        return [f"{base + i + 1}-0" for i in range(len(entries))]
+
+
+async def test_concurrent_sends_share_round_trips() -> None:
+    """Sends made while a round trip is in flight go out together, each with its own id."""
+    backend = CountingBackend(delay=0.01)
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    results: dict[int, PublishedEvent] = {}
+
+    async def send(i: int) -> None:
+        results[i] = await sink.send(StreamEvent("tool_start", "r", "s", payload={"i": i}))
+
+    async with anyio.create_task_group() as tg:
+        for i in range(64):
+            tg.start_soon(send, i)
+    assert len(backend.calls) < 10, [len(c) for c in backend.calls]
+    assert len({p.entry_id for p in results.values()}) == 64
+    # Each send got the id of its own entry: ids are positions in the order entries went out.
+    written = [orjson.loads(e.payload)["payload"]["i"] for call in backend.calls for e in call]
+    for i, published in results.items():
+        assert written[int(published.entry_id.split("-")[0]) - 1] == i
+
+
+async def test_lone_send_goes_straight_out() -> None:
+    """A send with nobody else in flight is one append of one entry."""
+    backend = CountingBackend()
+    published = await StreamSink(backend).send(StreamEvent("usage", "r", "s"))  # type: ignore[arg-type]
+    assert [len(c) for c in backend.calls] == [1]
+    assert published.entry_id == "1-0"
+    assert published.stream_id == "session/s"
+
+
+async def test_custom_stream_id_and_marshal() -> None:
+    """stream_id and marshal_envelope options replace the defaults completely."""
+    backend = CountingBackend()
+    seen: list[Envelope] = []
+
+    def marshal(envelope: Envelope) -> bytes:
+        seen.append(envelope)
+        return b"custom"
+
+    options = SinkOptions(stream_id=lambda e: f"custom/{e.run_id}", marshal_envelope=marshal)
+    published = await StreamSink(backend, options).send(StreamEvent("tool_start", "run-1", ""))  # type: ignore[arg-type]
+    assert published.stream_id == "custom/run-1"
+    assert backend.calls[0][0].payload == b"custom"
+    assert seen[0].type == "tool_start"
+    assert seen[0].timestamp.tzinfo is not None
+
+
+async def test_marshal_must_return_bytes() -> None:
+    """A marshal_envelope returning something else than bytes is a ConfigurationError."""
+    options = SinkOptions(marshal_envelope=lambda e: "text")  # type: ignore[arg-type,return-value]
+    with pytest.raises(ConfigurationError, match="must return bytes"):
+        await StreamSink(CountingBackend(), options).send(StreamEvent("t", "r", "s"))  # type: ignore[arg-type]
+
+
+async def test_async_on_published_is_awaited() -> None:
+    """An async on_published callback is awaited after each successful append."""
+    seen: list[str] = []
+
+    async def record(published: PublishedEvent) -> None:
+        seen.append(published.entry_id)
+
+    sink = StreamSink(CountingBackend(), SinkOptions(on_published=record))  # type: ignore[arg-type]
+    await sink.send_many([StreamEvent("t", "r", "s"), StreamEvent("t", "r", "s")])
+    assert seen == ["1-0", "2-0"]
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "problem"),
+    [
+        ("", "1 to 512"),
+        ("a b", "' '"),
+        ("a*", "'*'"),
+        ("a?", "'?'"),
+        ("a[", "'['"),
+        ("a]", "']'"),
+        ("a\x00", "'\\x00'"),
+        ("x" * 513, "1 to 512"),
+    ],
+)
+async def test_stream_ids_pulse_refuses_are_refused(stream_id: str, problem: str) -> None:
+    """Stream ids Go's pulse would refuse raise ConfigurationError and nothing is written."""
+    backend = CountingBackend()
+    sink = StreamSink(backend, SinkOptions(stream_id=lambda e: stream_id))  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as caught:
+        await sink.send(StreamEvent("t", "r", "s"))
+    assert problem in str(caught.value)
+    assert backend.calls == []
+
+
+async def test_send_many_validates_everything_first() -> None:
+    """One bad event in send_many fails the call before anything is written."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="missing session id"):
+        await sink.send_many([StreamEvent("t", "r", "s"), StreamEvent("t", "r", "")])
+    assert backend.calls == []
+    assert await sink.send_many([]) == []
+
+
+async def test_bad_event_type_is_refused() -> None:
+    """An empty or non-string event type is a ConfigurationError."""
+    with pytest.raises(ConfigurationError, match="event type"):
+        await StreamSink(CountingBackend()).send(StreamEvent("", "r", "s"))  # type: ignore[arg-type]
+
+
+async def test_envelope_fields_come_from_the_event() -> None:
+    """The envelope carries type, key, run, session, payload and server_data of the event."""
+    backend = CountingBackend()
+    event = StreamEvent("tool_end", "run-1", "s-1", "key-1", {"a": 1}, {"rows": [1]})
+    await StreamSink(backend).send(event)  # type: ignore[arg-type]
+    doc = orjson.loads(backend.calls[0][0].payload)
+    assert list(doc) == [
+        "type",
+        "event_key",
+        "run_id",
+        "session_id",
+        "timestamp",
+        "payload",
+        "server_data",
+    ]
+    assert doc["server_data"] == {"rows": [1]}
+    assert doc["payload"] == {"a": 1}
+    assert backend.calls[0][0].name == "tool_end"
+
+
+async def test_options_are_validated() -> None:
+    """Non-callable sink options are refused when the options are built."""
+    with pytest.raises(ConfigurationError, match="stream_id must be callable"):
+        SinkOptions(stream_id="session/x")  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="on_published"):
+        SinkOptions(on_published=42)  # type: ignore[arg-type]
+
+
+async def test_recording_sink_checks_like_the_real_one() -> None:
+    """RecordingSink keeps sent events, refuses a missing session id and sends after close."""
+    async with RecordingSink() as sink:
+        await sink.send(StreamEvent("tool_start", "r", "s"))
+        await sink.send_many([StreamEvent("usage", "r", "s")])
+        with pytest.raises(ConfigurationError):
+            await sink.send(StreamEvent("usage", "r", ""))
+        assert [e.type for e in sink.events] == ["tool_start", "usage"]
+        assert [p.entry_id for p in sink.published] == ["1-0", "2-0"]
+        assert len(sink.by_type("usage")) == 1
+    with pytest.raises(SinkClosedError):
+        await sink.send(StreamEvent("usage", "r", "s"))

@@ -1,0 +1,254 @@
+"""Subscriber behaviour under failures: retries, terminal errors, healing, error reporting."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import pytest
+
+from streamsink import (
+    BackendUnavailableError,
+    ConfigurationError,
+    StartPosition,
+    StreamEvent,
+    StreamSink,
+    StreamsinkError,
+    StreamSubscriber,
+    SubscriberOptions,
+    SubscriptionError,
+)
+from streamsink.backend import Backend, GroupConsumer
+from streamsink_memory import MemoryBackend, MemoryBroker
+
+pytestmark = pytest.mark.anyio
+
+
+class FlakyConsumer:
+    """A group consumer whose calls fail while its backend says the server is down."""
+
+    def __init__(self, inner: GroupConsumer, backend: FlakyBackend) -> None:
+        self._inner = inner
+        self._backend = backend
+
+    @property
+    def consumer(self) -> str:
+        return self._inner.consumer
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+
+        async def call(*args: Any) -> Any:
+            self._backend.calls.append(name)
+            if self._backend.down and name != "aclose":
+                raise BackendUnavailableError(f"{name}: connection refused (test)")
+            return await method(*args)
+
+        return call
+
+
+class FlakyBackend:
+    """A memory backend that can be switched 'down'."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryBackend(MemoryBroker())
+        self.down = False
+        self.calls: list[str] = []
+
+    @property
+    def capabilities(self) -> Any:
+        return self.inner.capabilities
+
+    @property
+    def description(self) -> str:
+        return "flaky"
+
+    async def append(self, entries: Sequence[Any]) -> list[str]:
+        return await self.inner.append(entries)
+
+    async def open_group_consumer(self, *args: Any) -> Any:
+        return FlakyConsumer(await self.inner.open_group_consumer(*args), self)
+
+    async def open_reader(self, *args: Any) -> Any:
+        return await self.inner.open_reader(*args)
+
+    async def destroy(self, stream_id: str) -> None:
+        await self.inner.destroy(stream_id)
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+def _subscriber(backend: Any, **options: Any) -> StreamSubscriber:
+    options.setdefault("start", StartPosition.oldest())
+    options.setdefault("claim_interval", 0.02)
+    return StreamSubscriber(backend, SubscriberOptions(**options))
+
+
+async def test_reads_resume_after_an_outage() -> None:
+    """While the backend is unreachable reads are retried with backoff, then resume losing nothing."""
+    backend = FlakyBackend()
+    errors: list[StreamsinkError] = []
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    async with _subscriber(backend, on_error=errors.append).subscribe("session/s") as sub:
+        await sink.send(StreamEvent("t", "r", "s", payload=0))
+        first = await sub.__anext__()
+        backend.down = True
+        await anyio.sleep(0.3)
+        calls_while_down = len(backend.calls)
+        await sink.send(StreamEvent("t", "r", "s", payload=1))
+        backend.down = False
+        with anyio.fail_after(5):
+            second = await sub.__anext__()
+        stats = sub.statistics()
+    assert (first.payload, second.payload) == (0, 1)
+    assert stats.retries >= 1
+    assert all(isinstance(e, BackendUnavailableError) for e in errors)
+    # Backoff: a 0.3 s outage costs a handful of attempts, not a hot loop.
+    assert calls_while_down < 40, calls_while_down
+
+
+async def test_outage_past_the_budget_ends_with_subscription_error() -> None:
+    """A backend unreachable longer than reconnect_timeout ends iteration with SubscriptionError."""
+    backend = FlakyBackend()
+    async with _subscriber(backend, reconnect_timeout=0.2, on_error=lambda e: None).subscribe(
+        "session/s"
+    ) as sub:
+        backend.down = True
+        with (
+            anyio.fail_after(5),
+            pytest.raises(SubscriptionError, match="reconnect_timeout") as caught,
+        ):
+            await sub.__anext__()
+    assert isinstance(caught.value.__cause__, BackendUnavailableError)
+
+
+async def test_acks_that_keep_failing_end_the_subscription() -> None:
+    """Auto-mode acks that keep failing are a terminal SubscriptionError, not a silent loss."""
+    backend = FlakyBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    await sink.send_many([StreamEvent("t", "r", "s", payload=i) for i in range(2)])
+    async with _subscriber(backend, reconnect_timeout=0.2, on_error=lambda e: None).subscribe(
+        "session/s"
+    ) as sub:
+        await sub.__anext__()
+        await sub.__anext__()
+        backend.down = True
+        with anyio.fail_after(5), pytest.raises(SubscriptionError):
+            await sub.__anext__()
+
+
+async def test_vanished_group_is_recreated_with_backoff() -> None:
+    """A group dropped under a consumer (like Redis FLUSHALL) is re-created and events flow again."""
+    broker = MemoryBroker()
+    backend = MemoryBackend(broker)
+    sink = StreamSink(backend)
+    errors: list[StreamsinkError] = []
+    subscriber = _subscriber(backend, group="g", on_error=errors.append)
+    async with subscriber.subscribe("session/s") as sub:
+        await sink.send(StreamEvent("t", "r", "s", payload=1))
+        assert (await sub.__anext__()).payload == 1
+        broker.flush()
+        await anyio.sleep(0.1)
+        await sink.send(StreamEvent("t", "r", "s", payload=2))
+        with anyio.fail_after(5):
+            assert (await sub.__anext__()).payload == 2
+        assert sub.statistics().groups_recreated >= 1
+    assert errors, "group loss was not reported"
+
+
+async def test_errors_without_a_callback_are_counted() -> None:
+    """With no on_error (or one that raises), errors are logged and counted in dropped_errors."""
+    backend = MemoryBackend(MemoryBroker())
+    await backend.append([_raw("session/s", b"junk")])
+    quiet = _subscriber(backend)
+
+    def broken(error: StreamsinkError) -> None:
+        raise RuntimeError("callback bug")
+
+    loud = _subscriber(backend, group="other", on_error=broken)
+    for subscriber in (quiet, loud):
+        async with subscriber.subscribe("session/s") as sub:
+            await StreamSink(backend).send(StreamEvent("t", "r", "s"))
+            with anyio.fail_after(5):
+                await sub.__anext__()
+        assert subscriber.dropped_errors >= 1
+
+
+def _raw(stream: str, payload: bytes) -> Any:
+    from streamsink.backend import Entry
+
+    return Entry(stream, "tool_start", payload)
+
+
+async def test_custom_decoder_errors_become_decode_errors() -> None:
+    """Anything a custom decoder raises is reported as a DecodeError on the delivery."""
+
+    def decoder(data: bytes) -> StreamEvent:
+        raise KeyError("boom")
+
+    backend = MemoryBackend(MemoryBroker())
+    await StreamSink(backend).send(StreamEvent("t", "r", "s"))
+    async with _subscriber(backend, decoder=decoder).subscribe_manual("session/s") as sub:
+        delivery = await sub.__anext__()
+    assert delivery.event is None
+    assert "KeyError" in str(delivery.decode_error)
+
+
+async def test_iterating_outside_async_with_is_an_error() -> None:
+    """A subscription used without `async with` says how to use it."""
+    sub = _subscriber(MemoryBackend(MemoryBroker())).subscribe("session/s")
+    with pytest.raises(SubscriptionError, match="async with"):
+        await sub.__anext__()
+
+
+async def test_closed_subscriber_refuses_new_subscriptions() -> None:
+    """After aclose() a subscriber refuses subscribe(), and live subscriptions end cleanly."""
+    backend = MemoryBackend(MemoryBroker())
+    subscriber = _subscriber(backend)
+    async with subscriber.subscribe("session/s") as sub:
+        await subscriber.aclose()
+        with anyio.fail_after(1):
+            assert [e async for e in sub] == []
+    with pytest.raises(SubscriptionError, match="closed subscriber"):
+        subscriber.subscribe("session/s")
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"buffer": 0}, "buffer=0"),
+        ({"group": ""}, "group=''"),
+        ({"ack_grace_period": 0}, "ack_grace_period=0"),
+        ({"max_deliveries": -1}, "max_deliveries=-1"),
+        ({"decoder": "json"}, "decoder='json'"),
+        ({"start": "$"}, "start='\\$'"),
+        ({"claim_interval": float("inf")}, "claim_interval=inf"),
+    ],
+)
+def test_subscriber_options_are_validated(options: dict[str, Any], message: str) -> None:
+    """Each bad option is refused with a message naming option, value and expectation."""
+    with pytest.raises(ConfigurationError, match=message):
+        SubscriberOptions(**options)
+
+
+def test_bad_stream_ids_and_starts_are_refused() -> None:
+    """subscribe() refuses stream ids pulse would refuse and start values that are not positions."""
+    subscriber = _subscriber(MemoryBackend(MemoryBroker()))
+    with pytest.raises(ConfigurationError, match="may not contain"):
+        subscriber.subscribe("bad stream")
+    with pytest.raises(ConfigurationError, match="start="):
+        subscriber.subscribe("ok", start="0")  # type: ignore[arg-type]
+
+
+async def test_reader_records_are_not_acked() -> None:
+    """Fan-out readers never call ack and leave no group behind."""
+    broker = MemoryBroker()
+    backend: Backend = MemoryBackend(broker)
+    await StreamSink(backend).send(StreamEvent("t", "r", "s"))
+    async with _subscriber(backend, group=None).subscribe("session/s") as sub:
+        await sub.__anext__()
+    stats = broker.statistics()
+    assert stats.groups == 0
+    assert stats.consumers == 0
