@@ -200,19 +200,24 @@ class GroupConsumer(Protocol):
 
     async def read_new(self, count: int, block: float) -> Sequence[Record]:
         """Up to ``count`` entries never delivered to the group, waiting up to ``block`` seconds
-        for the first; empty on timeout. They become pending for this consumer."""
+        for the first (``block <= 0``: do not wait); empty on timeout. They become pending for
+        this consumer."""
         ...
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
         """Up to ``count`` of this consumer's own pending entries with ids greater than ``after``
-        (all when None), in id order, without blocking; each counts as a new delivery."""
+        (all when None), in id order, without blocking; each counts as a new delivery (its
+        delivery count grows, as a Redis history read does). Entries whose data is gone (trimmed)
+        are removed from the pending list and not returned."""
         ...
 
     async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
         """Move up to ``count`` pending entries of the group idle for at least ``min_idle``
         seconds (any consumer's, including this one's) to this consumer and return them with
-        their delivery counts incremented. Successive calls page through the pending list;
-        an entry whose data is gone (trimmed) is dropped from the pending list and not returned."""
+        their delivery counts incremented. Successive calls page through the pending list, and
+        a call may scan only part of it (as XAUTOCLAIM does), so an empty answer does not prove
+        that nothing further on is idle. An entry whose data is gone (trimmed) is dropped from
+        the pending list and not returned."""
         ...
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
@@ -238,7 +243,7 @@ class StreamReader(Protocol):
 
     async def read(self, count: int, block: float) -> Sequence[Record]:
         """Up to ``count`` entries after the reader's cursor, waiting up to ``block`` seconds for
-        the first; empty on timeout. The start position is resolved when the reader is opened,
+        the first (``block <= 0``: do not wait); empty on timeout. The start position is resolved when the reader is opened,
         so nothing appended after opening is missed."""
         ...
 

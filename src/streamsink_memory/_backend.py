@@ -7,7 +7,7 @@ from types import TracebackType
 
 from anyio.lowlevel import checkpoint
 
-from streamsink._exceptions import SinkClosedError
+from streamsink import SinkClosedError
 from streamsink.backend import Capabilities, Entry, StartPosition
 
 from ._broker import MemoryBroker

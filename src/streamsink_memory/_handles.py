@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import anyio
 from anyio.lowlevel import checkpoint
 
-from streamsink._exceptions import ConfigurationError, SinkClosedError
+from streamsink import ConfigurationError, SinkClosedError
 from streamsink.backend import GroupLostError, Record, StartPosition, StreamDestroyedError
 
 from ._stream import Group, Stream, parse_key, start_key

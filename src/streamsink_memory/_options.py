@@ -7,7 +7,7 @@ from typing import Any
 
 import attrs
 
-from streamsink._exceptions import ConfigurationError
+from streamsink import ConfigurationError
 from streamsink.backend import BackendURL
 
 __all__ = ["MemoryOptions"]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from streamsink._exceptions import ConfigurationError
+from streamsink import ConfigurationError
 from streamsink.backend import BackendFactory, BackendURL
 from streamsink.hookspecs import hookimpl
 

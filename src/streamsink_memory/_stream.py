@@ -25,7 +25,7 @@ from bisect import bisect_left, bisect_right
 from datetime import datetime
 from operator import attrgetter
 
-from streamsink._exceptions import ConfigurationError
+from streamsink import ConfigurationError
 from streamsink.backend import Record, StartPosition, after_timestamp_id, parse_entry_id
 
 __all__ = [
