@@ -28,6 +28,7 @@ from ._exceptions import (
 )
 from ._options import DEFAULT_GROUP, SubscriberOptions, default_dead_letter_stream
 from ._plugins import get_plugin_manager, get_registry, open_backend
+from ._registry import BackendRegistry
 from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
 from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_stream_id
@@ -72,6 +73,7 @@ __all__ = [
     "DEFAULT_URL",
     "URL_ENV",
     "hookimpl",
+    "BackendRegistry",
     "get_plugin_manager",
     "get_registry",
     # errors

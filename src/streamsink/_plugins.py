@@ -37,26 +37,36 @@ def _autoload_disabled() -> bool:
 
 
 def _load_entry_points(pm: pluggy.PluginManager, *, first_party_only: bool) -> None:
-    for dist in metadata.distributions():
+    # Our own distribution first, so its plugins keep their plain names whatever sys.path says.
+    dists = sorted(
+        metadata.distributions(), key=lambda d: (d.metadata["Name"] or "").lower() != _FIRST_PARTY
+    )
+    for dist in dists:
         dist_name = dist.metadata["Name"] or ""
         if first_party_only and dist_name.lower() != _FIRST_PARTY:
             continue
         for ep in dist.entry_points:
-            if ep.group != hookspecs.PROJECT_NAME:
+            if ep.group != hookspecs.PROJECT_NAME or pm.is_blocked(ep.name):
                 continue
-            if pm.get_plugin(ep.name) is not None or pm.is_blocked(ep.name):
-                continue
+            name = ep.name
+            registered = pm.get_plugin(name)
+            if registered is not None:
+                if _distributions.get(name, "").split(" ")[0] == dist_name:
+                    continue  # the same distribution seen twice on sys.path
+                # Another distribution uses this entry-point name: load it under a distinct name,
+                # so a scheme both claim is reported as a clash instead of one hiding the other.
+                name = f"{ep.name}@{dist_name}"
             try:
                 plugin = ep.load()
             except Exception as exc:
                 # One broken plugin must not take every other backend down with it: remember
                 # why, warn, and say so when someone asks for a scheme nobody serves.
                 reason = f"plugin {ep.name!r} from {dist_name} failed to load: {exc!r}"
-                _load_failures[ep.name] = reason
+                _load_failures[name] = reason
                 log.warning("streamsink %s", reason)
                 continue
-            pm.register(plugin, name=ep.name)
-            _distributions[ep.name] = f"{dist_name} {dist.version}"
+            pm.register(plugin, name=name)
+            _distributions[name] = f"{dist_name} {dist.version}"
 
 
 def get_plugin_manager() -> pluggy.PluginManager:

@@ -243,8 +243,8 @@ class StreamReader(Protocol):
 
     async def read(self, count: int, block: float) -> Sequence[Record]:
         """Up to ``count`` entries after the reader's cursor, waiting up to ``block`` seconds for
-        the first (``block <= 0``: do not wait); empty on timeout. The start position is resolved when the reader is opened,
-        so nothing appended after opening is missed."""
+        the first (``block <= 0``: do not wait); empty on timeout. The start position is
+        resolved when the reader is opened, so nothing appended after opening is missed."""
         ...
 
     async def aclose(self) -> None:

@@ -149,6 +149,7 @@ async def test_backoff_grows_and_gives_up() -> None:
     backoff = Backoff(budget=0.15, initial=0.02, maximum=0.05)
     error = BackendUnavailableError("down")
     started = anyio.current_time()
+
     async def fail_forever() -> None:
         for _ in range(100):
             await backoff.wait(error)

@@ -1,0 +1,627 @@
+"""The ``streamsink`` command: list backends, play a demo run, tail a stream.
+
+::
+
+    streamsink backends                      # installed backends, one per line
+    streamsink demo [--url URL]              # a simulated agent run, published and read back live
+    streamsink tail STREAM [--url URL] [--from oldest|newest]
+
+The URL defaults to ``$STREAMSINK_URL``, else ``memory://``. Expected failures (a bad URL, an
+unknown scheme, an unreachable backend) print one line to stderr and exit with status 2. Output is
+plain text; with the ``cli`` extra (``rich``) installed it is coloured on a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import secrets
+import sys
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Protocol, TextIO
+
+import anyio
+import orjson
+from anyio.abc import TaskStatus
+
+from ._events import Event, EventType, StreamEvent
+from ._exceptions import BackendUnavailableError, StreamsinkError
+from ._plugins import get_registry
+from ._runtime import DEFAULT_URL, URL_ENV, connect
+from ._streams import default_stream_id
+from .backend import Backend, StartPosition
+
+__all__ = ["main", "run_demo", "run_tail", "summarize"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1  # the command ran but did not get what it waited for (demo timeout)
+EXIT_ERROR = 2  # bad usage, bad URL or options, unknown scheme, unreachable backend
+EXIT_INTERRUPTED = 130
+
+DEMO_TIMEOUT = 10.0
+DEMO_GROUP = "streamsink-demo"
+
+_TYPE_WIDTH = len(EventType.ASSISTANT_REPLY)  # longer types overflow; most fit
+_STYLES: dict[str, str] = {
+    EventType.TOOL_START: "cyan",
+    EventType.TOOL_END: "cyan",
+    EventType.ASSISTANT_REPLY: "bold",
+    EventType.PLANNER_THOUGHT: "dim",
+    EventType.USAGE: "magenta",
+    EventType.WORKFLOW: "green",
+    EventType.RUN_STREAM_END: "green",
+}
+
+
+class CommandError(Exception):
+    """A failure the command reports as one line on stderr, with an exit status."""
+
+    def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+# -- output -------------------------------------------------------------------------------------
+
+
+class Output(Protocol):
+    """Where commands write: plain text, or colour through rich on a terminal."""
+
+    def write(self, text: str, style: str | None = None) -> None: ...
+
+
+class PlainOutput:
+    """Plain text to a stream (stdout by default), flushed at every write so output is live."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream if stream is not None else sys.stdout
+
+    def write(self, text: str, style: str | None = None) -> None:
+        self._stream.write(text)
+        self._stream.flush()
+
+
+class RichOutput:
+    """Coloured text through rich (no markup or highlighting: payload text is printed as is)."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        from rich.console import Console
+
+        self._console = Console(
+            file=stream if stream is not None else sys.stdout,
+            markup=False,
+            highlight=False,
+            emoji=False,
+            soft_wrap=True,
+            force_terminal=True,
+        )
+
+    def write(self, text: str, style: str | None = None) -> None:
+        self._console.print(text, style=style, end="")
+        self._console.file.flush()
+
+
+def make_output(color: str = "auto", stream: TextIO | None = None) -> Output:
+    """``PlainOutput`` unless colour is asked for (``always``, or ``auto`` on a terminal without
+    ``NO_COLOR``) and rich is importable."""
+    target = stream if stream is not None else sys.stdout
+    if color == "never" or (
+        color == "auto" and (os.environ.get("NO_COLOR") or not _isatty(target))
+    ):
+        return PlainOutput(target)
+    try:
+        return RichOutput(target)
+    except ImportError:
+        return PlainOutput(target)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+# -- event summaries ----------------------------------------------------------------------------
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """Compact one-line text of a value, cut to ``limit`` characters."""
+    if isinstance(value, str):
+        text = " ".join(value.split())
+    else:
+        try:
+            text = orjson.dumps(value).decode()
+        except TypeError:
+            text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _duration(nanoseconds: Any) -> str:
+    if not isinstance(nanoseconds, int | float) or isinstance(nanoseconds, bool):
+        return "?"
+    ms = nanoseconds / 1e6
+    return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
+
+
+def _tool(payload: dict[str, Any]) -> str:
+    name = payload.get("tool_name") or "tool"
+    call = payload.get("tool_call_id")
+    return f"{name} [{call}]" if call else str(name)
+
+
+def _summary_tool_start(p: dict[str, Any]) -> str:
+    text = _tool(p)
+    if p.get("display_hint"):
+        return f"{text} {_short(p['display_hint'])}"
+    if p.get("payload") is not None:
+        return f"{text} args={_short(p['payload'])}"
+    return text
+
+
+def _summary_tool_end(p: dict[str, Any]) -> str:
+    took = _duration(p.get("duration"))
+    error = p.get("error")
+    if error:
+        message = error.get("Message") if isinstance(error, dict) else error
+        return f"{_tool(p)} failed after {took}: {_short(message)}"
+    result = p.get("result_preview") or (_short(p["result"]) if p.get("result") is not None else "")
+    return f"{_tool(p)} ok in {took}" + (f": {_short(result)}" if result else "")
+
+
+def _summary_usage(p: dict[str, Any]) -> str:
+    model = p.get("Model") or "model"
+    text = f"{model}: {p.get('InputTokens', 0)} in / {p.get('OutputTokens', 0)} out tokens"
+    if p.get("TotalTokens"):
+        text += f" ({p['TotalTokens']} total"
+        text += f", {p['CacheReadTokens']} from cache)" if p.get("CacheReadTokens") else ")"
+    return text
+
+
+def _summary_workflow(p: dict[str, Any]) -> str:
+    text = f"{p['name']}: " if p.get("name") else ""
+    text += f"phase {p.get('phase', '?')}"
+    if p.get("status"):
+        text += f", status {p['status']}"
+    if p.get("error"):
+        text += f": {_short(p['error'])}"
+    return text
+
+
+_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
+    EventType.ASSISTANT_REPLY: lambda p: str(p.get("text", "")),
+    EventType.PLANNER_THOUGHT: lambda p: _short(p.get("note") or p.get("text") or "(thinking)", 80),
+    EventType.PROMPT_RENDERED: lambda p: f"{p.get('prompt_id', '?')} v{p.get('version', '?')}",
+    EventType.TOOL_START: _summary_tool_start,
+    EventType.TOOL_UPDATE: lambda p: (
+        f"[{p.get('tool_call_id', '?')}] expects {p.get('expected_children_total', '?')} children"
+    ),
+    EventType.TOOL_CALL_ARGS_DELTA: lambda p: f"{_tool(p)} args += {_short(p.get('delta', ''))}",
+    EventType.TOOL_OUTPUT_DELTA: lambda p: (
+        f"{_tool(p)} {p.get('stream', 'out')} += {_short(p.get('delta', ''))}"
+    ),
+    EventType.TOOL_END: _summary_tool_end,
+    EventType.AWAIT_CLARIFICATION: lambda p: f"asks: {_short(p.get('question', ''))}",
+    EventType.AWAIT_CONFIRMATION: lambda p: (
+        f"{_tool(p)} needs confirmation: {_short(p.get('prompt', ''))}"
+    ),
+    EventType.AWAIT_QUESTIONS: lambda p: (
+        f"{len(p.get('questions') or [])} question(s) for the user"
+    ),
+    EventType.AWAIT_EXTERNAL_TOOLS: lambda p: (
+        f"waits for {len(p.get('items') or [])} external tool call(s)"
+    ),
+    EventType.TOOL_AUTHORIZATION: lambda p: (
+        f"{_tool(p)} {'approved' if p.get('approved') else 'denied'}"
+        + (f" by {p['approved_by']}" if p.get("approved_by") else "")
+    ),
+    EventType.USAGE: _summary_usage,
+    EventType.WORKFLOW: _summary_workflow,
+    EventType.CHILD_RUN_LINKED: lambda p: (
+        f"{_tool(p)} started child run {p.get('child_run_id', '?')}"
+        f" ({p.get('child_agent_id', '?')})"
+    ),
+}
+
+
+def summarize(event: Event) -> str:
+    """A short, human, one-line summary of an event, from its type and payload shape."""
+    payload = event.payload
+    if event.type in (EventType.RUN_STREAM_END, EventType.SESSION_STREAM_END):
+        return (
+            f"run {event.run_id} ended"
+            if event.type == EventType.RUN_STREAM_END
+            else "session ended"
+        )
+    if event.type == EventType.SESSION_STREAM_STARTED:
+        return "session started"
+    summary = _SUMMARIES.get(event.type)
+    if summary is not None and isinstance(payload, dict):
+        try:
+            text = summary(payload)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            text = _short(payload, 80)
+    else:
+        text = "" if payload is None else _short(payload, 80)
+    server_data = getattr(event, "server_data", None)
+    if server_data:
+        text += f" (+server_data, {len(server_data)} B)"
+    return text
+
+
+# -- backends -----------------------------------------------------------------------------------
+
+
+def cmd_backends(out: Output) -> int:
+    """Print the installed backends: scheme, description, providing plugin."""
+    backends = list(get_registry())
+    if not backends:
+        raise CommandError("no streamsink backend is installed")
+    width = max(len(b.scheme) for b in backends) + 3
+    desc_width = max(len(b.description) for b in backends)
+    for backend in backends:
+        out.write(f"{backend.scheme + '://':<{width}}", "bold")
+        out.write(f"  {backend.description:<{desc_width}}  {backend.plugin}\n")
+    return EXIT_OK
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def demo_events(run_id: str, session_id: str) -> list[tuple[float, StreamEvent]]:
+    """The demo run: (seconds to wait before sending, event) pairs, loom-shaped payloads."""
+    call = f"toolu_{secrets.token_hex(6)}"
+    reply = [
+        "Consumer groups split a stream ",
+        "between their consumers; ",
+        "an entry that is not acknowledged ",
+        "within the grace period ",
+        "is redelivered to another consumer.",
+    ]
+    events: list[tuple[float, StreamEvent]] = []
+
+    def add(delay: float, kind: EventType, payload: Any, **extra: Any) -> None:
+        key = f"{run_id}/{len(events) + 1}"
+        events.append((delay, StreamEvent(kind, run_id, session_id, key, payload, **extra)))
+
+    add(
+        0.0,
+        EventType.TOOL_START,
+        {
+            "tool_call_id": call,
+            "tool_name": "docs.search",
+            "payload": {"query": "consumer group redelivery", "limit": 3},
+            "display_hint": "Searching the docs for “consumer group redelivery”",
+        },
+    )
+    add(
+        0.08,
+        EventType.TOOL_END,
+        {
+            "tool_call_id": call,
+            "tool_name": "docs.search",
+            "result": {
+                "hits": [
+                    {"title": "Consumer groups", "path": "docs/semantics.md#groups"},
+                    {"title": "Redelivery", "path": "docs/semantics.md#redelivery"},
+                    {"title": "Dead letters", "path": "docs/semantics.md#dead-letters"},
+                ]
+            },
+            "result_preview": "3 hits: Consumer groups, Redelivery, Dead letters",
+            "duration": 84_210_000,  # a Go time.Duration: nanoseconds
+            "telemetry": {"DurationMs": 84, "TokensUsed": 0, "Model": "", "Extra": None},
+        },
+        server_data={"ui": {"kind": "search_results", "count": 3}},
+    )
+    for i, chunk in enumerate(reply):
+        add(0.06 if i else 0.04, EventType.ASSISTANT_REPLY, {"text": chunk})
+    add(
+        0.03,
+        EventType.USAGE,
+        {
+            "Model": "claude-sonnet-4-5",
+            "ModelClass": "default",
+            "InputTokens": 1834,
+            "OutputTokens": 41,
+            "TotalTokens": 1875,
+            "CacheReadTokens": 1536,
+            "CacheWriteTokens": 0,
+        },
+    )
+    add(
+        0.01,
+        EventType.WORKFLOW,
+        {"name": "chat", "phase": "completed", "status": "success", "retryable": False},
+    )
+    add(0.0, EventType.RUN_STREAM_END, {})
+    return events
+
+
+async def run_demo(
+    target: str | Backend,
+    out: Output,
+    *,
+    time_limit: float = DEMO_TIMEOUT,
+    pace: float = 1.0,
+    keep: bool = False,
+    errors: TextIO | None = None,
+) -> int:
+    """Play :func:`demo_events` through a sink while a subscriber prints them live.
+
+    ``pace`` scales the delays between events (0 sends them back to back). The subscriber joins
+    before anything is sent, from the oldest entry of a fresh stream, so nothing is missed. The
+    demo stream is destroyed at the end unless ``keep``.
+
+    :raises CommandError: no ``run_stream_end`` within ``time_limit`` seconds (status 1).
+    :raises StreamsinkError: the backend could not be opened or used.
+    """
+    token = secrets.token_hex(4)
+    run_id, session_id = f"run-{token}", f"demo-{token}"
+    events = demo_events(run_id, session_id)
+    stream_id = default_stream_id(events[0][1])
+    problems: list[StreamsinkError] = []
+
+    def on_error(error: StreamsinkError) -> None:
+        problems.append(error)
+        # Retries while the backend is unreachable are not worth a line each: a failure names the
+        # last one. Anything else (an undecodable entry, a dead letter) is.
+        if not isinstance(error, BackendUnavailableError):
+            print(f"streamsink: warning: {error}", file=errors or sys.stderr, flush=True)
+
+    def timed_out(what: str) -> CommandError:
+        message = f"demo timed out after {time_limit:g} s {what}"
+        if problems:
+            message += f" (last error: {problems[-1]})"
+        return CommandError(message, EXIT_FAILED)
+
+    seen: list[str] = []
+    opened = False
+    with anyio.move_on_after(time_limit) as scope:
+        async with connect(target) as streams:
+            opened = True
+            description = streams.backend.description
+            out.write(
+                f"streamsink demo on {description}: stream {stream_id}, run {run_id}\n", "bold"
+            )
+            subscriber = streams.new_subscriber(
+                group=DEMO_GROUP,
+                start=StartPosition.oldest(),
+                on_error=on_error,
+                # An unreachable backend fails the demo quickly, with its own error, not a timeout.
+                reconnect_timeout=max(0.5, min(3.0, time_limit / 3)),
+            )
+            t0 = datetime.now(UTC)
+
+            async def consume(*, task_status: TaskStatus[None]) -> None:
+                async with subscriber.subscribe(stream_id) as subscription:
+                    task_status.started()  # subscribed: the producer may start
+                    in_reply = False
+                    async for event in subscription:
+                        seen.append(event.type)
+                        stamp = event.timestamp if isinstance(event, StreamEvent) else None
+                        offset = ((stamp or datetime.now(UTC)) - t0).total_seconds()
+                        style = _STYLES.get(event.type)
+                        if event.type == EventType.ASSISTANT_REPLY and in_reply:
+                            out.write(summarize(event), style)  # the next chunk, inline
+                            continue
+                        if in_reply:
+                            out.write("\n")
+                        in_reply = event.type == EventType.ASSISTANT_REPLY
+                        out.write(f"{offset:+8.3f}s  ", "dim")
+                        out.write(f"{event.type:<{_TYPE_WIDTH}}  ", style)
+                        out.write(summarize(event) + ("" if in_reply else "\n"), style)
+                        if event.type == EventType.RUN_STREAM_END and event.run_id == run_id:
+                            break
+
+            async def produce() -> None:
+                for delay, event in events:
+                    if delay and pace:
+                        await anyio.sleep(delay * pace)
+                    await streams.sink.send(event)
+
+            async def clean_up(*, quiet: bool) -> None:
+                if keep:
+                    return
+                with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
+                    try:
+                        await streams.backend.destroy(stream_id)
+                    except StreamsinkError as exc:
+                        if not quiet:
+                            on_error(exc)
+
+            try:
+                async with anyio.create_task_group() as tg:
+                    await tg.start(consume)
+                    tg.start_soon(produce)
+            except BaseException:
+                await clean_up(quiet=True)
+                raise
+            await clean_up(quiet=False)
+            elapsed = (datetime.now(UTC) - t0).total_seconds()
+            out.write(f"done: {len(seen)} events in {elapsed:.2f} s\n", "bold")
+    if scope.cancelled_caught:
+        if not opened:
+            raise timed_out(f"opening {target}")
+        raise timed_out(f"waiting for run_stream_end ({len(seen)} of {len(events)} events seen)")
+    return EXIT_OK
+
+
+# -- tail ---------------------------------------------------------------------------------------
+
+
+async def run_tail(
+    target: str | Backend,
+    stream_id: str,
+    out: Output,
+    *,
+    start: StartPosition | None = None,
+    limit: int | None = None,
+    errors: TextIO | None = None,
+) -> int:
+    """Print the events of ``stream_id`` as a fan-out reader (no group: nothing is acknowledged or
+    left behind) until interrupted, or until ``limit`` events were printed."""
+
+    def on_error(error: StreamsinkError) -> None:
+        print(f"streamsink: warning: {error}", file=errors or sys.stderr, flush=True)
+
+    async with connect(target) as streams:
+        subscriber = streams.new_subscriber(group=None, on_error=on_error)
+        count = 0
+        async with subscriber.subscribe(stream_id, start=start) as subscription:
+            async for event in subscription:
+                stamp = event.timestamp if isinstance(event, StreamEvent) else None
+                when = f"{stamp:%H:%M:%S.%f}"[:-3] if stamp else "--:--:--.---"
+                entry = getattr(event, "entry_id", None) or "?"
+                style = _STYLES.get(event.type)
+                out.write(f"{when}  {entry}  ", "dim")
+                out.write(f"{event.type:<{_TYPE_WIDTH}}  ", style)
+                out.write(f"{event.run_id}  {summarize(event)}\n", style)
+                count += 1
+                if limit is not None and count >= limit:
+                    break
+    return EXIT_OK
+
+
+# -- command line -------------------------------------------------------------------------------
+
+
+def _default_url() -> str:
+    return os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
+    return value
+
+
+def _not_negative(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="streamsink",
+        description="Carry an agent runtime's events between processes, on any backend.",
+        epilog=f"The backend URL defaults to ${URL_ENV}, else {DEFAULT_URL}.",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    parser.add_argument(
+        "--color",
+        choices=["auto", "always", "never"],
+        default="auto",
+        help="colour the output (needs the 'cli' extra; default: auto, on a terminal)",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    commands.add_parser("backends", help="list the installed backends")
+
+    url_help = f"backend URL (default: ${URL_ENV}, else {DEFAULT_URL}; now {_default_url()})"
+    demo = commands.add_parser(
+        "demo", help="play a simulated agent run through a sink and print it live"
+    )
+    demo.add_argument("--url", default=None, help=url_help)
+    demo.add_argument(
+        "--timeout",
+        type=_positive,
+        default=DEMO_TIMEOUT,
+        help=f"seconds to wait for the end of the run (default {DEMO_TIMEOUT:g})",
+    )
+    demo.add_argument(
+        "--pace",
+        type=_not_negative,
+        default=1.0,
+        help="scale the delays between events (0: no delays; default 1)",
+    )
+    demo.add_argument(
+        "--keep", action="store_true", help="keep the demo stream in the backend afterwards"
+    )
+
+    tail = commands.add_parser("tail", help="print a stream's events as they arrive (Ctrl-C ends)")
+    tail.add_argument("stream", metavar="STREAM", help="stream id, e.g. session/<session id>")
+    tail.add_argument("--url", default=None, help=url_help)
+    tail.add_argument(
+        "--from",
+        dest="start",
+        choices=["oldest", "newest"],
+        default="newest",
+        help="start with the oldest entry still in the stream, or only new ones (default)",
+    )
+    tail.add_argument("--limit", type=_count, default=None, help="stop after N events")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``streamsink`` command; return the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from importlib.metadata import version
+
+        print(f"streamsink {version('streamsink')}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_ERROR
+    out = make_output(args.color)
+    try:
+        if args.command == "backends":
+            return cmd_backends(out)
+        url = args.url or _default_url()
+        if args.command == "demo":
+            return anyio.run(
+                lambda: run_demo(url, out, time_limit=args.timeout, pace=args.pace, keep=args.keep)
+            )
+        start = StartPosition.oldest() if args.start == "oldest" else StartPosition.newest()
+        return anyio.run(lambda: run_tail(url, args.stream, out, start=start, limit=args.limit))
+    except KeyboardInterrupt:
+        sys.stdout.flush()
+        return EXIT_INTERRUPTED
+    except BaseException as exc:
+        failure = _expected_failure(exc)
+        if failure is None:
+            raise
+        message, status = failure
+        sys.stdout.flush()
+        print(f"streamsink: error: {message}", file=sys.stderr)
+        return status
+
+
+def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
+    """The one-line message and status for failures the user can act on; None for bugs.
+
+    Task groups wrap errors in exception groups: the first expected leaf is reported.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        for leaf in exc.exceptions:
+            found = _expected_failure(leaf)
+            if found is not None:
+                return found
+        return None
+    if isinstance(exc, CommandError):
+        return str(exc), exc.status
+    if isinstance(exc, StreamsinkError | OSError):
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        return text, EXIT_ERROR
+    return None

@@ -1,0 +1,321 @@
+"""The ``streamsink`` command: ``backends``, ``demo``, ``tail`` and its error reporting."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import streamsink
+from streamsink import EventType, StartPosition, StreamEvent
+from streamsink._cli import (
+    CommandError,
+    PlainOutput,
+    main,
+    make_output,
+    run_demo,
+    run_tail,
+    summarize,
+)
+from streamsink.backend import Backend, Entry
+
+DEMO_TYPES = ["tool_start", "tool_end", "assistant_reply", "usage", "workflow", "run_stream_end"]
+SCRIPT = Path(sys.executable).parent / "streamsink"
+
+
+@pytest.fixture(autouse=True)
+def _no_url_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default URL is memory://, whatever the developer's shell exports."""
+    monkeypatch.delenv("STREAMSINK_URL", raising=False)
+
+
+def _clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STREAMSINK_")}
+    env.update(extra)
+    return env
+
+
+def assert_in_order(text: str, words: Sequence[str]) -> None:
+    """Each word appears in ``text``, each after the previous one."""
+    position = 0
+    for word in words:
+        found = text.find(word, position)
+        assert found >= 0, f"{word!r} missing (or out of order) in:\n{text}"
+        position = found + len(word)
+
+
+def assert_demo_transcript(out: str) -> None:
+    lines = out.splitlines()
+    assert lines[0].startswith("streamsink demo on memory://")
+    # one line per event type: the reply's chunks stream onto a single line
+    typed = [line.split()[1] for line in lines[1:-1]]
+    assert typed == DEMO_TYPES
+    assert_in_order(out, [*DEMO_TYPES, "done: 10 events"])
+    assert "docs.search" in out
+    assert "ok in 84 ms" in out
+    assert "server_data" in out
+    assert "is redelivered to another consumer." in out
+    assert "1834 in / 41 out tokens" in out
+    assert "phase completed, status success" in out
+
+
+# -- backends -----------------------------------------------------------------------------------
+
+
+def test_backends_lists_memory_and_redis(capsys: pytest.CaptureFixture[str]) -> None:
+    """``streamsink backends`` prints one line per scheme, first-party ones included."""
+    assert main(["backends"]) == 0
+    out = capsys.readouterr().out
+    schemes = [line.split()[0] for line in out.splitlines()]
+    for scheme in ("memory://", "redis://", "fakeredis://"):
+        assert scheme in schemes
+    memory_line = next(line for line in out.splitlines() if line.startswith("memory://"))
+    assert "plugin 'memory'" in memory_line
+
+
+# -- demo ---------------------------------------------------------------------------------------
+
+
+def test_demo_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    """``main(["demo"])`` exits 0 after printing every event type of the run, in order."""
+    assert main(["demo", "--pace", "0.1"]) == 0
+    captured = capsys.readouterr()
+    assert_demo_transcript(captured.out)
+    assert captured.err == ""
+
+
+def test_demo_console_script() -> None:
+    """The installed ``streamsink`` script plays the demo and exits 0."""
+    assert SCRIPT.exists(), f"console script not installed next to {sys.executable}"
+    result = subprocess.run(
+        [str(SCRIPT), "demo"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert_demo_transcript(result.stdout)
+    assert result.stderr == ""
+
+
+def test_python_dash_m_streamsink() -> None:
+    """``python -m streamsink`` is the same command."""
+    result = subprocess.run(
+        [sys.executable, "-m", "streamsink", "--version"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert result.stdout.strip() == f"streamsink {streamsink.__version__}"
+
+
+def test_demo_on_fakeredis(capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo runs unchanged on another backend chosen by URL."""
+    pytest.importorskip("fakeredis")
+    assert main(["demo", "--url", "fakeredis://cli-demo", "--pace", "0"]) == 0
+    out = capsys.readouterr().out
+    assert_in_order(out, [*DEMO_TYPES, "done: 10 events"])
+
+
+def test_demo_takes_the_url_from_the_environment(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without --url the demo uses $STREAMSINK_URL."""
+    monkeypatch.setenv("STREAMSINK_URL", "memory://from-env")
+    assert main(["demo", "--pace", "0"]) == 0
+    assert capsys.readouterr().out.startswith("streamsink demo on memory://from-env")
+
+
+@pytest.mark.anyio
+async def test_run_demo_on_both_runtimes() -> None:
+    """The demo coroutine works under asyncio and trio alike."""
+    out = io.StringIO()
+    backend = await streamsink.open_backend("memory://cli-runtimes")
+    try:
+        assert await run_demo(backend, PlainOutput(out), pace=0) == 0
+    finally:
+        await backend.aclose()
+    assert_demo_transcript(out.getvalue())
+
+
+class _LosesRunEnd:
+    """A backend that silently drops ``run_stream_end`` entries (ids still returned)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        kept = [e for e in entries if e.name != EventType.RUN_STREAM_END]
+        ids = iter(await self._inner.append(kept) if kept else [])
+        return [next(ids) if e.name != EventType.RUN_STREAM_END else "0-0" for e in entries]
+
+
+@pytest.mark.anyio
+async def test_demo_times_out_with_a_clear_message() -> None:
+    """When run_stream_end never arrives, the demo gives up after its time limit with status 1."""
+    backend = await streamsink.open_backend("memory://cli-lossy")
+    out = io.StringIO()
+    try:
+        with pytest.raises(CommandError, match=r"timed out after 0\.8 s") as caught:
+            await run_demo(_LosesRunEnd(backend), PlainOutput(out), time_limit=0.8, pace=0)
+    finally:
+        await backend.aclose()
+    assert caught.value.status == 1
+    assert "9 of 10 events seen" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("nonsense", "has no scheme"),
+        ("memroy://", "did you mean 'memory'"),
+        ("nats://localhost:4222", "no streamsink backend for scheme 'nats'"),
+        ("memory://?maxlen=lots", "maxlen"),
+        ("memory://?colour=blue", "accepted: maxlen"),
+        ("redis://localhost:notaport/0", "bad port"),
+    ],
+)
+def test_demo_bad_url_exits_2_with_one_line(
+    url: str, expected: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A bad URL, an unknown scheme or bad options print one line on stderr and exit 2."""
+    assert main(["demo", "--url", url]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("streamsink: error: ")
+    assert expected in captured.err
+
+
+def test_demo_unreachable_backend_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """A Redis server that is not there fails the demo with one line and status 2."""
+    pytest.importorskip("redis")
+    url = "redis://127.0.0.1:1/0?socket_connect_timeout=0.5"
+    status = main(["demo", "--url", url, "--timeout", "8"])
+    captured = capsys.readouterr()
+    assert status == 2, captured
+    assert captured.err.count("\n") == 1
+    assert captured.err.startswith("streamsink: error: ")
+    assert "Traceback" not in captured.err
+
+
+def test_unknown_scheme_via_console_script() -> None:
+    """The installed script reports an unknown scheme without a traceback."""
+    result = subprocess.run(
+        [str(SCRIPT), "demo", "--url", "memroy://"],
+        env=_clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "streamsink: error: no streamsink backend for scheme 'memroy'; did you mean 'memory'? "
+        + result.stderr.split("? ", 1)[1].strip()
+    ]
+    assert "Traceback" not in result.stderr
+
+
+def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """argparse errors (an unknown command, a bad option value) exit 2."""
+    with pytest.raises(SystemExit) as caught:
+        main(["demo", "--timeout", "-1"])
+    assert caught.value.code == 2
+    assert "must be positive" in capsys.readouterr().err
+    assert main([]) == 2
+
+
+# -- tail ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_tail_prints_events_from_the_oldest() -> None:
+    """``tail --from oldest`` prints what is already in the stream, one line per event."""
+    backend = await streamsink.open_backend("memory://cli-tail")
+    out = io.StringIO()
+    try:
+        async with streamsink.connect(backend) as streams:
+            await streams.sink.send(
+                StreamEvent("tool_start", "r-1", "t", payload={"tool_name": "x"})
+            )
+            await streams.sink.send(StreamEvent("run_stream_end", "r-1", "t"))
+        status = await run_tail(
+            backend, "session/t", PlainOutput(out), start=StartPosition.oldest(), limit=2
+        )
+    finally:
+        await backend.aclose()
+    assert status == 0
+    lines = out.getvalue().splitlines()
+    assert len(lines) == 2
+    assert "tool_start" in lines[0]
+    assert "run r-1 ended" in lines[1]
+
+
+def test_tail_unknown_scheme_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    """``tail`` reports a bad URL like ``demo`` does."""
+    assert main(["tail", "session/x", "--url", "memroy://"]) == 2
+    assert "did you mean 'memory'" in capsys.readouterr().err
+
+
+# -- summaries ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kind", "payload", "expected"),
+    [
+        (
+            "tool_end",
+            {
+                "tool_call_id": "c1",
+                "tool_name": "t",
+                "duration": 1_500_000,
+                "error": {"Message": "boom"},
+            },
+            "t [c1] failed after 2 ms: boom",
+        ),
+        ("planner_thought", {"note": "thinking  about\nit"}, "thinking about it"),
+        ("tool_authorization", {"tool_name": "rm", "approved": False}, "rm denied"),
+        ("workflow", {"phase": "running", "retryable": False}, "phase running"),
+        ("session_stream_end", None, "session ended"),
+        ("custom_type", {"a": 1}, '{"a":1}'),
+        ("usage", "not a dict", "not a dict"),
+    ],
+)
+def test_summaries(kind: str, payload: object, expected: str) -> None:
+    """Every payload shape gets a short summary, unknown or malformed ones included."""
+    assert summarize(StreamEvent(kind, "r", "s", payload=payload)) == expected
+
+
+# -- colour -------------------------------------------------------------------------------------
+
+
+def test_plain_output_without_rich(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without the ``cli`` extra, even ``--color always`` falls back to plain text."""
+    monkeypatch.setitem(sys.modules, "rich", None)
+    monkeypatch.setitem(sys.modules, "rich.console", None)
+    assert isinstance(make_output("always", io.StringIO()), PlainOutput)
+
+
+def test_colour_only_when_asked_or_on_a_terminal() -> None:
+    """``auto`` gives plain text off a terminal; ``always`` colours through rich."""
+    pytest.importorskip("rich")
+    assert isinstance(make_output("auto", io.StringIO()), PlainOutput)
+    assert isinstance(make_output("never", io.StringIO()), PlainOutput)
+    stream = io.StringIO()
+    make_output("always", stream).write("[not markup] tool_end\n", "cyan")
+    assert "\x1b[" in stream.getvalue()
+    assert "[not markup] tool_end" in stream.getvalue()
