@@ -16,6 +16,10 @@ Rules every implementation follows (the conformance suite in :mod:`streamsink.te
   :class:`~streamsink.StreamsinkError` subclasses for the rest.
 - Every blocking call is cancellable at once (anyio cancellation), and leaves the handle usable
   or cleanly closed; nothing keeps running after ``aclose()``.
+
+A backend may also expose a ``claim_interval`` attribute (seconds): how often it suggests the
+core scan a group for idle entries. Subscribers use it unless ``SubscriberOptions.claim_interval``
+is set (default 0.5 s, as pulse).
 """
 
 from __future__ import annotations

@@ -472,22 +472,21 @@ async def in_progress_renews_the_lease(h: Harness) -> None:
     stream = f"session/{session}"
     group = h.name("g")
     await h.publish(backend, session, 1)
-    async with (
-        h.subscriber(backend, group=group).subscribe_manual(stream) as slow,
-        h.subscriber(backend, group=group, start=StartPosition.newest()).subscribe_manual(
-            stream
-        ) as other,
-    ):
+    async with h.subscriber(backend, group=group).subscribe_manual(stream) as slow:
         (delivery,) = await h.take(slow, 1)
+        # The second consumer joins only now, so it cannot have been the one to read the entry.
+        other_subscriber = h.subscriber(backend, group=group, start=StartPosition.newest())
+        async with other_subscriber.subscribe_manual(stream) as other:
 
-        async def keep_alive() -> None:
-            for _ in range(int(h.timing.grace * 4 / (h.timing.grace / 3))):
-                await delivery.in_progress()
-                await anyio.sleep(h.timing.grace / 3)
+            async def keep_alive() -> None:
+                for _ in range(12):
+                    await delivery.in_progress()
+                    await anyio.sleep(h.timing.grace / 3)
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(keep_alive)
-            await h.nothing_within(other, h.timing.grace * 4)
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(keep_alive)
+                await h.nothing_within(other, h.timing.grace * 4)
+                tg.cancel_scope.cancel()
         await delivery.ack()
 
 
@@ -502,26 +501,23 @@ async def unacked_entries_are_redelivered(h: Harness) -> None:
     stream = f"session/{session}"
     group = h.name("g")
     (sent,) = await h.publish(backend, session, 1)
-    async with (
-        h.subscriber(backend, group=group).subscribe_manual(stream) as first,
-        h.subscriber(backend, group=group, start=StartPosition.newest()).subscribe_manual(
-            stream
-        ) as second,
-    ):
+    async with h.subscriber(backend, group=group).subscribe_manual(stream) as first:
         (held,) = await h.take(first, 1)
         assert held.delivery_count == 1
-        got: list[Delivery] = []
+        second_subscriber = h.subscriber(backend, group=group, start=StartPosition.newest())
+        async with second_subscriber.subscribe_manual(stream) as second:
+            got: list[Delivery] = []
 
-        async def wait_on(sub: Any) -> None:
-            got.extend(await h.take(sub, 1))
-            tg.cancel_scope.cancel()
+            async def wait_on(sub: Any) -> None:
+                got.extend(await h.take(sub, 1))
+                tg.cancel_scope.cancel()
 
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(wait_on, first)
-            tg.start_soon(wait_on, second)
-        (again,) = got
-        assert (again.entry_id, again.delivery_count) == (sent.entry_id, 2)
-        await again.ack()
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(wait_on, first)
+                tg.start_soon(wait_on, second)
+            (again,) = got
+            assert (again.entry_id, again.delivery_count) == (sent.entry_id, 2)
+            await again.ack()
 
 
 @check("4.10", "consumer_groups")
@@ -656,15 +652,17 @@ async def destroy_ends_subscriptions(h: Harness) -> None:
 
 @check("4.15", "consumer_groups")
 async def vanished_group_is_recreated(h: Harness) -> None:
-    """When a stream (with its group) vanishes under a subscription, the group is re-created and
-    new events flow (backends where destroy ends subscriptions end cleanly instead)."""
+    """When a stream (with its group) vanishes under a subscription, as after a Redis FLUSHALL or
+    a destroy by another process, the group is re-created and new events flow (backends where
+    destroy ends subscriptions end them cleanly instead)."""
     backend = await h.backend()
+    elsewhere = await h.backend()  # another connection, as another process would have
     session = h.session()
     stream = f"session/{session}"
     await h.publish(backend, session, 1)
     async with h.subscriber(backend).subscribe(stream) as sub:
         await h.take(sub, 1)
-        await backend.destroy(stream)
+        await elsewhere.destroy(stream)
         if h.capabilities.destroy_ends_subscriptions:
             with anyio.fail_after(h.timing.timeout):
                 async for event in sub:

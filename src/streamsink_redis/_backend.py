@@ -1,0 +1,328 @@
+"""The Redis Streams backend, wire-compatible with goa.design/pulse."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any, final
+
+import anyio
+import redis.asyncio as aioredis
+import redis.exceptions as rex
+from redis.asyncio.connection import ConnectionPool, SSLConnection
+
+from streamsink import ConfigurationError, SinkClosedError, validate_stream_id
+from streamsink.backend import (
+    BackendURL,
+    Capabilities,
+    Entry,
+    StartPosition,
+)
+
+from . import _wire as wire
+from ._connection import build_pool, execute, fake_pool, is_fake_pool, raw_client
+from ._consumer import RedisGroupConsumer
+from ._errors import map_redis_errors
+from ._handle import Context, Handle
+from ._options import RedisOptions, parse_url
+from ._reader import RedisStreamReader
+
+__all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
+
+REDIS_CAPABILITIES = Capabilities(destroy_ends_subscriptions=False, trio=False, persistent=True)
+"""A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
+cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
+backend object does end its consumers and readers (StreamDestroyedError)."""
+
+FAKEREDIS_CAPABILITIES = Capabilities(
+    destroy_ends_subscriptions=False, trio=False, persistent=False
+)
+"""fakeredis: in-process, so nothing outlives the process."""
+
+
+@final
+class RedisBackend:
+    """Streams on Redis (or fakeredis), laid out as goa.design/pulse lays them out.
+
+    Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``) with
+    :meth:`open` or :func:`streamsink.open_backend`, or wrap a client you own with
+    :meth:`from_client`. asyncio only (``redis.asyncio``).
+    """
+
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        options: RedisOptions,
+        description: str,
+        owns_pool: bool,
+        capabilities: Capabilities,
+        grace: float | None,
+    ) -> None:
+        """Use :meth:`open` or :meth:`from_client`."""
+        self._ctx = Context(
+            client=raw_client(pool),
+            pool=pool,
+            options=options,
+            where=description,
+            poll=is_fake_pool(pool),
+            grace=grace,
+        )
+        self._owns_pool = owns_pool
+        self._capabilities = capabilities
+        self._handles: dict[str, set[Handle]] = {}
+        self._closed = False
+
+    # -- construction -------------------------------------------------------------------------
+
+    @classmethod
+    async def open(cls, url: str | BackendURL) -> RedisBackend:
+        """Connect to the server a URL names and check it answers PING.
+
+        :raises ConfigurationError: bad URL or options, wrong credentials, or not on asyncio.
+        :raises BackendUnavailableError: the server cannot be reached.
+        """
+        parsed = url if isinstance(url, BackendURL) else BackendURL.parse(url)
+        options, target = parse_url(parsed)
+        _require_asyncio(parsed.scheme)
+        fake = target.kind == "fake"
+        pool = fake_pool(target) if fake else build_pool(options, target)
+        backend = cls(
+            pool,
+            options=options,
+            description=target.describe(options.db),
+            owns_pool=True,
+            capabilities=FAKEREDIS_CAPABILITIES if fake else REDIS_CAPABILITIES,
+            grace=options.socket_timeout,
+        )
+        try:
+            with map_redis_errors("admin", backend.description):
+                await execute(backend._ctx.client, "PING")
+        except BaseException:
+            await backend.aclose()
+            raise
+        return backend
+
+    @classmethod
+    def from_client(
+        cls, client: aioredis.Redis, *, options: RedisOptions | None = None
+    ) -> RedisBackend:
+        """Use a ``redis.asyncio.Redis`` (or ``fakeredis.FakeAsyncRedis``) client you own.
+
+        The backend shares the client's connection pool and settings, opens its own dedicated
+        connections for blocking reads (closed by :meth:`aclose`), and never closes the client
+        or its pool. Only the stream options of ``options`` apply (the client is already
+        configured); the client must return bytes (``decode_responses=False``).
+
+        :raises ConfigurationError: not an asyncio Redis client, ``decode_responses=True``, or
+            connection options given.
+        """
+        if not isinstance(client, aioredis.Redis):
+            raise ConfigurationError(
+                f"from_client needs a redis.asyncio.Redis client, got {type(client).__name__}"
+            )
+        options = RedisOptions() if options is None else options
+        changed = options.connection_fields_changed()
+        if changed:
+            raise ConfigurationError(
+                f"connection option(s) {', '.join(changed)} do not apply to a caller-owned "
+                "client; configure the client instead"
+            )
+        pool = client.connection_pool
+        kwargs: dict[str, Any] = pool.connection_kwargs
+        if kwargs.get("decode_responses"):
+            raise ConfigurationError(
+                "the redis backend needs a client with decode_responses=False (payloads are bytes)"
+            )
+        fake = is_fake_pool(pool)
+        return cls(
+            pool,
+            options=options,
+            description=_describe_pool(pool),
+            owns_pool=False,
+            capabilities=FAKEREDIS_CAPABILITIES if fake else REDIS_CAPABILITIES,
+            grace=kwargs.get("socket_timeout"),
+        )
+
+    # -- SPI ----------------------------------------------------------------------------------
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._capabilities
+
+    @property
+    def description(self) -> str:
+        """``scheme://location`` without credentials."""
+        return self._ctx.where
+
+    @property
+    def claim_interval(self) -> float:
+        """Seconds between ``claim_idle`` scans the core should use (``claim_interval_ms``)."""
+        return self._ctx.options.claim_interval
+
+    @property
+    def options(self) -> RedisOptions:
+        """The options in force (``claim_interval`` tells the core how often to claim)."""
+        return self._ctx.options
+
+    def key(self, stream_id: str) -> str:
+        """The Redis key of a stream: ``key_prefix + stream_id``.
+
+        :raises ConfigurationError: an invalid stream id (as pulse: 1-512 characters, none of
+            space, NUL, ``*``, ``?``, ``[``, ``]``).
+        """
+        return self._ctx.options.key_prefix + validate_stream_id(stream_id)
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        """XADD every entry (``MAXLEN ~ maxlen`` unless 0) in one pipelined round trip.
+
+        :raises ConfigurationError: an invalid stream id or entry; nothing was written.
+        :raises PublishError: Redis refused an entry (others may be written).
+        :raises BackendUnavailableError: the connection failed (entries may be written).
+        """
+        self._check()
+        maxlen = self._ctx.options.maxlen
+        commands = [wire.xadd_args(self.key(entry.stream_id), entry, maxlen) for entry in entries]
+        if not commands:
+            return []
+        with map_redis_errors("append", self.description):
+            if len(commands) == 1:
+                replies = [await execute(self._ctx.client, *commands[0])]
+            else:
+                pipe = self._ctx.client.pipeline(transaction=False)
+                for command in commands:
+                    pipe.execute_command(*command)
+                replies = await pipe.execute()
+        return [wire.text(reply) for reply in replies]
+
+    async def open_group_consumer(
+        self, stream_id: str, group: str, consumer: str, start: StartPosition
+    ) -> RedisGroupConsumer:
+        """Create the group if needed (``XGROUP CREATE ... MKSTREAM``) and return a consumer.
+
+        Newest is ``$``, oldest ``0``, ``after(id)`` that id, ``at(t)`` the id just before
+        ``t`` (inclusive). An existing group keeps its stored position.
+        """
+        self._check()
+        key = self.key(stream_id)
+        wire.check_name("group", group)
+        wire.check_name("consumer", consumer)
+        wire.start_id(start)
+        handle = RedisGroupConsumer(self._ctx, stream_id, key, group, consumer, self._forget)
+        self._handles.setdefault(key, set()).add(handle)
+        try:
+            await handle.ensure_group(start)
+            await handle.connect()
+        except BaseException:
+            await handle.abandon()
+            raise
+        return handle
+
+    async def open_reader(self, stream_id: str, start: StartPosition) -> RedisStreamReader:
+        """Open a fan-out reader; ``newest`` is resolved now to the stream's last generated id
+        (``0-0`` when the stream does not exist yet), so no entry appended after this call is
+        missed. Nothing is written to Redis."""
+        self._check()
+        key = self.key(stream_id)
+        cursor = wire.start_id(start)
+        if cursor == "$":
+            cursor = await self._last_generated_id(key)
+        handle = RedisStreamReader(self._ctx, stream_id, key, cursor, self._forget)
+        self._handles.setdefault(key, set()).add(handle)
+        try:
+            await handle.connect()
+        except BaseException:
+            await handle.abandon()
+            raise
+        return handle
+
+    async def _last_generated_id(self, key: str) -> str:
+        with map_redis_errors("read", self.description):
+            try:
+                info = await execute(self._ctx.client, "XINFO", "STREAM", key)
+            except rex.ResponseError as exc:
+                if "no such key" in str(exc).lower():
+                    return "0-0"
+                raise
+        return wire.last_generated_id(info)
+
+    async def destroy(self, stream_id: str) -> None:
+        """DEL the stream key (entries and groups). Consumers and readers opened by this backend
+        on the stream raise StreamDestroyedError from their next call (blocked reads end now)."""
+        self._check()
+        key = self.key(stream_id)
+        handles = list(self._handles.get(key, ()))
+        for handle in handles:
+            handle.begin_destroy()
+        try:
+            with map_redis_errors("admin", self.description):
+                await execute(self._ctx.client, "DEL", key)
+        except BaseException:
+            for handle in handles:
+                handle.abort_destroy()
+            raise
+        for handle in handles:
+            handle.finish_destroy()
+
+    async def aclose(self) -> None:
+        """Close every consumer and reader opened here, then the pool if the backend made it.
+        A caller-owned client is left open. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        handles = [handle for group in self._handles.values() for handle in group]
+        with anyio.CancelScope(shield=True):
+            async with anyio.create_task_group() as tg:
+                for handle in handles:
+                    tg.start_soon(handle.aclose)
+            if self._owns_pool:
+                await self._ctx.pool.aclose()
+
+    async def __aenter__(self) -> RedisBackend:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else "open"
+        return f"<RedisBackend {self.description} {state}>"
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            raise SinkClosedError(f"redis backend {self.description} is closed")
+
+    def _forget(self, handle: Handle) -> None:
+        group = self._handles.get(handle.key)
+        if group is not None:
+            group.discard(handle)
+            if not group:
+                del self._handles[handle.key]
+
+
+def _require_asyncio(scheme: str) -> None:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            f"{scheme}:// runs on asyncio only (redis.asyncio); use memory:// under trio"
+        ) from None
+
+
+def _describe_pool(pool: ConnectionPool) -> str:
+    kwargs: dict[str, Any] = pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if is_fake_pool(pool):
+        return "fakeredis://(caller-owned client)"
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}?db={db}"
+    scheme = "rediss" if issubclass(pool.connection_class, SSLConnection) else "redis"
+    return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"

@@ -1,0 +1,203 @@
+"""One consumer of a Redis consumer group on one stream (the SPI's ``GroupConsumer``)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, final
+
+import redis.exceptions as rex
+
+from streamsink.backend import Record, StartPosition, parse_entry_id
+
+from . import _wire as wire
+from ._connection import execute
+from ._handle import Context, Handle
+
+__all__ = ["RedisGroupConsumer"]
+
+NACK_IDLE_MS = 10 * 365 * 24 * 3600 * 1000
+"""Idle time (10 years) given to nacked entries so that any ``claim_idle`` takes them at once.
+Redis caps an IDLE larger than its clock, so this stays well below the current Unix time in ms."""
+
+MAX_CLAIM_PAGES = 10
+"""XAUTOCLAIM pages one ``claim_idle`` call may scan while it finds nothing. Bounded on purpose:
+fakeredis's cursor could fail to return to ``0-0`` (cunla/fakeredis-py#545)."""
+
+MAX_PENDING_PAGES = 100
+"""Batches one ``read_own_pending`` call may skip when they hold only trimmed entries."""
+
+
+@final
+class RedisGroupConsumer(Handle):
+    """A named consumer in a Redis consumer group. Open with
+    :meth:`RedisBackend.open_group_consumer`.
+
+    Blocking reads use a connection of their own; everything else uses the backend's pool.
+    Delivery counts come from the server's pending entries list: 1 for a ``>`` read, the PEL's
+    count for history reads and claims.
+    """
+
+    def __init__(
+        self,
+        ctx: Context,
+        stream_id: str,
+        key: str,
+        group: str,
+        consumer: str,
+        on_close: Callable[[Handle], None],
+    ) -> None:
+        super().__init__(ctx, stream_id, key, on_close)
+        self._group = group
+        self._consumer = consumer
+        self._claim_cursor = "0-0"
+
+    @property
+    def consumer(self) -> str:
+        """This consumer's name within the group."""
+        return self._consumer
+
+    @property
+    def group(self) -> str:
+        """The consumer group's name."""
+        return self._group
+
+    def _describe(self) -> str:
+        return f"redis consumer {self._consumer!r} of group {self._group!r} on {self._stream_id!r}"
+
+    async def _call(self, *args: Any) -> Any:
+        return await execute(self._ctx.client, *args)
+
+    async def ensure_group(self, start: StartPosition) -> None:
+        """``XGROUP CREATE key group <start> MKSTREAM``; an existing group keeps its position."""
+        self._check()
+        start_at = wire.start_id(start)
+        with self._errors("admin"):
+            try:
+                await self._call("XGROUP", "CREATE", self._key, self._group, start_at, "MKSTREAM")
+            except rex.ResponseError as exc:
+                if not str(exc).startswith("BUSYGROUP"):
+                    raise
+
+    async def read_new(self, count: int, block: float) -> Sequence[Record]:
+        """``XREADGROUP ... COUNT n [BLOCK ms] STREAMS key >`` on the dedicated connection."""
+        self._check()
+        n = self._count(count)
+        block_ms = self._block_ms(block)
+
+        def command(wait_ms: int) -> list[Any]:
+            args: list[Any] = ["XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", n]
+            if wait_ms > 0:
+                args += ["BLOCK", wait_ms]
+            return [*args, "STREAMS", self._key, ">"]
+
+        with self._errors("read"):
+            reply = await self._reads.read(command, block_ms)
+        return wire.records(wire.entries_of_read(reply))
+
+    async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
+        """History read (``XREADGROUP ... STREAMS key <after>``) and the matching XPENDING range,
+        in one MULTI round trip; trimmed entries are acknowledged (dropped) and skipped."""
+        self._check()
+        n = self._count(count)
+        if after is None:
+            start = "0-0"
+            pending_from = "-"
+        else:
+            ms, seq = parse_entry_id(after)
+            start = f"{ms}-{seq}"
+            pending_from = f"({start}"
+        for _ in range(MAX_PENDING_PAGES):
+            with self._errors("read"):
+                pipe = self._ctx.client.pipeline(transaction=True)
+                pipe.execute_command(
+                    "XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", n,
+                    "STREAMS", self._key, start,
+                )  # fmt: skip
+                pipe.execute_command(
+                    "XPENDING", self._key, self._group, pending_from, "+", n, self._consumer
+                )
+                read_reply, pending_reply = await pipe.execute()
+                entries = wire.entries_of_read(read_reply)
+                trimmed = [entry_id for entry_id, fields in entries if fields is None]
+                if trimmed:
+                    await self._call("XACK", self._key, self._group, *trimmed)
+            live = wire.records(entries, wire.delivery_counts(pending_reply), default=2)
+            if live or not trimmed or len(entries) < n:
+                return live
+            start = entries[-1][0]
+            pending_from = f"({start}"
+        return []
+
+    async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
+        """One or a few ``XAUTOCLAIM`` pages from the cursor kept here, then the delivery counts
+        of the claimed entries (XPENDING per id, pipelined). Trimmed entries are dropped."""
+        self._check()
+        n = self._count(count)
+        idle_ms = 0 if not min_idle > 0 else math.ceil(min(min_idle, 2**40) * 1000)
+        with self._errors("read"):
+            for _ in range(MAX_CLAIM_PAGES):
+                start = self._claim_cursor
+                reply = await self._call(
+                    "XAUTOCLAIM", self._key, self._group, self._consumer, idle_ms, start,
+                    "COUNT", n,
+                )  # fmt: skip
+                cursor, claimed, _deleted = wire.autoclaim_reply(reply)
+                # A cursor that does not move would page forever: start over next time.
+                self._claim_cursor = "0-0" if cursor == start else cursor
+                live = [(entry_id, fields) for entry_id, fields in claimed if fields is not None]
+                if live:
+                    counts = await self._delivery_counts([entry_id for entry_id, _ in live])
+                    return wire.records(live, counts, default=2)
+                if self._claim_cursor == "0-0":
+                    break
+        return []
+
+    async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
+        pipe = self._ctx.client.pipeline(transaction=False)
+        for entry_id in entry_ids:
+            pipe.execute_command("XPENDING", self._key, self._group, entry_id, entry_id, 1)
+        counts: dict[str, int] = {}
+        for reply in await pipe.execute():
+            counts.update(wire.delivery_counts(reply))
+        return counts
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        """One ``XACK`` for the batch. When Redis acked fewer ids than given (already acked, or
+        the group is gone), the group is checked so a lost group raises GroupLostError."""
+        self._check()
+        ids = list(dict.fromkeys(entry_ids))
+        if not ids:
+            return
+        with self._errors("ack"):
+            acked = await self._call("XACK", self._key, self._group, *ids)
+            if int(acked) < len(ids):
+                await self._call("XPENDING", self._key, self._group)  # NOGROUP if it is gone
+
+    async def nack(self, entry_ids: Sequence[str]) -> None:
+        """``XCLAIM ... IDLE <10 years> JUSTID``: claimable at once, delivery count unchanged."""
+        await self._set_idle(entry_ids, NACK_IDLE_MS)
+
+    async def touch(self, entry_ids: Sequence[str]) -> None:
+        """``XCLAIM ... IDLE 0 JUSTID``: the idle time restarts, delivery count unchanged. An
+        entry another consumer claimed meanwhile comes back to this one (Redis has no
+        owner-conditional claim)."""
+        await self._set_idle(entry_ids, 0)
+
+    async def _set_idle(self, entry_ids: Sequence[str], idle_ms: int) -> None:
+        self._check()
+        ids = list(dict.fromkeys(entry_ids))
+        if not ids:
+            return
+        with self._errors("ack"):
+            await self._call(
+                "XCLAIM", self._key, self._group, self._consumer, 0, *ids,
+                "IDLE", idle_ms, "JUSTID",
+            )  # fmt: skip
+
+    async def _cleanup(self) -> None:
+        """Delete this consumer from the group when it owns no pending entries (deleting it
+        otherwise would drop them)."""
+        pending = await self._call("XPENDING", self._key, self._group, "-", "+", 1, self._consumer)
+        if not pending:
+            await self._call("XGROUP", "DELCONSUMER", self._key, self._group, self._consumer)

@@ -1,0 +1,162 @@
+"""What group consumers and fan-out readers share: the backend context, their state (open,
+closed, destroyed) and the error translation that knows about it."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import anyio
+import attrs
+import redis.asyncio as aioredis
+from redis.asyncio.connection import ConnectionPool
+
+from streamsink import ConfigurationError, SinkClosedError, StreamsinkError
+from streamsink.backend import GroupLostError, StreamDestroyedError
+
+from ._connection import DedicatedConnection, Interrupted
+from ._errors import Operation, is_driver_error, map_redis_errors
+from ._options import RedisOptions
+
+__all__ = ["Context", "Handle"]
+
+_log = logging.getLogger("streamsink_redis")
+
+CLEANUP_TIMEOUT = 1.0
+"""Seconds ``aclose`` may spend on best-effort cleanup in Redis before giving up."""
+
+
+@attrs.frozen
+class Context:
+    """The backend's shared state, handed to every handle it opens."""
+
+    client: aioredis.Redis  # raw replies, on the shared pool
+    pool: ConnectionPool
+    options: RedisOptions
+    where: str  # password-free description for messages
+    poll: bool  # fakeredis: wait client-side, see DedicatedConnection
+    grace: float | None  # extra time a blocking read may take beyond its wait
+
+    def dedicated(self) -> DedicatedConnection:
+        return DedicatedConnection(self.pool, poll=self.poll, grace=self.grace)
+
+
+class Handle:
+    """Base of :class:`RedisGroupConsumer` and :class:`RedisStreamReader`."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        stream_id: str,
+        key: str,
+        on_close: Callable[[Handle], None],
+    ) -> None:
+        self._ctx = ctx
+        self._stream_id = stream_id
+        self._key = key
+        self._on_close = on_close
+        self._reads = ctx.dedicated()
+        self._closed = False
+        self._destroying = False
+        self._destroyed = False
+
+    @property
+    def key(self) -> str:
+        """The Redis key of the stream."""
+        return self._key
+
+    async def connect(self) -> None:
+        """Open the dedicated read connection now (see :meth:`DedicatedConnection.connect`)."""
+        with self._errors("read"):
+            await self._reads.connect()
+
+    # -- destroy through the owning backend ---------------------------------------------------
+
+    def begin_destroy(self) -> None:
+        """The backend is about to DEL the stream: a lost group now means "destroyed"."""
+        self._destroying = True
+
+    def abort_destroy(self) -> None:
+        """The DEL failed; the stream is still there."""
+        self._destroying = False
+
+    def finish_destroy(self) -> None:
+        """The stream is gone: end reads in progress; every later call raises
+        :class:`StreamDestroyedError`."""
+        self._destroyed = True
+        self._reads.interrupt()
+
+    # -- helpers for subclasses ---------------------------------------------------------------
+
+    def _check(self) -> None:
+        if self._closed:
+            raise SinkClosedError(f"{self._describe()} is closed")
+        if self._destroyed:
+            raise self._destroyed_error()
+
+    def _describe(self) -> str:
+        return f"redis handle on stream {self._stream_id!r}"
+
+    def _destroyed_error(self) -> StreamDestroyedError:
+        return StreamDestroyedError(f"stream {self._stream_id!r} was destroyed")
+
+    @contextmanager
+    def _errors(self, operation: Operation) -> Iterator[None]:
+        try:
+            with map_redis_errors(operation, self._ctx.where):
+                try:
+                    yield
+                except Interrupted:
+                    if self._destroyed or self._destroying:
+                        raise self._destroyed_error() from None
+                    raise SinkClosedError(f"{self._describe()} was closed during a read") from None
+        except GroupLostError as exc:
+            if self._destroyed or self._destroying:
+                raise self._destroyed_error() from exc
+            raise
+
+    def _count(self, count: int) -> int:
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ConfigurationError(f"count must be a positive integer, got {count!r}")
+        return min(count, self._ctx.options.count)
+
+    def _block_ms(self, block: float) -> int:
+        if not block > 0:  # also NaN
+            return 0
+        if math.isinf(block):
+            return self._ctx.options.block_ms
+        return max(1, min(math.ceil(block * 1000), self._ctx.options.block_ms))
+
+    async def _cleanup(self) -> None:
+        """Best-effort state removal in Redis on close; subclasses override."""
+
+    # -- closing ------------------------------------------------------------------------------
+
+    async def abandon(self) -> None:
+        """Close without touching Redis (the handle never got going)."""
+        if not self._closed:
+            self._closed = True
+            self._on_close(self)
+            await self._reads.aclose()
+
+    async def aclose(self) -> None:
+        """Interrupt reads, close the dedicated connection, clean up. Idempotent; never raises
+        a backend error (cleanup is best effort, bounded by ``CLEANUP_TIMEOUT``)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._on_close(self)
+        with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
+            await self._reads.aclose()
+            if self._destroyed or self._destroying:
+                return
+            try:
+                await self._cleanup()
+            except (StreamsinkError, OSError) as exc:
+                _log.debug("cleanup of %s failed: %s", self._describe(), exc)
+            except Exception as exc:
+                if not is_driver_error(exc):
+                    raise
+                _log.debug("cleanup of %s failed: %s", self._describe(), exc)

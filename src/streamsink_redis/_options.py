@@ -1,0 +1,323 @@
+"""Redis backend options, validated from a URL query into a frozen record (no redis import here)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Literal, TypeAlias, final
+
+import attrs
+
+from streamsink import ConfigurationError
+from streamsink.backend import BackendURL
+
+__all__ = ["ConnectionTarget", "RedisOptions", "accepted_keys", "parse_url"]
+
+SslCertReqs: TypeAlias = Literal["none", "optional", "required"]
+
+_STREAM_KEYS = ("maxlen", "key_prefix", "block_ms", "count", "claim_interval_ms")
+_CONNECTION_KEYS = (
+    "db",
+    "socket_timeout",
+    "socket_connect_timeout",
+    "health_check_interval",
+    "max_connections",
+    "retries",
+    "client_name",
+)
+_SSL_KEYS = (
+    "ssl_cert_reqs",
+    "ssl_ca_certs",
+    "ssl_ca_path",
+    "ssl_certfile",
+    "ssl_keyfile",
+    "ssl_check_hostname",
+)
+_SCHEMES = ("redis", "rediss", "unix", "fakeredis")
+
+
+def accepted_keys(scheme: str) -> tuple[str, ...]:
+    """The URL query keys a scheme accepts, in documentation order."""
+    if scheme == "fakeredis":
+        return _STREAM_KEYS
+    if scheme == "rediss":
+        return _STREAM_KEYS + _CONNECTION_KEYS + _SSL_KEYS
+    return _STREAM_KEYS + _CONNECTION_KEYS
+
+
+def _invalid(name: str, value: object, expected: str) -> ConfigurationError:
+    return ConfigurationError(f"invalid redis option {name}={value!r}: expected {expected}")
+
+
+def _int_at_least(minimum: int, note: str = "") -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    expected = f"an integer >= {minimum}{note}"
+
+    def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+            raise _invalid(attribute.name, value, expected)
+
+    return check
+
+
+def _optional_seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise _invalid(attribute.name, value, "a number of seconds > 0, or 'none' for no timeout")
+
+
+def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise _invalid(attribute.name, value, "a non-empty string")
+
+
+def _client_name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
+        raise _invalid(attribute.name, value, "a non-empty name without spaces")
+
+
+def _key_prefix(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, str):
+        raise _invalid(attribute.name, value, "a string")
+
+
+def _cert_reqs(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value not in ("none", "optional", "required"):
+        raise _invalid(attribute.name, value, "one of 'none', 'optional', 'required'")
+
+
+def _bool(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if not isinstance(value, bool):
+        raise _invalid(attribute.name, value, "a boolean")
+
+
+@final
+@attrs.frozen(kw_only=True)
+class RedisOptions:
+    """How the Redis backend reads, writes and connects. Parsed from the URL query.
+
+    Stream options (every scheme, ``fakeredis://`` included):
+
+    - ``maxlen``: approximate maximum length of each stream (``XADD MAXLEN ~``); 0 = unbounded.
+    - ``key_prefix``: Redis key of a stream is ``key_prefix + stream id`` (pulse: ``pulse:stream:``).
+    - ``block_ms``: upper bound of one blocking read; longer waits asked by the core are cut to it.
+    - ``count``: upper bound of entries fetched by one read or claim (``XREADGROUP COUNT``).
+    - ``claim_interval_ms``: how often the core should call ``claim_idle`` (pulse: 500 ms).
+
+    Connection options (``redis://``, ``rediss://``, ``unix://``): ``db``, ``socket_timeout``,
+    ``socket_connect_timeout`` (seconds, ``none`` = no timeout), ``health_check_interval``
+    (seconds, 0 = off), ``max_connections`` (shared pool size; callers wait for a free
+    connection), ``retries`` (immediate retries on a fresh connection after a connection error),
+    ``client_name``; and for ``rediss://`` the ``ssl_*`` options.
+
+    Blocking reads run on a dedicated connection per consumer with their own deadline
+    (the wait plus ``socket_timeout``), so ``block_ms`` never trips ``socket_timeout``.
+    """
+
+    maxlen: int = attrs.field(default=1000, validator=_int_at_least(0, " (0 = unbounded)"))
+    key_prefix: str = attrs.field(default="pulse:stream:", validator=_key_prefix)
+    block_ms: int = attrs.field(default=5000, validator=_int_at_least(1))
+    count: int = attrs.field(default=100, validator=_int_at_least(1))
+    claim_interval_ms: int = attrs.field(default=500, validator=_int_at_least(1))
+    db: int = attrs.field(default=0, validator=_int_at_least(0))
+    socket_timeout: float | None = attrs.field(default=5.0, validator=_optional_seconds)
+    socket_connect_timeout: float | None = attrs.field(default=5.0, validator=_optional_seconds)
+    health_check_interval: int = attrs.field(default=0, validator=_int_at_least(0))
+    max_connections: int = attrs.field(default=50, validator=_int_at_least(1))
+    retries: int = attrs.field(default=1, validator=_int_at_least(0))
+    client_name: str | None = attrs.field(default=None, validator=_client_name)
+    ssl_cert_reqs: SslCertReqs = attrs.field(default="required", validator=_cert_reqs)
+    ssl_ca_certs: str | None = attrs.field(default=None, validator=_optional_text)
+    ssl_ca_path: str | None = attrs.field(default=None, validator=_optional_text)
+    ssl_certfile: str | None = attrs.field(default=None, validator=_optional_text)
+    ssl_keyfile: str | None = attrs.field(default=None, validator=_optional_text)
+    ssl_check_hostname: bool = attrs.field(default=True, validator=_bool)
+
+    @property
+    def block(self) -> float:
+        """``block_ms`` in seconds."""
+        return self.block_ms / 1000
+
+    @property
+    def claim_interval(self) -> float:
+        """``claim_interval_ms`` in seconds: how often the core should call ``claim_idle``."""
+        return self.claim_interval_ms / 1000
+
+    def connection_fields_changed(self) -> tuple[str, ...]:
+        """Names of connection/ssl options that differ from their defaults."""
+        default = RedisOptions()
+        return tuple(
+            name
+            for name in _CONNECTION_KEYS + _SSL_KEYS
+            if getattr(self, name) != getattr(default, name)
+        )
+
+    @classmethod
+    def from_query(cls, query: Mapping[str, str], *, scheme: str = "redis") -> RedisOptions:
+        """Validate URL query options for ``scheme``.
+
+        :raises ConfigurationError: an unknown key (the message lists the accepted ones) or a bad
+            value (the message names the option, the value and what was expected).
+        """
+        accepted = accepted_keys(scheme)
+        unknown = sorted(set(query) - set(accepted))
+        if unknown:
+            raise ConfigurationError(
+                f"unknown {scheme}:// URL option(s) {', '.join(map(repr, unknown))}; "
+                f"accepted: {', '.join(accepted)}"
+            )
+        return cls(**{key: _CONVERTERS[key](key, value) for key, value in query.items()})
+
+
+def _to_int(name: str, value: str) -> int:
+    try:
+        return int(value.strip())
+    except ValueError:
+        raise _invalid(name, value, "an integer") from None
+
+
+def _to_seconds(name: str, value: str) -> float | None:
+    if value.strip().lower() in ("none", ""):
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        raise _invalid(name, value, "a number of seconds > 0, or 'none' for no timeout") from None
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _to_bool(name: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise _invalid(name, value, f"a boolean ({'/'.join(_TRUE)} or {'/'.join(_FALSE)})")
+
+
+def _to_text(name: str, value: str) -> str:
+    return value
+
+
+def _to_optional_text(name: str, value: str) -> str | None:
+    return value or None
+
+
+_CONVERTERS: dict[str, Callable[[str, str], Any]] = {
+    "maxlen": _to_int,
+    "key_prefix": _to_text,
+    "block_ms": _to_int,
+    "count": _to_int,
+    "claim_interval_ms": _to_int,
+    "db": _to_int,
+    "socket_timeout": _to_seconds,
+    "socket_connect_timeout": _to_seconds,
+    "health_check_interval": _to_int,
+    "max_connections": _to_int,
+    "retries": _to_int,
+    "client_name": _to_optional_text,
+    "ssl_cert_reqs": lambda name, value: value.strip().lower(),
+    "ssl_ca_certs": _to_optional_text,
+    "ssl_ca_path": _to_optional_text,
+    "ssl_certfile": _to_optional_text,
+    "ssl_keyfile": _to_optional_text,
+    "ssl_check_hostname": _to_bool,
+}
+
+
+@final
+@attrs.frozen(kw_only=True)
+class ConnectionTarget:
+    """Where to connect: a TCP host (``ssl`` for rediss), a unix socket path, or an in-process
+    fakeredis server (``fake_name``, case-insensitive; empty = the process-wide default one)."""
+
+    kind: Literal["tcp", "unix", "fake"]
+    host: str = ""
+    port: int = 6379
+    path: str = ""
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    ssl: bool = False
+    fake_name: str = ""
+
+    def describe(self, db: int) -> str:
+        """Password-free ``scheme://location`` for logs and errors."""
+        if self.kind == "fake":
+            return f"fakeredis://{self.fake_name}"
+        if self.kind == "unix":
+            return f"unix://{self.path}?db={db}"
+        return f"{'rediss' if self.ssl else 'redis'}://{self.host}:{self.port}/{db}"
+
+
+def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
+    """Turn a ``redis://``, ``rediss://``, ``unix://`` or ``fakeredis://`` URL into options and
+    a target.
+
+    :raises ConfigurationError: another scheme, bad options, or a malformed location.
+    """
+    scheme = url.scheme
+    if scheme not in _SCHEMES:
+        raise ConfigurationError(
+            f"the redis backend serves {', '.join(s + '://' for s in _SCHEMES)}, not {scheme}://"
+        )
+    query = dict(url.options())
+    if scheme == "fakeredis":
+        return RedisOptions.from_query(query, scheme=scheme), _fake_target(url)
+
+    path_db: int | None = None
+    if scheme == "unix":
+        if url.host or url.port is not None:
+            raise ConfigurationError(
+                f"unix:// URL {url} names a host; expected unix:///path/to/redis.sock?db=0"
+            )
+        if not url.path or url.path == "/":
+            raise ConfigurationError(
+                f"unix:// URL {url} has no socket path; expected unix:///path/to/redis.sock"
+            )
+        target = ConnectionTarget(
+            kind="unix", path=url.path, username=url.username, password=url.password
+        )
+    else:
+        db_text = url.path.strip("/")
+        if db_text:
+            if not db_text.isdigit():
+                raise ConfigurationError(
+                    f"{scheme}:// URL {url} has path {url.path!r}; expected /<db number> or none"
+                )
+            path_db = int(db_text)
+        target = ConnectionTarget(
+            kind="tcp",
+            host=url.host or "localhost",
+            port=6379 if url.port is None else url.port,
+            username=url.username,
+            password=url.password,
+            ssl=scheme == "rediss",
+        )
+    if path_db is not None:
+        if "db" in query and _to_int("db", query["db"]) != path_db:
+            raise ConfigurationError(
+                f"{scheme}:// URL {url} names db {path_db} in its path and db={query['db']} "
+                "in its query; give one"
+            )
+        query["db"] = str(path_db)
+    return RedisOptions.from_query(query, scheme=scheme), target
+
+
+def _fake_target(url: BackendURL) -> ConnectionTarget:
+    if url.username or url.password or url.port is not None:
+        raise ConfigurationError(
+            f"fakeredis:// URL {url} has credentials or a port; expected fakeredis://[name]"
+        )
+    if url.path not in ("", "/"):
+        raise ConfigurationError(f"fakeredis:// URL {url} has a path; expected fakeredis://[name]")
+    return ConnectionTarget(kind="fake", fake_name=url.host)
