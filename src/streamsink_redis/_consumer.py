@@ -123,6 +123,10 @@ class RedisGroupConsumer(Handle):
                 if trimmed:
                     await self._call("XACK", self._key, self._group, *trimmed)
             live = wire.records(entries, wire.delivery_counts(pending_reply), default=2)
+            if live and self._ctx.poll:
+                # fakeredis counts a history read as a delivery but, unlike Redis, does not
+                # restart its idle time; do it here so fakeredis:// redelivers as Redis does.
+                await self._set_idle([record.entry_id for record in live], 0)
             if live or not trimmed or len(entries) < n:
                 return live
             start = entries[-1][0]
