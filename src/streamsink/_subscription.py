@@ -367,6 +367,9 @@ class Subscription(Generic[ItemT]):
             try:
                 self._send.send_nowait(item)
             except anyio.WouldBlock:
+                # The application is behind: before waiting on it, ack what it has finished, so
+                # a slow consumer's acks are not held back past the grace period.
+                await self._flush_acks()
                 await self._send.send(item)
 
     # -- backend calls, retries, acks, dead letters ---------------------------------------------
