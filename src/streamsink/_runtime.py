@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Generator
 from types import TracebackType
-from typing import Any, Self
+from typing import Any
 
 import attrs
+from anyio.abc import AsyncResource
 
 from ._exceptions import ConfigurationError
 from ._options import SubscriberOptions
@@ -22,7 +23,7 @@ URL_ENV = "STREAMSINK_URL"
 DEFAULT_URL = "memory://"
 
 
-class RuntimeStreams:
+class RuntimeStreams(AsyncResource):
     """Owns one backend: a sink for publishing and a factory of subscribers.
 
     ``aclose`` closes the sink, stops every subscriber made here, then closes the backend if this
@@ -82,17 +83,6 @@ class RuntimeStreams:
             await subscriber.aclose()
         if self._owns_backend:
             await self._backend.aclose()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
 
 class _Connecting:

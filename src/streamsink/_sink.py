@@ -9,6 +9,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 import attrs
+from anyio.abc import AsyncResource
 
 from ._coalesce import Coalescer
 from ._envelope import Envelope, encode_envelope, encode_fields, format_timestamp
@@ -87,7 +88,7 @@ class SinkOptions:
     on_published: OnPublished | None = attrs.field(default=None, validator=_optional_callable)
 
 
-class StreamSink:
+class StreamSink(AsyncResource):
     """Publishes events to a backend as envelopes (DESIGN §4, rules 1-5).
 
     The sink does not own the backend: ``aclose`` stops this sink only. Concurrent ``send`` calls
@@ -200,14 +201,3 @@ class StreamSink:
     @property
     def closed(self) -> bool:
         return self._closed
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

@@ -8,6 +8,8 @@ import secrets
 import socket
 from typing import Any, Protocol
 
+from anyio.abc import AsyncResource
+
 from ._delivery import Delivery
 from ._events import StreamEvent
 from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
@@ -36,7 +38,7 @@ class Subscriber(Protocol):
     async def aclose(self) -> None: ...
 
 
-class StreamSubscriber:
+class StreamSubscriber(AsyncResource):
     """Opens group or fan-out subscriptions on one backend, with one set of options.
 
     The subscriber does not own the backend. ``aclose`` stops every subscription it opened.

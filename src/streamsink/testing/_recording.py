@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from types import TracebackType
-from typing import Self
+
+from anyio.abc import AsyncResource
 
 from .._events import Event
 from .._exceptions import SinkClosedError
@@ -14,7 +14,7 @@ from .._streams import default_stream_id, validate_stream_id
 __all__ = ["RecordingSink"]
 
 
-class RecordingSink:
+class RecordingSink(AsyncResource):
     """Keeps every sent event in ``events`` (and ``published``) instead of writing anywhere.
 
     It applies the real sink's checks (stream id derivation and validation, closed state), so a
@@ -50,14 +50,3 @@ class RecordingSink:
 
     async def aclose(self) -> None:
         self.closed = True
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
