@@ -85,6 +85,9 @@ class RuntimeStreams(AsyncResource):
             await self._backend.aclose()
 
 
+_BACKEND_METHODS = ("append", "open_group_consumer", "open_reader", "destroy", "aclose")
+
+
 class _Connecting:
     """``await connect(...)`` or ``async with connect(...) as streams``."""
 
@@ -100,6 +103,10 @@ class _Connecting:
         if isinstance(target, str | BackendURL):
             backend = await open_backend(target)
             return RuntimeStreams(backend, owns_backend=True, **self._kwargs)
+        if not all(callable(getattr(target, name, None)) for name in _BACKEND_METHODS):
+            raise ConfigurationError(
+                f"connect() takes a backend URL or a Backend object, got {type(target).__name__}"
+            )
         return RuntimeStreams(target, owns_backend=False, **self._kwargs)
 
     def __await__(self) -> Generator[Any, None, RuntimeStreams]:

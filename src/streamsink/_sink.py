@@ -13,7 +13,7 @@ from anyio.abc import AsyncResource
 
 from ._coalesce import Coalescer
 from ._envelope import Envelope, encode_envelope, encode_fields, format_timestamp
-from ._events import Event, raw_json
+from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError
 from ._streams import default_stream_id, validate_stream_id
 from .backend import Backend, Entry
@@ -88,6 +88,16 @@ class SinkOptions:
     on_published: OnPublished | None = attrs.field(default=None, validator=_optional_callable)
 
 
+def _check_text_fields(**fields: object) -> None:
+    """Envelope text fields must be text (or None): anything else would be written as a JSON
+    number or object that no decoder, ours or Go's, accepts back."""
+    for name, value in fields.items():
+        if value is not None and not isinstance(value, str):
+            raise ConfigurationError(
+                f"event field {name} must be a string, got {type(value).__name__} {value!r:.80}"
+            )
+
+
 class StreamSink(AsyncResource):
     """Publishes events to a backend as envelopes (DESIGN §4, rules 1-5).
 
@@ -139,7 +149,12 @@ class StreamSink(AsyncResource):
         """
         if self._closed:
             raise SinkClosedError("send_many() on a closed sink")
-        events = list(events)
+        try:
+            events = list(events)
+        except TypeError:
+            raise ConfigurationError(
+                f"send_many() takes an iterable of events, got {type(events).__name__}"
+            ) from None
         entries = [self._entry(event) for event in events]
         if not entries:
             return []
@@ -154,32 +169,45 @@ class StreamSink(AsyncResource):
         return published
 
     def _entry(self, event: Event) -> Entry:
-        stream_id = validate_stream_id(self._options.stream_id(event))
-        event_type = event.type
+        try:
+            stream_id = validate_stream_id(self._options.stream_id(event))
+            event_type = event.type
+            run_id, session_id, event_key = event.run_id, event.session_id, event.event_key
+            event_payload = event.payload
+        except AttributeError as exc:
+            raise ConfigurationError(
+                "expected an event with type, run_id, session_id, event_key and payload, "
+                f"got {type(event).__name__}: {exc}"
+            ) from None
         if not isinstance(event_type, str) or not event_type:
             raise ConfigurationError(f"event type must be a non-empty string, got {event_type!r}")
+        if not (type(run_id) is str and type(session_id) is str and type(event_key) is str):
+            _check_text_fields(run_id=run_id, session_id=session_id, event_key=event_key)
         server_data = getattr(event, "server_data", None)
-        if server_data is not None and not isinstance(server_data, bytes):
+        # A StreamEvent checked its server_data bytes when it was made; other events may not have.
+        if server_data is not None and (
+            type(event) is not StreamEvent or not isinstance(server_data, bytes)
+        ):
             server_data = raw_json(server_data)
         now = datetime.now(UTC)
         if self._fast_encode:
             payload = encode_fields(
                 event_type,
-                event.event_key,
-                event.run_id,
-                event.session_id,
+                event_key,
+                run_id,
+                session_id,
                 format_timestamp(now),
-                event.payload,
+                event_payload,
                 server_data,
             )
         else:
             envelope = Envelope(
                 type=event_type,
-                event_key=event.event_key,
-                run_id=event.run_id,
-                session_id=event.session_id,
+                event_key=event_key,
+                run_id=run_id,
+                session_id=session_id,
                 timestamp=now,
-                payload=event.payload,
+                payload=event_payload,
                 server_data=server_data,
             )
             payload = self._options.marshal_envelope(envelope)

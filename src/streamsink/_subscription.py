@@ -399,7 +399,12 @@ class Subscription(Generic[ItemT]):
         if consumer is None:
             return
         # Resume after the last entry we read: nothing newer is lost, nothing older replayed.
+        # Having read nothing, never re-create at "newest": entries appended since the group
+        # vanished (FLUSHALL, a restart without persistence) would be skipped. From the oldest,
+        # a wiped stream holds only those; a stream whose group alone was destroyed is replayed.
         start = StartPosition.after(self._last_read) if self._last_read else self._start
+        if start.kind == "newest":
+            start = StartPosition.oldest()
         try:
             await consumer.ensure_group(start)
         except StreamDestroyedError:

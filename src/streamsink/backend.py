@@ -321,7 +321,13 @@ class BackendURL:
                 f"backend URL {url!r} has no scheme; expected e.g. 'memory://' or "
                 "'redis://localhost:6379/0'"
             )
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:
+            # e.g. an unclosed "[" of an IPv6 host; no echo of the URL, it may hold a password
+            raise ConfigurationError(
+                f"backend URL {url.partition('://')[0]}://... is malformed: {exc}"
+            ) from None
         scheme = parts.scheme.lower()
         if not scheme or not scheme.replace("+", "").replace("-", "").replace(".", "").isalnum():
             raise ConfigurationError(f"backend URL {url!r} has an invalid scheme {parts.scheme!r}")

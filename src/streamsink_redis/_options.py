@@ -49,12 +49,17 @@ def _invalid(name: str, value: object, expected: str) -> ConfigurationError:
     return ConfigurationError(f"invalid redis option {name}={value!r}: expected {expected}")
 
 
+_MAX_INT = 2**63 - 1  # Redis refuses larger integers ("value is not an integer or out of range")
+
+
 def _int_at_least(minimum: int, note: str = "") -> Callable[[Any, attrs.Attribute[Any], Any], None]:
     expected = f"an integer >= {minimum}{note}"
 
     def check(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
             raise _invalid(attribute.name, value, expected)
+        if value > _MAX_INT:
+            raise _invalid(attribute.name, value, f"an integer <= {_MAX_INT}")
 
     return check
 

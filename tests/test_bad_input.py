@@ -1,0 +1,363 @@
+"""Bad input gets a clear streamsink error, never a raw TypeError/AttributeError or a redis-py
+exception, and nothing is written (docs/reliability.md, "Bad input").
+
+Each row names the input, the error class expected, and a fragment of its message; every error
+must also be a :class:`StreamsinkError` defined by streamsink itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import streamsink
+from streamsink import (
+    AckError,
+    BackendNotFoundError,
+    ConfigurationError,
+    RuntimeStreams,
+    SinkClosedError,
+    SinkOptions,
+    StartPosition,
+    StreamEvent,
+    StreamSink,
+    StreamsinkError,
+    SubscriptionError,
+)
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"  # the redis backend runs on asyncio only
+
+
+def assert_streamsink_error(exc: BaseException) -> None:
+    """A streamsink error, raised by streamsink: not a driver or builtin exception in disguise."""
+    assert isinstance(exc, StreamsinkError), repr(exc)
+    assert type(exc).__module__.startswith("streamsink"), type(exc)
+    assert not any(
+        cls.__module__.partition(".")[0] in ("redis", "fakeredis") for cls in type(exc).__mro__
+    )
+
+
+# -- URLs ------------------------------------------------------------------------------------------
+
+# (url, error, message fragment). Port 1 on localhost: nothing listens there, so a row that got
+# as far as connecting would fail with BackendUnavailableError instead of the error it expects.
+BAD_URLS: list[tuple[Any, type[StreamsinkError], str]] = [
+    ("", ConfigurationError, "has no scheme"),
+    ("not a url", ConfigurationError, "has no scheme"),
+    ("://host", ConfigurationError, "invalid scheme"),
+    ("redis://h:notaport/0", ConfigurationError, "bad port"),
+    ("redis://h:99999/0", ConfigurationError, "bad port"),
+    ("redis://[::1/0", ConfigurationError, "is malformed"),
+    ("redis://127.0.0.1:1/abc", ConfigurationError, "expected /<db number>"),
+    ("redis://127.0.0.1:1/1?db=2", ConfigurationError, "give one"),
+    ("unix://", ConfigurationError, "no socket path"),
+    ("fakeredis://name:1", ConfigurationError, "credentials or a port"),
+    ("memory:///path", ConfigurationError, "must not have a path"),
+    (123, ConfigurationError, "got int"),
+    (b"memory://", ConfigurationError, "got bytes"),
+    # unknown schemes
+    ("kafka://broker:9092", BackendNotFoundError, "no streamsink backend for scheme 'kafka'"),
+    ("memroy://", BackendNotFoundError, "did you mean 'memory'"),
+    ("rediss+sentinel://h", BackendNotFoundError, "no streamsink backend"),
+    # unknown or out-of-range query options
+    ("memory://?bogus=1", ConfigurationError, "accepted: maxlen"),
+    ("memory://?maxlen=-1", ConfigurationError, "maxlen=-1 is invalid"),
+    ("memory://?maxlen=1e3", ConfigurationError, "expected an integer"),
+    ("memory://?maxlen=1&maxlen=2", ConfigurationError, "more than once"),
+    ("fakeredis://?socket_timeout=1", ConfigurationError, "unknown fakeredis:// URL option"),
+    ("redis://127.0.0.1:1/0?bogus=1", ConfigurationError, "accepted: maxlen, key_prefix"),
+    ("redis://127.0.0.1:1/0?maxlen=-5", ConfigurationError, "maxlen=-5"),
+    ("redis://127.0.0.1:1/0?maxlen=99999999999999999999999", ConfigurationError, "<= 9223"),
+    ("redis://127.0.0.1:1/0?block_ms=0", ConfigurationError, "block_ms=0"),
+    ("redis://127.0.0.1:1/0?count=abc", ConfigurationError, "count='abc'"),
+    ("redis://127.0.0.1:1/0?socket_timeout=-1", ConfigurationError, "socket_timeout=-1"),
+    ("redis://127.0.0.1:1/0?socket_timeout=nan", ConfigurationError, "socket_timeout=nan"),
+    ("redis://127.0.0.1:1/0?socket_timeout=inf", ConfigurationError, "socket_timeout=inf"),
+    ("redis://127.0.0.1:1/0?max_connections=0", ConfigurationError, "max_connections=0"),
+    ("redis://127.0.0.1:1/0?client_name=a%20b", ConfigurationError, "without spaces"),
+    ("rediss://127.0.0.1:1/0?ssl_cert_reqs=maybe", ConfigurationError, "ssl_cert_reqs"),
+    ("rediss://127.0.0.1:1/0?ssl_check_hostname=perhaps", ConfigurationError, "a boolean"),
+]
+
+
+@pytest.mark.parametrize(("url", "error", "fragment"), BAD_URLS, ids=[repr(r[0]) for r in BAD_URLS])
+async def test_bad_url(url: Any, error: type[StreamsinkError], fragment: str) -> None:
+    with pytest.raises(error, match=None) as info:
+        async with streamsink.connect(url):
+            pass
+    assert_streamsink_error(info.value)
+    assert fragment in str(info.value), str(info.value)
+
+
+async def test_a_password_never_appears_in_an_error() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        await streamsink.open_backend("redis://user:s3cret@127.0.0.1:1/0?bogus=1")
+    assert "s3cret" not in str(info.value)
+    with pytest.raises(ConfigurationError) as info:
+        await streamsink.open_backend("redis://user:s3cret@[::1/0")
+    assert "s3cret" not in str(info.value)
+
+
+# -- subscriber options ----------------------------------------------------------------------------
+
+BAD_OPTIONS: list[tuple[dict[str, Any], str]] = [
+    ({"buffer": 0}, "buffer=0"),
+    ({"buffer": True}, "buffer=True"),
+    ({"fetch_count": 0}, "fetch_count=0"),
+    ({"ack_grace_period": -1}, "ack_grace_period=-1"),
+    ({"ack_grace_period": float("nan")}, "ack_grace_period=nan"),
+    ({"claim_interval": 0}, "claim_interval=0"),
+    ({"reconnect_timeout": float("inf")}, "reconnect_timeout=inf"),
+    ({"max_deliveries": -1}, "max_deliveries=-1"),
+    ({"group": ""}, "group=''"),
+    ({"consumer_name": 5}, "consumer_name=5"),
+    ({"decoder": 3}, "decoder=3"),
+    ({"start": "oldest"}, "StartPosition.newest()"),
+    ({"on_error": "print"}, "on_error='print'"),
+    ({"buffr": 8}, "unknown subscriber option(s) buffr; accepted: group"),
+]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "fragment"), BAD_OPTIONS, ids=[str(r[0]) for r in BAD_OPTIONS]
+)
+async def test_bad_subscriber_option(overrides: dict[str, Any], fragment: str) -> None:
+    async with streamsink.connect("memory://bad-options") as streams:
+        with pytest.raises(ConfigurationError) as info:
+            streams.new_subscriber(**overrides)
+    assert_streamsink_error(info.value)
+    assert fragment in str(info.value), str(info.value)
+
+
+def test_bad_start_positions() -> None:
+    for make in (
+        lambda: StartPosition.after(""),
+        lambda: StartPosition.after(5),  # type: ignore[arg-type]
+        lambda: StartPosition.at("2026-01-01"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError) as info:
+            make()
+        assert_streamsink_error(info.value)
+
+
+# -- events and stream ids, on every backend -------------------------------------------------------
+
+
+@pytest.fixture(params=["memory", "fakeredis", pytest.param("redis", marks=pytest.mark.redis)])
+async def streams(request: pytest.FixtureRequest) -> AsyncIterator[RuntimeStreams]:
+    """Streams on a fresh memory broker, a fresh fakeredis server, or the real test Redis."""
+    name = f"bad-{uuid.uuid4().hex[:8]}"
+    url = {
+        "memory": f"memory://{name}",
+        "fakeredis": f"fakeredis://{name}",
+        "redis": str(request.getfixturevalue("redis_url")) if request.param == "redis" else "",
+    }[request.param]
+    async with streamsink.connect(url) as opened:
+        yield opened
+
+
+async def written(streams: RuntimeStreams, stream_id: str) -> int:
+    reader = await streams.backend.open_reader(stream_id, StartPosition.oldest())
+    try:
+        return len(await reader.read(100, 0))
+    finally:
+        await reader.aclose()
+
+
+class Unencodable:
+    pass
+
+
+class NotAStreamEvent:
+    """Implements the Event protocol by hand, with server_data bytes nobody checked."""
+
+    type = "tool_start"
+    run_id = "r"
+    event_key = ""
+    payload = None
+    server_data = b"{not json"
+
+    def __init__(self, session_id: str) -> None:
+        self.session_id = session_id
+
+
+def bad_events(session: str) -> list[tuple[str, Any, str]]:
+    """(what, event, message fragment): events send() must refuse, writing nothing."""
+    return [
+        ("missing session id", StreamEvent("tool_start", "r"), "stream event missing session id"),
+        ("empty type", StreamEvent("", "r", session), "event type must be a non-empty string"),
+        ("type not a string", StreamEvent(7, "r", session), "got 7"),  # type: ignore[arg-type]
+        ("run_id not a string", StreamEvent("t", 5, session), "run_id must be a string, got int"),  # type: ignore[arg-type]
+        ("event_key not a string", StreamEvent("t", "r", session, event_key=["k"]), "event_key"),  # type: ignore[arg-type]
+        (
+            "object deep in the payload",
+            StreamEvent("t", "r", session, payload={"a": {"b": [1, Unencodable()]}}),
+            "at payload.a.b[1] (a Unencodable)",
+        ),
+        (
+            "set",
+            StreamEvent("t", "r", session, payload={"tags": {1, 2}}),
+            "at payload.tags (a set)",
+        ),
+        ("bytes", StreamEvent("t", "r", session, payload=b"raw"), "at payload (a bytes)"),
+        (
+            "Decimal",
+            StreamEvent("t", "r", session, payload=[Decimal("1.5")]),
+            "payload[0] (a Decimal)",
+        ),
+        ("int key", StreamEvent("t", "r", session, payload={1: "x"}), "payload[1] (key)"),
+        (
+            "int over 64 bits",
+            StreamEvent("t", "r", session, payload={"n": 2**70}),
+            "at payload.n (a int)",
+        ),
+        (
+            "lone surrogate",
+            StreamEvent("t", "r", session, payload={"s": "\ud800"}),
+            "payload.s (a str)",
+        ),
+        ("unchecked server_data", NotAStreamEvent(session), "server_data is not valid JSON"),
+        ("not an event", "tool_start", "expected an event with type, run_id"),
+        ("None", None, "got NoneType"),
+    ]
+
+
+BAD_EVENT_IDS = [what for what, _, _ in bad_events("s")]
+
+
+@pytest.mark.parametrize("what", BAD_EVENT_IDS)
+async def test_bad_event_writes_nothing(streams: RuntimeStreams, what: str) -> None:
+    session = f"bad-{uuid.uuid4().hex[:8]}"
+    _, event, fragment = next(row for row in bad_events(session) if row[0] == what)
+    with pytest.raises(ConfigurationError) as info:
+        await streams.sink.send(event)
+    assert_streamsink_error(info.value)
+    assert fragment in str(info.value), str(info.value)
+    # send_many validates everything first: a bad event among good ones writes nothing at all.
+    good = StreamEvent("tool_start", "r", session)
+    with pytest.raises(ConfigurationError):
+        await streams.sink.send_many([good, event, good])
+    assert await written(streams, f"session/{session}") == 0
+
+
+async def test_send_many_needs_an_iterable(streams: RuntimeStreams) -> None:
+    with pytest.raises(ConfigurationError, match="iterable of events") as info:
+        await streams.sink.send_many(StreamEvent("t", "r", "s"))  # type: ignore[arg-type]
+    assert_streamsink_error(info.value)
+
+
+BAD_STREAM_IDS = [
+    ("space", "a b", "contains ' '"),
+    ("NUL", "a\x00b", "contains '\\x00'"),
+    ("star", "a*", "contains '*'"),
+    ("question mark", "a?", "contains '?'"),
+    ("open bracket", "[a", "contains '['"),
+    ("close bracket", "a]", "contains ']'"),
+    ("513 characters", "x" * 513, "1 to 512 characters, got 513"),
+    ("empty", "", "1 to 512 characters, got 0"),
+    ("not a string", 5, "must be a string, got int"),
+]
+
+
+@pytest.mark.parametrize(
+    ("stream_id", "fragment"), [r[1:] for r in BAD_STREAM_IDS], ids=[r[0] for r in BAD_STREAM_IDS]
+)
+async def test_stream_ids_pulse_would_reject(
+    streams: RuntimeStreams, stream_id: Any, fragment: str
+) -> None:
+    sink = StreamSink(streams.backend, SinkOptions(stream_id=lambda event: stream_id))
+    with pytest.raises(ConfigurationError) as info:
+        await sink.send(StreamEvent("tool_start", "r", "s"))
+    assert_streamsink_error(info.value)
+    assert fragment in str(info.value), str(info.value)
+    subscriber = streams.new_subscriber()
+    for subscribe in (subscriber.subscribe, subscriber.subscribe_manual):
+        with pytest.raises(ConfigurationError) as info:
+            subscribe(stream_id)
+        assert fragment in str(info.value)
+    # 512 characters is the limit, not over it.
+    await StreamSink(streams.backend, SinkOptions(stream_id=lambda e: "x" * 512)).send(
+        StreamEvent("t", "r", "s")
+    )
+    await streams.backend.destroy("x" * 512)
+
+
+# -- after close -----------------------------------------------------------------------------------
+
+
+async def test_sends_after_close(streams: RuntimeStreams) -> None:
+    event = StreamEvent("tool_start", "r", f"bad-{uuid.uuid4().hex[:8]}")
+    sink = StreamSink(streams.backend)
+    await sink.aclose()
+    await sink.aclose()  # idempotent
+    for call in (lambda: sink.send(event), lambda: sink.send_many([event])):
+        with pytest.raises(SinkClosedError) as info:
+            await call()
+        assert_streamsink_error(info.value)
+    assert await written(streams, f"session/{event.session_id}") == 0
+
+
+async def test_sends_and_subscribes_after_the_runtime_closed(streams: RuntimeStreams) -> None:
+    subscriber = streams.new_subscriber()
+    await streams.aclose()
+    with pytest.raises(SinkClosedError) as info:
+        await streams.sink.send(StreamEvent("tool_start", "r", "s"))
+    assert_streamsink_error(info.value)
+    with pytest.raises(SubscriptionError) as sub_info:
+        subscriber.subscribe("session/s")
+    assert_streamsink_error(sub_info.value)
+
+
+async def test_a_closed_backend_refuses_everything(streams: RuntimeStreams) -> None:
+    backend = streams.backend
+    await backend.aclose()
+    with pytest.raises(SinkClosedError) as info:
+        await StreamSink(backend).send(StreamEvent("tool_start", "r", "s"))
+    assert_streamsink_error(info.value)
+    with pytest.raises(SinkClosedError):
+        async with streamsink.StreamSubscriber(backend).subscribe("session/s"):
+            pass
+
+
+async def test_acks_after_close(streams: RuntimeStreams) -> None:
+    session = f"bad-{uuid.uuid4().hex[:8]}"
+    stream = f"session/{session}"
+    await streams.sink.send_many(StreamEvent("tool_start", "r", session) for _ in range(2))
+    # A stable consumer name: the second subscription gets back what the first held, at once.
+    subscriber = streams.new_subscriber(group="g", consumer_name="c", start=StartPosition.oldest())
+    async with subscriber.subscribe_manual(stream) as deliveries:
+        held = [delivery async for delivery in _take(deliveries, 2)]
+    for settle in (
+        held[0].ack,
+        held[0].nack,
+        held[0].in_progress,
+        lambda: held[0].term("too late"),
+    ):
+        with pytest.raises(AckError, match="subscription is closed") as info:
+            await settle()
+        assert_streamsink_error(info.value)
+    # Both entries are still pending: the next consumer gets them.
+    async with subscriber.subscribe_manual(stream) as again:
+        redelivered = [d async for d in _take(again, 2)]
+        for delivery in redelivered:
+            await delivery.ack()
+    assert [d.entry_id for d in redelivered] == [d.entry_id for d in held]
+    await streams.backend.destroy(stream)
+
+
+async def _take(subscription: Any, count: int) -> AsyncIterator[Any]:
+    taken = 0
+    async for item in subscription:
+        yield item
+        taken += 1
+        if taken == count:
+            return
