@@ -390,9 +390,12 @@ async def test_failed_open_leaves_nothing_open(
 ) -> None:
     """Opening a group on a key of another type fails with ConfigurationError and leaks nothing."""
     await raw.set(key(stream_id), "not a stream")
-    with pytest.raises(ConfigurationError, match="WRONGTYPE"):
-        await backend.open_group_consumer(stream_id, "g", "c", OLDEST)
-    assert backend._handles == {}
+    try:
+        with pytest.raises(ConfigurationError, match="WRONGTYPE"):
+            await backend.open_group_consumer(stream_id, "g", "c", OLDEST)
+        assert backend._handles == {}
+    finally:
+        await raw.delete(key(stream_id))  # the leak check allows streams only
 
 
 async def test_backend_suggests_its_claim_interval(open_backend: OpenBackend) -> None:
