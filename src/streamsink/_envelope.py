@@ -47,11 +47,16 @@ def format_timestamp(ts: datetime) -> str:
 
     :raises ConfigurationError: a naive datetime (its zone would be a guess).
     """
-    if ts.tzinfo is None:
+    tz = ts.tzinfo
+    if tz is None:
         raise ConfigurationError(f"timestamp must be timezone-aware, got naive {ts!r}")
-    if ts.utcoffset():
-        ts = ts.astimezone(UTC)
-    text = ts.replace(tzinfo=None).isoformat()
+    if tz is not UTC:
+        offset = ts.utcoffset()
+        if offset:
+            ts = ts.astimezone(UTC)
+        elif offset is None:  # a tzinfo without an offset: the wall time, as is
+            ts = ts.replace(tzinfo=UTC)
+    text = ts.isoformat()[:-6]  # the offset is zero now: drop its "+00:00"
     if ts.microsecond:
         text = text.rstrip("0")
     return text + "Z"
@@ -69,7 +74,9 @@ def parse_timestamp(text: str) -> datetime:
     """
     if not _RFC3339.fullmatch(text):
         raise DecodeError(f"timestamp {text!r} is not RFC 3339")
-    if "." in text:
+    # UTC with at most microseconds (what we write) parses as is, its tzinfo being UTC itself.
+    fast = len(text) <= 27 and text[-1] == "Z"
+    if not fast and "." in text:
         # datetime keeps microseconds; Go sends up to nanoseconds.
         head, _, rest = text.partition(".")
         digits = len(rest) - len(rest.lstrip("0123456789"))
@@ -78,7 +85,7 @@ def parse_timestamp(text: str) -> datetime:
         ts = datetime.fromisoformat(text)
     except ValueError as exc:
         raise DecodeError(f"timestamp {text!r} is not RFC 3339: {exc}") from None
-    return ts.astimezone(UTC)
+    return ts if fast else ts.astimezone(UTC)
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
@@ -183,30 +190,33 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
         raise DecodeError(f"envelope is not valid UTF-8 JSON: {exc}") from None
     except TypeError as exc:  # not bytes-like at all
         raise DecodeError(f"envelope must be bytes, got {type(data).__name__}: {exc}") from None
-    if not isinstance(doc, dict):
+    if type(doc) is not dict:
         raise DecodeError(f"envelope must be a JSON object, got {type(doc).__name__}")
     event_type = doc.get("type")
-    if not isinstance(event_type, str):
+    if type(event_type) is not str:
         raise DecodeError(
             "envelope has no 'type'"
             if event_type is None
             else f"envelope field 'type' must be a string, got {type(event_type).__name__}"
         )
     ts_text = doc.get("timestamp")
-    if ts_text is None:
-        timestamp = None
-    elif isinstance(ts_text, str):
+    if type(ts_text) is str:
         timestamp = parse_timestamp(ts_text)
+    elif ts_text is None:
+        timestamp = None
     else:
         raise DecodeError(
             f"envelope field 'timestamp' must be a string, got {type(ts_text).__name__}"
         )
     server_data = doc.get("server_data")
+    run_id = doc.get("run_id", "")
+    session_id = doc.get("session_id", "")
+    event_key = doc.get("event_key", "")
     return StreamEvent(
         event_type,
-        _text_field(doc, "run_id"),
-        _text_field(doc, "session_id"),
-        _text_field(doc, "event_key"),
+        run_id if type(run_id) is str else _text_field(doc, "run_id"),
+        session_id if type(session_id) is str else _text_field(doc, "session_id"),
+        event_key if type(event_key) is str else _text_field(doc, "event_key"),
         doc.get("payload"),
         None if server_data is None else orjson.dumps(server_data),
         timestamp=timestamp,

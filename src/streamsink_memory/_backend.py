@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from types import TracebackType
 
-from anyio.lowlevel import checkpoint
+from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from streamsink import SinkClosedError
 from streamsink.backend import Capabilities, Entry, StartPosition
@@ -83,11 +83,18 @@ class MemoryBackend:
             raise SinkClosedError(f"memory backend {self._description} is closed")
 
     async def append(self, entries: Sequence[Entry]) -> list[str]:
-        """Append entries (possibly to several streams); returns their ids, in order."""
+        """Append entries (possibly to several streams); returns their ids, in order.
+
+        A cancellation point before anything is written (a call cancelled by then writes
+        nothing), then a scheduling point after writing, so the reads it wakes run one pass of
+        the event loop sooner. A cancellation delivered there raises with the entries written,
+        as a lost reply would with a network backend (a send that raised may have been written).
+        """
         self._check_open()
+        await checkpoint_if_cancelled()
+        ids = self._broker.append_entries(entries, maxlen=self._maxlen)
         await checkpoint()
-        self._check_open()
-        return self._broker.append_entries(entries, maxlen=self._maxlen)
+        return ids
 
     async def open_group_consumer(
         self, stream_id: str, group: str, consumer: str, start: StartPosition

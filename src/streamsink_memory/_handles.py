@@ -7,6 +7,7 @@ wait in :meth:`MemoryBroker._wait`, which leaves nothing behind when cancelled.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -155,6 +156,9 @@ class MemoryGroupConsumer:
         timed_out = False
         while True:
             group = self._live_group()
+            # Batch up only a reader that is behind: one woken by an append reads at once.
+            if block > 0 and deadline is None and await self._gather(group, count):
+                group = self._live_group()
             consumer = group.consumer(self._consumer)
             records = group.deliver_new(self._stream, consumer, count, self._broker.clock())
             if records or block <= 0 or timed_out:
@@ -162,6 +166,24 @@ class MemoryGroupConsumer:
             if deadline is None:
                 deadline = anyio.current_time() + block
             timed_out = not await self._broker._wait(self._stream_id, deadline)
+
+    async def _gather(self, group: Group, count: int) -> bool:
+        """Some entries wait, fewer than ``count``: while a writer keeps appending (each pass of
+        the event loop brings more), let it go on, so that one read takes a batch instead of
+        one entry per pass. Costs one pass when nobody is writing; True if it yielded."""
+        stream = self._stream
+        keys = stream.keys
+        yielded = False
+        for _ in range(count):
+            waiting = len(keys) - bisect_right(keys, group.last_key, stream.head)
+            if waiting == 0 or waiting >= count:
+                break
+            last = stream.last_key
+            await checkpoint()
+            yielded = True
+            if stream.last_key == last or stream.destroyed or stream.lost or group.lost:
+                break
+        return yielded
 
     async def read_own_pending(self, after: str | None, count: int) -> list[Record]:
         """This consumer's pending entries with ids after ``after``, in id order; each read

@@ -175,7 +175,8 @@ class RedisBackend:
         return self._ctx.options.key_prefix + validate_stream_id(stream_id)
 
     async def append(self, entries: Sequence[Entry]) -> list[str]:
-        """XADD every entry (``MAXLEN ~ maxlen`` unless 0) in one pipelined round trip.
+        """XADD every entry (``MAXLEN ~ maxlen`` unless 0) in one pipelined round trip, on the
+        backend's command connection (shared with acks).
 
         :raises ConfigurationError: an invalid stream id or entry; nothing was written.
         :raises PublishError: Redis refused an entry (others may be written).
@@ -187,13 +188,10 @@ class RedisBackend:
         if not commands:
             return []
         with map_redis_errors("append", self.description):
-            if len(commands) == 1:
-                replies = [await execute(self._ctx.client, *commands[0])]
-            else:
-                pipe = self._ctx.client.pipeline(transaction=False)
-                for command in commands:
-                    pipe.execute_command(*command)
-                replies = await pipe.execute()
+            replies = await self._ctx.commands.run(commands)
+            for reply in replies:
+                if isinstance(reply, rex.ResponseError):
+                    raise reply
         return [wire.text(reply) for reply in replies]
 
     async def open_group_consumer(
@@ -276,6 +274,7 @@ class RedisBackend:
             async with anyio.create_task_group() as tg:
                 for handle in handles:
                     tg.start_soon(handle.aclose)
+            await self._ctx.commands.aclose()
             if self._owns_pool:
                 await self._ctx.pool.aclose()
 

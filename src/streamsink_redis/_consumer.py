@@ -93,7 +93,7 @@ class RedisGroupConsumer(Handle):
 
         with self._errors("read"):
             reply = await self._reads.read(command, block_ms)
-        return wire.records(wire.entries_of_read(reply))
+        return wire.records_of_read(reply)
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
         """History read (``XREADGROUP ... STREAMS key <after>``) and the matching XPENDING range,
@@ -167,14 +167,17 @@ class RedisGroupConsumer(Handle):
         return counts
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
-        """One ``XACK`` for the batch. When Redis acked fewer ids than given (already acked, or
-        the group is gone), the group is checked so a lost group raises GroupLostError."""
+        """One ``XACK`` for the batch, on the backend's command connection. When Redis acked fewer
+        ids than given (already acked, or the group is gone), the group is checked so a lost
+        group raises GroupLostError."""
         self._check()
         ids = list(dict.fromkeys(entry_ids))
         if not ids:
             return
         with self._errors("ack"):
-            acked = await self._call("XACK", self._key, self._group, *ids)
+            (acked,) = await self._ctx.commands.run([("XACK", self._key, self._group, *ids)])
+            if isinstance(acked, rex.ResponseError):
+                raise acked
             if int(acked) < len(ids):
                 await self._call("XPENDING", self._key, self._group)  # NOGROUP if it is gone
 

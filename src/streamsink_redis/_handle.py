@@ -16,7 +16,7 @@ from redis.asyncio.connection import ConnectionPool
 from streamsink import ConfigurationError, SinkClosedError, StreamsinkError
 from streamsink.backend import GroupLostError, StreamDestroyedError
 
-from ._connection import DedicatedConnection, Interrupted
+from ._connection import CommandConnection, DedicatedConnection, Interrupted
 from ._errors import Operation, is_driver_error, map_redis_errors
 from ._options import RedisOptions
 
@@ -38,6 +38,14 @@ class Context:
     where: str  # password-free description for messages
     poll: bool  # fakeredis: wait client-side, see DedicatedConnection
     grace: float | None  # extra time a blocking read may take beyond its wait
+    # appends and acks: one connection, one round trip per (coalesced) call; closed by the backend
+    commands: CommandConnection = attrs.field(init=False)
+
+    @commands.default
+    def _commands(self) -> CommandConnection:
+        return CommandConnection(
+            self.pool, poll=self.poll, timeout=self.grace, retries=self.options.retries
+        )
 
     def dedicated(self) -> DedicatedConnection:
         return DedicatedConnection(self.pool, poll=self.poll, grace=self.grace)

@@ -23,6 +23,7 @@ __all__ = [
     "last_generated_id",
     "record",
     "records",
+    "records_of_read",
     "start_id",
     "text",
     "xadd_args",
@@ -123,6 +124,67 @@ def entries_of_read(raw: Any) -> list[RawEntry]:
     if isinstance(raw, Mapping):
         return [entry for value in raw.values() for entry in _entries(value)]
     return [entry for pair in raw for entry in _entries(pair[1])]
+
+
+def records_of_read(raw: Any) -> list[Record]:
+    """``records(entries_of_read(raw))`` in one pass, for the hot path (``XREADGROUP ... >``).
+
+    Entries as Redis returns them (a flat list of bytes field/value pairs) become records
+    directly; any other shape goes through :func:`record`, as :func:`records` does.
+    """
+    if not raw:
+        return []
+    batches = raw.values() if isinstance(raw, Mapping) else [pair[1] for pair in raw]
+    result: list[Record] = []
+    append = result.append
+    for batch in batches:
+        for item in batch or ():
+            if item is None or len(item) < 2 or item[1] is None:
+                continue  # deleted entry
+            raw_id, flat = item[0], item[1]
+            entry_id = raw_id.decode("utf-8", "replace") if type(raw_id) is bytes else text(raw_id)
+            if type(flat) is not list or len(flat) % 2:
+                fields = _fields(flat)
+                assert fields is not None
+                append(record(entry_id, fields))
+                continue
+            name: bytes | None = None
+            payload: bytes | None = None
+            topic: bytes | None = None
+            generic = False
+            for i in range(0, len(flat), 2):
+                key, value = flat[i], flat[i + 1]
+                if type(value) is not bytes:
+                    generic = True
+                    break
+                if key == FIELD_PAYLOAD:
+                    payload = value
+                elif key == FIELD_NAME:
+                    name = value
+                elif key == FIELD_TOPIC:
+                    topic = value
+                elif type(key) is not bytes:
+                    generic = True
+                    break
+            if generic:
+                append(record(entry_id, _fields(flat) or {}))
+                continue
+            text_name: str | None = None
+            if name is not None:
+                try:
+                    text_name = name.decode("utf-8")
+                except UnicodeDecodeError:
+                    text_name = None
+            append(
+                Record(
+                    entry_id,
+                    text_name,
+                    payload,
+                    None if topic is None else topic.decode("utf-8", "replace"),
+                    1,
+                )
+            )
+    return result
 
 
 def autoclaim_reply(raw: Any) -> tuple[str, list[RawEntry], list[str]]:

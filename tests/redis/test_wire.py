@@ -104,20 +104,20 @@ async def test_append_returns_ordered_ids_across_streams(
 async def test_append_is_one_round_trip(
     backend: RedisBackend, monkeypatch: pytest.MonkeyPatch, stream_id: str
 ) -> None:
-    """All XADDs of one append go through a single non-transactional pipeline."""
-    client = backend._ctx.client
-    made: list[Any] = []
-    real_pipeline = client.pipeline
+    """All XADDs of one append go out together: one call of the command connection, which
+    packs them into one write and reads their replies in order (no MULTI)."""
+    commands = backend._ctx.commands
+    made: list[list[Any]] = []
+    real_run = commands.run
 
-    def spy(transaction: bool = True, shard_hint: Any = None) -> Any:
-        pipe = real_pipeline(transaction=transaction, shard_hint=shard_hint)
-        made.append((transaction, pipe))
-        return pipe
+    async def spy(batch: Any) -> Any:
+        made.append([command[0] for command in batch])
+        return await real_run(batch)
 
-    monkeypatch.setattr(client, "pipeline", spy)
-    await backend.append([Entry(stream_id, "x", b"1")] * 20)
-    assert [t for t, _ in made] == [False]
-    assert len(made[0][1].command_stack) == 0  # executed (stack reset), in one go
+    monkeypatch.setattr(commands, "run", spy)
+    ids = await backend.append([Entry(stream_id, "x", b"1")] * 20)
+    assert made == [["XADD"] * 20]
+    assert len(set(ids)) == 20
 
 
 async def test_invalid_entry_writes_nothing(

@@ -1,0 +1,64 @@
+"""What every scenario gets: the sizes, where each backend is, unique stream names, raw clients."""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from ._config import Config
+
+__all__ = ["BACKENDS", "Env", "KEY_PREFIX"]
+
+BACKENDS = ("redis", "memory", "fakeredis")
+KEY_PREFIX = "pulse:stream:"  # streamsink's default Redis key prefix
+
+
+def _fake_server() -> Any:
+    import fakeredis
+
+    return fakeredis.FakeServer()
+
+
+@dataclass
+class Env:
+    config: Config
+    redis_url: str
+    _fake: Any = field(default_factory=_fake_server)
+    _ids: itertools.count[int] = field(default_factory=itertools.count)
+
+    def url(self, backend: str, **query: object) -> str:
+        """The streamsink URL of ``backend``, with query options."""
+        base = {
+            "redis": self.redis_url,
+            "memory": "memory://bench",
+            "fakeredis": "fakeredis://bench",
+        }[backend]
+        if query:
+            base += "?" + "&".join(f"{key}={value}" for key, value in query.items())
+        return base
+
+    def session(self) -> str:
+        """A session id never used before in this process (so a fresh stream)."""
+        return f"bench-{os.getpid()}-{next(self._ids)}"
+
+    @asynccontextmanager
+    async def raw_client(self, backend: str) -> AsyncIterator[aioredis.Redis]:
+        """A plain redis-py asyncio client (hiredis parser) or a fakeredis one."""
+        client: aioredis.Redis
+        if backend == "redis":
+            client = aioredis.Redis.from_url(self.redis_url)
+        else:
+            import fakeredis
+
+            client = fakeredis.FakeAsyncRedis(server=self._fake)
+        try:
+            await client.ping()
+            yield client
+        finally:
+            await client.aclose()
