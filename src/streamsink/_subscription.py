@@ -127,14 +127,16 @@ class Subscription(Generic[ItemT]):
         self._reader: StreamReader | None = None
         # The buffer between pump and application; made on entry, so an unused subscription
         # holds nothing to close.
-        self._send: MemoryObjectSendStream[Any]
-        self._receive: MemoryObjectReceiveStream[Any]
+        self._send: MemoryObjectSendStream[list[Any]]
+        self._receive: MemoryObjectReceiveStream[list[Any]]
         self._stack: AsyncExitStack | None = None
         self._pump_scope = anyio.CancelScope()
         self._state = "new"  # new -> open -> closed
         self._terminal: SubscriptionError | None = None
         self._current: str | None = None  # auto mode: id of the event the application holds
         self._done: list[str] = []  # auto mode: ids finished by the application, not yet acked
+        self._batch: list[Any] = []  # the batch the application is taking items from
+        self._index = 0
         self._last_read: str | None = None
         self._claim_soon = False
         self._stopping = False
@@ -178,7 +180,11 @@ class Subscription(Generic[ItemT]):
         except BaseException:
             self._state = "closed"
             raise
-        self._send, self._receive = anyio.create_memory_object_stream[Any](self._options.buffer)
+        # The buffer holds whole batches of up to `count` events: as many as fit in `buffer`
+        # besides the batch the application is taking from and the one the pump is handing over,
+        # so at most about buffer + count events are read ahead (none held: a rendezvous).
+        capacity = max(0, (self._options.buffer - self._count) // self._count)
+        self._send, self._receive = anyio.create_memory_object_stream[list[Any]](capacity)
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
@@ -235,15 +241,24 @@ class Subscription(Generic[ItemT]):
             self._current = None
         if self._stopping:
             self._end()
-        try:
-            item = self._receive.receive_nowait()
-        except anyio.WouldBlock:
+        batch = self._batch
+        index = self._index
+        if index < len(batch):
+            item = batch[index]
+            self._index = index + 1
+        else:
             try:
-                item = await self._receive.receive()
+                batch = self._receive.receive_nowait()
+            except anyio.WouldBlock:
+                try:
+                    batch = await self._receive.receive()
+                except anyio.EndOfStream:
+                    self._end()
             except anyio.EndOfStream:
                 self._end()
-        except anyio.EndOfStream:
-            self._end()
+            self._batch = batch
+            self._index = 1
+            item = batch[0]
         if self._manual:
             return item  # type: ignore[no-any-return]
         self._current, event = item
@@ -312,6 +327,7 @@ class Subscription(Generic[ItemT]):
         max_deliveries = self._options.max_deliveries
         manual = self._manual
         grouped = self._group is not None
+        batch: list[Any] = []
         for record in records:
             if record.delivery_count > 1:
                 counters.redelivered += 1
@@ -364,13 +380,16 @@ class Subscription(Generic[ItemT]):
                 )
             else:
                 item = (record.entry_id, event)
-            try:
-                self._send.send_nowait(item)
-            except anyio.WouldBlock:
-                # The application is behind: before waiting on it, ack what it has finished, so
-                # a slow consumer's acks are not held back past the grace period.
-                await self._flush_acks()
-                await self._send.send(item)
+            batch.append(item)
+        if not batch:
+            return
+        # One hand-off per batch, not per event. The application takes a batch only once it has
+        # finished the one before, so the pump's next ack flush, right after this hand-off, acks
+        # a lagging consumer's finished events without waiting for a fetch.
+        try:
+            self._send.send_nowait(batch)
+        except anyio.WouldBlock:
+            await self._send.send(batch)
 
     # -- backend calls, retries, acks, dead letters ---------------------------------------------
 

@@ -9,8 +9,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from streamsink import ConfigurationError, DecodeError, Envelope, decode_envelope, encode_envelope
-from streamsink._envelope import format_timestamp, parse_timestamp
+from streamsink import (
+    ConfigurationError,
+    DecodeError,
+    Envelope,
+    StreamEvent,
+    decode_envelope,
+    encode_envelope,
+)
+from streamsink._envelope import decode_entry, format_timestamp, parse_timestamp
 
 VECTORS = json.loads((Path(__file__).parent.parent / "data" / "envelopes.json").read_text())
 
@@ -146,3 +153,41 @@ def test_parse_timestamp_truncates_nanoseconds() -> None:
     assert parse_timestamp("2026-11-26T19:19:26.5+02:00") == datetime(
         2026, 11, 26, 17, 19, 26, 500000, tzinfo=UTC
     )
+
+
+def test_decoded_events_equal_constructed_ones() -> None:
+    """The decoder's fast constructor builds the same StreamEvent as the public one."""
+    stamp = datetime(2026, 11, 26, 17, 19, 26, 5, tzinfo=UTC)
+    data = encode_envelope(
+        Envelope(
+            type="tool_end",
+            event_key="k",
+            run_id="r",
+            session_id="s",
+            timestamp=stamp,
+            payload=[1],
+            server_data=b'{"a":1}',
+        )
+    )
+    expected = StreamEvent(
+        "tool_end", "r", "s", "k", [1], b'{"a":1}', timestamp=stamp, entry_id="1-0", stream_id="x"
+    )
+    decoded = decode_entry(data, "1-0", "x")
+    assert decoded == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-26T17:19:26.Z",
+        "2026-11-26T17:19:26.12a456Z",
+        "2026-11-26T17:19:61Z",
+        "2026-13-26T17:19:26Z",
+        "2026-11-26T17-19-26Z",
+        "20261126T171926.123456789Z",
+    ],
+)
+def test_malformed_timestamps_are_refused(text: str) -> None:
+    """Timestamps shaped almost like ours but not RFC 3339 are decode errors."""
+    with pytest.raises(DecodeError):
+        parse_timestamp(text)
