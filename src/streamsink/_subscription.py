@@ -9,6 +9,8 @@ was read but not finished stays pending in the group and is redelivered.
 from __future__ import annotations
 
 import logging
+import math
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
 from types import TracebackType
@@ -135,8 +137,10 @@ class Subscription(Generic[ItemT]):
         self._terminal: SubscriptionError | None = None
         self._current: str | None = None  # auto mode: id of the event the application holds
         self._done: list[str] = []  # auto mode: ids finished by the application, not yet acked
-        self._batch: list[Any] = []  # the batch the application is taking items from
-        self._index = 0
+        self._items: deque[Any] = deque()  # received from the pump, not yet handed out
+        self._outstanding = 0  # events handed over by the pump, not yet taken by the application
+        self._wake_at = -1  # the pump waits for `_outstanding` to fall to this (-1: not waiting)
+        self._room: anyio.Event  # set when it has fallen that far; made on entry
         self._last_read: str | None = None
         self._claim_soon = False
         self._stopping = False
@@ -180,11 +184,10 @@ class Subscription(Generic[ItemT]):
         except BaseException:
             self._state = "closed"
             raise
-        # The buffer holds whole batches of up to `count` events: as many as fit in `buffer`
-        # besides the batch the application is taking from and the one the pump is handing over,
-        # so at most about buffer + count events are read ahead (none held: a rendezvous).
-        capacity = max(0, (self._options.buffer - self._count) // self._count)
-        self._send, self._receive = anyio.create_memory_object_stream[list[Any]](capacity)
+        # Batches go through unbounded: `_outstanding` bounds them in events instead.
+        self._send, self._receive = anyio.create_memory_object_stream[list[Any]](math.inf)
+        self._refill = anyio.Lock()
+        self._room = anyio.Event()
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
@@ -241,24 +244,28 @@ class Subscription(Generic[ItemT]):
             self._current = None
         if self._stopping:
             self._end()
-        batch = self._batch
-        index = self._index
-        if index < len(batch):
-            item = batch[index]
-            self._index = index + 1
-        else:
-            try:
-                batch = self._receive.receive_nowait()
-            except anyio.WouldBlock:
-                try:
-                    batch = await self._receive.receive()
-                except anyio.EndOfStream:
-                    self._end()
-            except anyio.EndOfStream:
-                self._end()
-            self._batch = batch
-            self._index = 1
-            item = batch[0]
+        items = self._items
+        while not items:
+            # Several tasks may iterate one subscription (a worker pool in manual mode): one
+            # refills at a time and the others take from what it got, so read-ahead stays
+            # bounded and no batch is left behind.
+            async with self._refill:
+                if not items:
+                    try:
+                        batch = self._receive.receive_nowait()
+                    except anyio.WouldBlock:
+                        try:
+                            batch = await self._receive.receive()
+                        except anyio.EndOfStream:
+                            self._end()
+                    except anyio.EndOfStream:
+                        self._end()
+                    items.extend(batch)
+        item = items.popleft()
+        self._outstanding -= 1
+        if self._outstanding <= self._wake_at:
+            self._wake_at = -1
+            self._room.set()
         if self._manual:
             return item  # type: ignore[no-any-return]
         self._current, event = item
@@ -383,13 +390,19 @@ class Subscription(Generic[ItemT]):
             batch.append(item)
         if not batch:
             return
-        # One hand-off per batch, not per event. The application takes a batch only once it has
-        # finished the one before, so the pump's next ack flush, right after this hand-off, acks
-        # a lagging consumer's finished events without waiting for a fetch.
-        try:
-            self._send.send_nowait(batch)
-        except anyio.WouldBlock:
-            await self._send.send(batch)
+        # One hand-off per batch, not per event, once the whole batch fits in the buffer: the
+        # application then has at most `buffer` events waiting, and the reader holds one batch.
+        size = len(batch)
+        wake_at = max(0, self._options.buffer - size)
+        if self._outstanding > wake_at:
+            # The application is behind: ack what it has finished before waiting on it.
+            await self._flush_acks()
+            if self._outstanding > wake_at:
+                self._room = room = anyio.Event()
+                self._wake_at = wake_at
+                await room.wait()
+        self._outstanding += size
+        self._send.send_nowait(batch)
 
     # -- backend calls, retries, acks, dead letters ---------------------------------------------
 

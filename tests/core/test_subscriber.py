@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 from streamsink import (
@@ -285,3 +286,29 @@ async def test_slow_consumer_keeps_what_it_holds() -> None:
                     break
     assert slow_seen == list(range(16))
     assert other_seen == []
+
+
+async def test_a_worker_pool_can_share_one_subscription() -> None:
+    """Many tasks iterating one manual subscription get every event exactly once, and together
+    read no further ahead than one subscription would."""
+    backend = MemoryBackend(MemoryBroker())
+    await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(500)])
+    seen: list[int] = []
+    async with _subscriber(backend, buffer=20).subscribe_manual("session/s") as sub:
+
+        async def worker() -> None:
+            async for delivery in sub:
+                assert delivery.event is not None
+                seen.append(delivery.event.payload)
+                # read but not yet taken: at most a batch being taken and one being handed over
+                assert sub.statistics().received - len(seen) <= 20 + 20
+                await anyio.lowlevel.checkpoint()
+                await delivery.ack()
+                if len(seen) == 500:
+                    await sub.aclose()
+
+        with anyio.fail_after(10):
+            async with anyio.create_task_group() as tg:
+                for _ in range(16):
+                    tg.start_soon(worker)
+    assert sorted(seen) == list(range(500))
