@@ -79,7 +79,9 @@ class SubscriberOptions:
     - ``start``: where a new group or reader starts (default newest). An existing group keeps its
       stored position, whatever ``start`` says.
     - ``ack_grace_period``: seconds an entry may stay delivered but unacknowledged before the
-      group redelivers it, to this or another consumer (default 20, as pulse).
+      group redelivers it, to this or another consumer (default 20, as pulse). Events waiting in
+      the buffer have their lease renewed while the application keeps taking events; the one
+      a handler works on is not (call ``Delivery.in_progress()`` in manual mode).
     - ``claim_interval``: seconds between scans for such entries (default: the backend's
       suggestion, else 0.5 s as pulse).
     - ``max_deliveries``: deliveries after which an entry still not acknowledged goes to the

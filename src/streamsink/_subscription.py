@@ -141,6 +141,13 @@ class Subscription(Generic[ItemT]):
         self._outstanding = 0  # events handed over by the pump, not yet taken by the application
         self._wake_at = -1  # the pump waits for `_outstanding` to fall to this (-1: not waiting)
         self._room: anyio.Event  # set when it has fallen that far; made on entry
+        # Lease renewal of events waiting for the application: (when read or last renewed, ids)
+        # per handed-over batch, oldest first; the application takes events in this order.
+        self._waiting: deque[tuple[float, list[str]]] = deque()
+        self._waiting_count = 0
+        self._handed_total = 0
+        self._taken_seen = 0
+        self._progress_at = 0.0
         self._last_read: str | None = None
         self._claim_soon = False
         self._stopping = False
@@ -188,6 +195,7 @@ class Subscription(Generic[ItemT]):
         self._send, self._receive = anyio.create_memory_object_stream[list[Any]](math.inf)
         self._refill = anyio.Lock()
         self._room = anyio.Event()
+        self._progress_at = anyio.current_time()
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
@@ -311,6 +319,8 @@ class Subscription(Generic[ItemT]):
             if self._claim_soon or now >= next_claim:
                 self._claim_soon = False
                 next_claim = now + self._claim_interval
+                if self._waiting:
+                    await self._renew_waiting()
                 claimed = await self._call(consumer.claim_idle, grace, count)
                 if claimed:
                     self._claim_soon = len(claimed) >= count  # more may be waiting
@@ -335,6 +345,8 @@ class Subscription(Generic[ItemT]):
         manual = self._manual
         grouped = self._group is not None
         batch: list[Any] = []
+        ids: list[str] = []
+        read_at = anyio.current_time()
         for record in records:
             if record.delivery_count > 1:
                 counters.redelivered += 1
@@ -388,21 +400,75 @@ class Subscription(Generic[ItemT]):
             else:
                 item = (record.entry_id, event)
             batch.append(item)
+            ids.append(record.entry_id)
         if not batch:
             return
         # One hand-off per batch, not per event, once the whole batch fits in the buffer: the
         # application then has at most `buffer` events waiting, and the reader holds one batch.
         size = len(batch)
         wake_at = max(0, self._options.buffer - size)
-        if self._outstanding > wake_at:
-            # The application is behind: ack what it has finished before waiting on it.
+        held = (read_at, ids)
+        while self._outstanding > wake_at:
+            # The application is behind. While waiting on it, keep acking what it finishes and
+            # renewing the lease of what waits, so neither is redelivered meanwhile.
             await self._flush_acks()
-            if self._outstanding > wake_at:
-                self._room = room = anyio.Event()
-                self._wake_at = wake_at
+            held = await self._renew_waiting(held)
+            if self._outstanding <= wake_at:
+                break
+            self._room = room = anyio.Event()
+            self._wake_at = wake_at
+            with anyio.move_on_after(self._claim_interval):
                 await room.wait()
         self._outstanding += size
+        self._handed_total += size
+        if grouped:
+            self._waiting.append(held)
+            self._waiting_count += size
         self._send.send_nowait(batch)
+
+    async def _renew_waiting(
+        self, held: tuple[float, list[str]] | None = None
+    ) -> tuple[float, list[str]]:
+        """Renew the lease of events read but not yet taken by the application (and of ``held``,
+        a batch the pump still holds), so a slow consumer's read-ahead is not redelivered while
+        it waits. Only while the application makes progress: a consumer stuck on one event for a
+        whole grace period stops renewing, and the group reclaims what it holds."""
+        now = anyio.current_time()
+        if held is None:
+            held = (now, [])
+        consumer = self._consumer
+        if consumer is None:
+            return held
+        waiting = self._waiting
+        taken = self._waiting_count - self._outstanding  # oldest first: drop what was taken
+        while taken > 0 and waiting:
+            read_at, ids = waiting[0]
+            if len(ids) <= taken:
+                waiting.popleft()
+                taken -= len(ids)
+                self._waiting_count -= len(ids)
+            else:
+                waiting[0] = (read_at, ids[taken:])
+                self._waiting_count -= taken
+                taken = 0
+        taken_total = self._handed_total - self._outstanding
+        if taken_total != self._taken_seen:
+            self._taken_seen = taken_total
+            self._progress_at = now
+        grace = self._options.ack_grace_period
+        if now - self._progress_at >= grace:
+            return held
+        due = now - grace / 2
+        renew = [i for read_at, ids in waiting if read_at <= due for i in ids]
+        if held[0] <= due:
+            renew += held[1]
+        if not renew:
+            return held
+        await self._call(consumer.touch, renew)
+        for index, (read_at, ids) in enumerate(waiting):
+            if read_at <= due:
+                waiting[index] = (now, ids)
+        return (now, held[1]) if held[0] <= due else held
 
     # -- backend calls, retries, acks, dead letters ---------------------------------------------
 

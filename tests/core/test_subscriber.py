@@ -312,3 +312,35 @@ async def test_a_worker_pool_can_share_one_subscription() -> None:
                 for _ in range(16):
                     tg.start_soon(worker)
     assert sorted(seen) == list(range(500))
+
+
+async def test_read_ahead_of_a_slow_but_working_consumer_is_not_redelivered() -> None:
+    """Events waiting in a slow consumer's buffer longer than the grace period keep their lease
+    while the application makes progress, so nothing is redelivered or dead-lettered."""
+    backend = MemoryBackend(MemoryBroker())
+    await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(24)])
+    # 16 events read ahead at 0.1 s each wait up to ~1.6 s: four times the 0.4 s grace period.
+    options = {"group": "g", "ack_grace_period": 0.4, "buffer": 8, "max_deliveries": 2}
+    seen: list[int] = []
+    other_seen: list[int] = []
+
+    async def other() -> None:
+        async with _subscriber(backend, **options).subscribe("session/s") as sub:
+            async for event in sub:
+                other_seen.append(event.payload)
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(other)
+            async with _subscriber(backend, **options).subscribe("session/s") as sub:
+                async for event in sub:
+                    seen.append(event.payload)
+                    await anyio.sleep(0.1)
+                    if len(seen) + len(other_seen) >= 24:
+                        break
+                stats = sub.statistics()
+            await anyio.sleep(0.5)
+            tg.cancel_scope.cancel()
+    assert sorted(seen + other_seen) == list(range(24)), f"{seen} {other_seen} {stats}"
+    assert stats.redelivered == 0
+    assert stats.dead_lettered == 0
