@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from types import TracebackType
 
+from anyio.abc import AsyncResource
 from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from streamsink import SinkClosedError
@@ -27,7 +27,7 @@ _CAPABILITIES = Capabilities(
 )
 
 
-class MemoryBackend:
+class MemoryBackend(AsyncResource):
     """A connection to an in-process :class:`MemoryBroker`.
 
     :param broker: the broker to use; None gives this backend a new private broker. Open
@@ -127,14 +127,3 @@ class MemoryBackend:
         self._closed = True
         for handle in list(self._handles):
             await handle.aclose()
-
-    async def __aenter__(self) -> MemoryBackend:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()

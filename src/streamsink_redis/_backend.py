@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from types import TracebackType
 from typing import Any, final
 
 import anyio
 import redis.asyncio as aioredis
 import redis.exceptions as rex
+from anyio.abc import AsyncResource
 from redis.asyncio.connection import ConnectionPool, SSLConnection
 
 from streamsink import ConfigurationError, SinkClosedError, validate_stream_id
@@ -42,7 +42,7 @@ FAKEREDIS_CAPABILITIES = Capabilities(
 
 
 @final
-class RedisBackend:
+class RedisBackend(AsyncResource):
     """Streams on Redis (or fakeredis), laid out as goa.design/pulse lays them out.
 
     Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``) with
@@ -277,17 +277,6 @@ class RedisBackend:
             await self._ctx.commands.aclose()
             if self._owns_pool:
                 await self._ctx.pool.aclose()
-
-    async def __aenter__(self) -> RedisBackend:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -12,8 +11,7 @@ from streamsink import BackendUnavailableError
 from streamsink.backend import Entry, GroupLostError, StartPosition
 from streamsink_redis import RedisBackend
 from streamsink_redis._connection import fake_server
-from tests.support.redis_fixtures import missing_redis
-from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
+from tests.support.redis_server import RedisServer
 
 from .conftest import raw_client_for, with_query
 
@@ -106,22 +104,6 @@ async def test_server_killed_during_a_blocked_read(
             redis_process.kill()
         assert len(failures) == 1
         assert anyio.current_time() - start < 1.5
-
-
-@pytest.fixture
-def durable_server() -> Iterator[RedisServer]:
-    """A private redis-server with appendonly yes and appendfsync always."""
-    if not find_redis_server():
-        missing_redis("no redis-server binary on PATH (needed for the crash test)")
-    try:
-        server = RedisServer(appendonly=True, appendfsync="always").start()
-    except RedisServerError as exc:
-        missing_redis(str(exc))
-        raise
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def test_pending_entries_survive_a_crash(durable_server: RedisServer, stream_id: str) -> None:

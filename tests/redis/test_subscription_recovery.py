@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Iterator
 
 import anyio
 import pytest
@@ -21,30 +20,13 @@ from streamsink import (
     SubscriberOptions,
 )
 from streamsink_redis import RedisBackend
-from tests.support.redis_fixtures import missing_redis
-from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
+from tests.support.redis_server import RedisServer
 
 from .conftest import with_query
 
 pytestmark = pytest.mark.anyio
 
 FAST = {"socket_timeout": 1, "socket_connect_timeout": 1}
-
-
-@pytest.fixture
-def durable_server() -> Iterator[RedisServer]:
-    """A private redis-server with appendonly yes and appendfsync always."""
-    if not find_redis_server():
-        missing_redis("no redis-server binary on PATH (needed to kill and restart a server)")
-    try:
-        server = RedisServer(appendonly=True, appendfsync="always").start()
-    except RedisServerError as exc:
-        missing_redis(str(exc))
-        raise
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 def _subscriber(backend: RedisBackend, **options: object) -> StreamSubscriber:

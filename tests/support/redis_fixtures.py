@@ -58,3 +58,20 @@ def redis_process() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def durable_server() -> Iterator[RedisServer]:
+    """A private redis-server with appendonly yes and appendfsync always (loses nothing it
+    acknowledged when killed), to kill and restart."""
+    if not find_redis_server():
+        missing_redis("no redis-server binary on PATH (needed to kill and restart a server)")
+    try:
+        server = RedisServer(appendonly=True, appendfsync="always").start()
+    except RedisServerError as exc:
+        missing_redis(str(exc))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
