@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 
 import anyio
+import anyio.lowlevel
 import pytest
 
 import streamsink
@@ -113,10 +115,12 @@ def test_dead_letters_round_trip_binary_payloads() -> None:
 async def test_coalescer_survives_a_cancelled_leader() -> None:
     """A batch whose leading caller is cancelled still goes out for the callers waiting on it."""
     calls: list[list[int]] = []
+    release = anyio.Event()
 
     async def call(items: list[int]) -> list[int]:
         calls.append(list(items))
-        await anyio.sleep(0.05)
+        if len(calls) == 1:
+            await release.wait()  # the first call stays in flight until the test lets it go
         return [i * 10 for i in items]
 
     coalescer: Coalescer[int, int] = Coalescer(call)  # type: ignore[arg-type]
@@ -130,14 +134,22 @@ async def test_coalescer_survives_a_cancelled_leader() -> None:
         with leader_scope:
             await submit(1)
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(submit, 0)  # in flight
-        await anyio.sleep(0.01)
-        tg.start_soon(leader)  # leads the next batch
-        await anyio.sleep(0.01)
-        tg.start_soon(submit, 2)  # follows it
-        await anyio.sleep(0.01)
-        leader_scope.cancel()
+    async def until(condition: Callable[[], bool]) -> None:
+        while not condition():  # other tasks run at each checkpoint; fail_after bounds it
+            await anyio.lowlevel.checkpoint()
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(submit, 0)  # in flight
+            await until(lambda: len(calls) == 1)
+            tg.start_soon(leader)  # leads the next batch
+            await until(lambda: coalescer._collecting is not None)
+            tg.start_soon(submit, 2)  # follows it
+            await until(
+                lambda: coalescer._collecting is not None and len(coalescer._collecting.items) == 2
+            )
+            leader_scope.cancel()
+            release.set()
     assert results[0] == [0]
     assert results[2] == [20]
     assert calls[1] == [1, 2]

@@ -211,12 +211,13 @@ async def test_touch_restarts_the_idle_time(
     c2 = await backend.open_group_consumer(stream_id, "g", "c2", OLDEST)
     ids = await append(backend, stream_id, 1)
     await c1.read_new(10, 0)
-    await anyio.sleep(0.1)
+    await anyio.sleep(1.0)
     await c1.touch(ids)
     (row,) = await pending(raw, stream_id)
     assert (row["consumer"], row["count"]) == ("c1", 1)
-    assert row["idle"] < 80
-    assert await c2.claim_idle(0.08, 10) == []
+    # A second of idle time is gone; what is left is scheduling noise, far below it.
+    assert row["idle"] < 800
+    assert await c2.claim_idle(0.9, 10) == []
 
 
 async def test_ack_is_idempotent_and_clears_pending(
