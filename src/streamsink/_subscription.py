@@ -422,9 +422,25 @@ class Subscription(Generic[ItemT]):
         self._outstanding += size
         self._handed_total += size
         if grouped:
+            self._drop_taken()
             self._waiting.append(held)
             self._waiting_count += size
         self._send.send_nowait(batch)
+
+    def _drop_taken(self) -> None:
+        """Forget the ids the application has taken (the oldest ones: it takes them in order)."""
+        waiting = self._waiting
+        taken = self._waiting_count - self._outstanding
+        while taken > 0 and waiting:
+            read_at, ids = waiting[0]
+            if len(ids) <= taken:
+                waiting.popleft()
+                taken -= len(ids)
+                self._waiting_count -= len(ids)
+            else:
+                waiting[0] = (read_at, ids[taken:])
+                self._waiting_count -= taken
+                taken = 0
 
     async def _renew_waiting(
         self, held: tuple[float, list[str]] | None = None
@@ -439,18 +455,8 @@ class Subscription(Generic[ItemT]):
         consumer = self._consumer
         if consumer is None:
             return held
+        self._drop_taken()
         waiting = self._waiting
-        taken = self._waiting_count - self._outstanding  # oldest first: drop what was taken
-        while taken > 0 and waiting:
-            read_at, ids = waiting[0]
-            if len(ids) <= taken:
-                waiting.popleft()
-                taken -= len(ids)
-                self._waiting_count -= len(ids)
-            else:
-                waiting[0] = (read_at, ids[taken:])
-                self._waiting_count -= taken
-                taken = 0
         taken_total = self._handed_total - self._outstanding
         if taken_total != self._taken_seen:
             self._taken_seen = taken_total
