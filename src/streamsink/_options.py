@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any
 
 import attrs
 
 from ._envelope import decode_envelope
 from ._events import Event
-from ._exceptions import ConfigurationError, StreamsinkError
+from ._exceptions import StreamsinkError
+from ._validation import rule
 from .backend import StartPosition
 
 __all__ = ["DEFAULT_GROUP", "SubscriberOptions", "default_dead_letter_stream"]
@@ -21,21 +21,6 @@ DEFAULT_GROUP = "loom_mcp_subscriber"
 def default_dead_letter_stream(stream_id: str) -> str:
     """``<stream id>:dlq``, where entries that cannot be processed end up."""
     return f"{stream_id}:dlq"
-
-
-Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
-
-
-def _rule(accepts: Callable[[Any], bool], expected: str) -> Validator:
-    """An attrs validator raising ConfigurationError that names the option, value and expectation."""
-
-    def validate(_inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not accepts(value):
-            raise ConfigurationError(
-                f"SubscriberOptions.{attribute.name}={value!r} is invalid: expected {expected}"
-            )
-
-    return validate
 
 
 def _is_int(value: object) -> bool:
@@ -55,11 +40,11 @@ def _is_name(value: object) -> bool:
     return isinstance(value, str) and value != ""
 
 
-_SECONDS = _rule(_is_seconds, "a positive number of seconds")
-_SECONDS_OR_NONE = _rule(
+_SECONDS = rule(_is_seconds, "a positive number of seconds")
+_SECONDS_OR_NONE = rule(
     lambda v: v is None or _is_seconds(v), "a positive number of seconds, or None for the default"
 )
-_CALLABLE_OR_NONE = _rule(lambda v: v is None or callable(v), "a callable or None")
+_CALLABLE_OR_NONE = rule(lambda v: v is None or callable(v), "a callable or None")
 
 
 @attrs.frozen(kw_only=True)
@@ -98,25 +83,25 @@ class SubscriberOptions:
 
     group: str | None = attrs.field(
         default=DEFAULT_GROUP,
-        validator=_rule(lambda v: v is None or _is_name(v), "a group name, or None for fan-out"),
+        validator=rule(lambda v: v is None or _is_name(v), "a group name, or None for fan-out"),
     )
     consumer_name: str | None = attrs.field(
         default=None,
-        validator=_rule(lambda v: v is None or _is_name(v), "a name, or None for a generated one"),
+        validator=rule(lambda v: v is None or _is_name(v), "a name, or None for a generated one"),
     )
     buffer: int = attrs.field(
-        default=64, validator=_rule(lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+        default=64, validator=rule(lambda v: _is_int(v) and v >= 1, "an integer >= 1")
     )
     fetch_count: int | None = attrs.field(
         default=None,
-        validator=_rule(lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1 or None"),
+        validator=rule(lambda v: v is None or (_is_int(v) and v >= 1), "an integer >= 1 or None"),
     )
     decoder: Callable[[bytes], Event] = attrs.field(
-        default=decode_envelope, validator=_rule(callable, "a callable taking bytes")
+        default=decode_envelope, validator=rule(callable, "a callable taking bytes")
     )
     start: StartPosition = attrs.field(
         factory=StartPosition.newest,
-        validator=_rule(
+        validator=rule(
             lambda v: isinstance(v, StartPosition),
             "StartPosition.newest(), .oldest(), .after(entry_id) or .at(datetime)",
         ),
@@ -125,7 +110,7 @@ class SubscriberOptions:
     claim_interval: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
     max_deliveries: int = attrs.field(
         default=5,
-        validator=_rule(lambda v: _is_int(v) and v >= 0, "an integer >= 1, or 0 for no limit"),
+        validator=rule(lambda v: _is_int(v) and v >= 0, "an integer >= 1, or 0 for no limit"),
     )
     dead_letter_stream: Callable[[str], str] | None = attrs.field(
         default=default_dead_letter_stream, validator=_CALLABLE_OR_NONE

@@ -6,7 +6,7 @@ import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Protocol, Self
 
 import attrs
 from anyio.abc import AsyncResource
@@ -16,6 +16,7 @@ from ._envelope import Envelope, encode_envelope, encode_fields, format_timestam
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError
 from ._streams import default_stream_id, validate_stream_id
+from ._validation import rule
 from .backend import Backend, Entry
 
 __all__ = ["PublishedEvent", "Sink", "SinkOptions", "StreamSink"]
@@ -53,21 +54,6 @@ class PublishedEvent:
 OnPublished = Callable[[PublishedEvent], Awaitable[None] | None]
 
 
-def _callable(name: str) -> Callable[[Any, Any, Any], None]:
-    def check(_inst: Any, _attr: Any, value: Any) -> None:
-        if not callable(value):
-            raise ConfigurationError(f"SinkOptions.{name} must be callable, got {value!r}")
-
-    return check
-
-
-def _optional_callable(_inst: Any, _attr: Any, value: Any) -> None:
-    if value is not None and not callable(value):
-        raise ConfigurationError(
-            f"SinkOptions.on_published must be callable or None, got {value!r}"
-        )
-
-
 @attrs.frozen(kw_only=True)
 class SinkOptions:
     """How a :class:`StreamSink` names streams, encodes envelopes and reports publishes.
@@ -80,12 +66,14 @@ class SinkOptions:
     """
 
     stream_id: Callable[[Event], str] = attrs.field(
-        default=default_stream_id, validator=_callable("stream_id")
+        default=default_stream_id, validator=rule(callable, "a callable taking an event")
     )
     marshal_envelope: Callable[[Envelope], bytes] = attrs.field(
-        default=encode_envelope, validator=_callable("marshal_envelope")
+        default=encode_envelope, validator=rule(callable, "a callable taking an Envelope")
     )
-    on_published: OnPublished | None = attrs.field(default=None, validator=_optional_callable)
+    on_published: OnPublished | None = attrs.field(
+        default=None, validator=rule(lambda v: v is None or callable(v), "a callable or None")
+    )
 
 
 def _check_text_fields(**fields: object) -> None:
@@ -113,11 +101,6 @@ class StreamSink(AsyncResource):
         self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
-        on_published = self._options.on_published
-        self._on_published_is_async = on_published is not None and (
-            inspect.iscoroutinefunction(on_published)
-            or inspect.iscoroutinefunction(getattr(on_published, "__call__", None))  # noqa: B004
-        )
 
     @property
     def options(self) -> SinkOptions:
@@ -219,8 +202,8 @@ class StreamSink(AsyncResource):
 
     async def _notify(self, callback: OnPublished, published: PublishedEvent) -> None:
         result = callback(published)
-        if self._on_published_is_async or inspect.isawaitable(result):
-            await result  # type: ignore[misc]
+        if inspect.isawaitable(result):
+            await result
 
     async def aclose(self) -> None:
         """Stop accepting events. Idempotent. Sends already in flight finish."""

@@ -103,7 +103,7 @@ class StreamSubscriber(AsyncResource):
             )
         return Subscription(self, stream_id, start or self._options.start, manual=manual)
 
-    def _consumer_name(self, stream_id: str) -> str:
+    def _consumer_name(self) -> str:
         if self._options.consumer_name:
             return self._options.consumer_name
         # Unique per subscription, readable in XINFO CONSUMERS: host, process, random suffix.

@@ -115,7 +115,7 @@ class Subscription(Generic[ItemT]):
         self._start = start
         self._manual = manual
         self._group = options.group
-        self._consumer_name = subscriber._consumer_name(stream_id)
+        self._consumer_name = subscriber._consumer_name()
         self._count = options.fetch_count or options.buffer
         self._claim_interval = subscriber._claim_interval
         self._max_block = options.max_block or (self._claim_interval if self._group else 5.0)

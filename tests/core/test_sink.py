@@ -163,9 +163,12 @@ async def test_envelope_fields_come_from_the_event() -> None:
 
 async def test_options_are_validated() -> None:
     """Non-callable sink options are refused when the options are built."""
-    with pytest.raises(ConfigurationError, match="stream_id must be callable"):
+    with pytest.raises(
+        ConfigurationError,
+        match=r"SinkOptions\.stream_id='session/x' is invalid: expected a callable",
+    ):
         SinkOptions(stream_id="session/x")  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="on_published"):
+    with pytest.raises(ConfigurationError, match=r"SinkOptions\.on_published=42"):
         SinkOptions(on_published=42)  # type: ignore[arg-type]
 
 
