@@ -210,13 +210,14 @@ async def latency(env: Env, backend: str) -> Latency:
 
 async def e2e(env: Env, backend: str) -> Rate:
     """``send`` in one task, an auto-mode subscription (opened first) in another, until the
-    subscriber has every event. The stream is unbounded here (``maxlen=0``) so a producer that
-    runs ahead of the consumer cannot trim entries away before they are read."""
+    subscriber has every event. The stream has the default ``maxlen`` (1000), as in real use:
+    the subscriber keeps up, and should it ever fall 1000 events behind, entries would be
+    trimmed unread and the run fails instead of reporting a number."""
     n = env.config.memory_e2e
     session = env.session()
     stream_id = f"session/{session}"
     events = wl.events(session)
-    async with _backend(env, backend, maxlen=0) as opened:
+    async with _backend(env, backend) as opened:
         sink = StreamSink(opened)
         subscriber = StreamSubscriber(opened, OPTIONS)
         async with subscriber.subscribe(stream_id) as received:
@@ -227,12 +228,18 @@ async def e2e(env: Env, backend: str) -> Rate:
 
             start = time.perf_counter()
             seen = 0
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(produce)
-                async for _event in received:
-                    seen += 1
-                    if seen == n:
-                        break
+            with anyio.move_on_after(max(30.0, n / 1000)) as timeout:
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(produce)
+                    async for _event in received:
+                        seen += 1
+                        if seen == n:
+                            break
             elapsed = time.perf_counter() - start
         await opened.destroy(stream_id)
+    if timeout.cancelled_caught:
+        raise RuntimeError(
+            f"{backend} e2e: the subscriber got {seen} of {n} events: it fell more than maxlen "
+            "behind and entries were trimmed unread"
+        )
     return Rate(n, elapsed)

@@ -73,6 +73,7 @@ BAD_URLS: list[tuple[Any, type[StreamsinkError], str]] = [
     ("memory://?maxlen=-1", ConfigurationError, "maxlen=-1 is invalid"),
     ("memory://?maxlen=1e3", ConfigurationError, "expected an integer"),
     ("memory://?maxlen=1&maxlen=2", ConfigurationError, "more than once"),
+    ("memory://?yield_every=0", ConfigurationError, "yield_every=0 is invalid"),
     ("fakeredis://?socket_timeout=1", ConfigurationError, "unknown fakeredis:// URL option"),
     ("redis://127.0.0.1:1/0?bogus=1", ConfigurationError, "accepted: maxlen, key_prefix"),
     ("redis://127.0.0.1:1/0?maxlen=-5", ConfigurationError, "maxlen=-5"),

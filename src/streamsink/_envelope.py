@@ -11,6 +11,7 @@ RFC3339Nano); ``server_data`` is raw JSON embedded as is.
 from __future__ import annotations
 
 import re
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +26,7 @@ __all__ = [
     "encode_envelope",
     "decode_envelope",
     "format_timestamp",
+    "now_timestamp",
     "parse_timestamp",
 ]
 
@@ -60,6 +62,30 @@ def format_timestamp(ts: datetime) -> str:
     if ts.microsecond:
         text = text.rstrip("0")
     return text + "Z"
+
+
+# (second, "YYYY-MM-DDTHH:MM:SS" of that second), replaced as one tuple so threads never see a
+# prefix paired with the wrong second.
+_second_prefix: tuple[int, str] = (-1, "")
+
+
+def now_timestamp() -> str:
+    """The current UTC time as :func:`format_timestamp` writes it (microsecond precision).
+
+    A sink stamps every event it sends: formatting only the fraction, with the date and time of
+    the current second cached, costs a fifth of ``format_timestamp(datetime.now(UTC))``.
+    """
+    global _second_prefix
+    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    cached_second, prefix = _second_prefix
+    if second != cached_second:
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _second_prefix = (second, prefix)
+    if micros % 10:  # nine times in ten: no trailing zero to trim
+        return f"{prefix}.{micros:06d}Z"
+    if micros:
+        return f"{prefix}.{micros:06d}".rstrip("0") + "Z"
+    return prefix + "Z"
 
 
 # RFC 3339 as Go's time.RFC3339 parser accepts it; fromisoformat alone also takes forms Go refuses

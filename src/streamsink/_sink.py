@@ -12,7 +12,7 @@ import attrs
 from anyio.abc import AsyncResource
 
 from ._coalesce import Coalescer
-from ._envelope import Envelope, encode_envelope, encode_fields, format_timestamp
+from ._envelope import Envelope, encode_envelope, encode_fields, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError
 from ._streams import default_stream_id, validate_stream_id
@@ -50,6 +50,8 @@ class PublishedEvent:
     stream_id: str
     entry_id: str
 
+
+_VALID_STREAM_IDS_KEPT = 4096
 
 OnPublished = Callable[[PublishedEvent], Awaitable[None] | None]
 
@@ -101,6 +103,9 @@ class StreamSink(AsyncResource):
         self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
+        # Stream ids already validated: a runtime sends many events to few streams, and the
+        # check (a regex) would otherwise run on every send. Cleared when it grows large.
+        self._valid_stream_ids: set[str] = set()
 
     @property
     def options(self) -> SinkOptions:
@@ -153,7 +158,7 @@ class StreamSink(AsyncResource):
 
     def _entry(self, event: Event) -> Entry:
         try:
-            stream_id = validate_stream_id(self._options.stream_id(event))
+            stream_id = self._options.stream_id(event)
             event_type = event.type
             run_id, session_id, event_key = event.run_id, event.session_id, event.event_key
             event_payload = event.payload
@@ -162,24 +167,29 @@ class StreamSink(AsyncResource):
                 "expected an event with type, run_id, session_id, event_key and payload, "
                 f"got {type(event).__name__}: {exc}"
             ) from None
-        if not isinstance(event_type, str) or not event_type:
-            raise ConfigurationError(f"event type must be a non-empty string, got {event_type!r}")
+        if type(stream_id) is not str or stream_id not in self._valid_stream_ids:
+            self._remember_stream_id(stream_id)
+        if type(event_type) is not str or not event_type:
+            if not isinstance(event_type, str) or not event_type:
+                raise ConfigurationError(
+                    f"event type must be a non-empty string, got {event_type!r}"
+                )
+            event_type = str(event_type)  # a str subclass (an EventType member): its value
         if not (type(run_id) is str and type(session_id) is str and type(event_key) is str):
             _check_text_fields(run_id=run_id, session_id=session_id, event_key=event_key)
-        server_data = getattr(event, "server_data", None)
-        # A StreamEvent checked its server_data bytes when it was made; other events may not have.
-        if server_data is not None and (
-            type(event) is not StreamEvent or not isinstance(server_data, bytes)
-        ):
-            server_data = raw_json(server_data)
-        now = datetime.now(UTC)
+        if type(event) is StreamEvent:
+            server_data = event.server_data  # checked to be raw JSON bytes when it was made
+        else:
+            server_data = getattr(event, "server_data", None)
+            if server_data is not None:
+                server_data = raw_json(server_data)
         if self._fast_encode:
             payload = encode_fields(
                 event_type,
                 event_key,
                 run_id,
                 session_id,
-                format_timestamp(now),
+                now_timestamp(),
                 event_payload,
                 server_data,
             )
@@ -189,7 +199,7 @@ class StreamSink(AsyncResource):
                 event_key=event_key,
                 run_id=run_id,
                 session_id=session_id,
-                timestamp=now,
+                timestamp=datetime.now(UTC),
                 payload=event_payload,
                 server_data=server_data,
             )
@@ -198,7 +208,17 @@ class StreamSink(AsyncResource):
                 raise ConfigurationError(
                     f"marshal_envelope must return bytes, got {type(payload).__name__}"
                 )
-        return Entry(stream_id, str(event_type), payload)
+        return Entry(stream_id, event_type, payload)
+
+    def _remember_stream_id(self, stream_id: object) -> None:
+        """Validate a stream id not seen before; remember it once valid.
+
+        :raises ConfigurationError: see :func:`validate_stream_id`.
+        """
+        valid = validate_stream_id(stream_id)
+        if len(self._valid_stream_ids) >= _VALID_STREAM_IDS_KEPT:
+            self._valid_stream_ids.clear()
+        self._valid_stream_ids.add(valid)
 
     async def _notify(self, callback: OnPublished, published: PublishedEvent) -> None:
         result = callback(published)

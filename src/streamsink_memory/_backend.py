@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from anyio.abc import AsyncResource
-from anyio.lowlevel import checkpoint, checkpoint_if_cancelled
 
 from streamsink import SinkClosedError
 from streamsink.backend import Capabilities, Entry, StartPosition
 
 from ._broker import MemoryBroker
+from ._checkpoint import checkpoint
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
 from ._options import MemoryOptions
 
@@ -50,9 +50,11 @@ class MemoryBackend(AsyncResource):
         self._broker = MemoryBroker() if broker is None else broker
         self._options = MemoryOptions() if options is None else options
         self._maxlen = self._options.maxlen
+        self._yield_every = self._options.yield_every
         self._description = description
         self._handles: Handles = set()
         self._closed = False
+        self._unyielded = 0  # appends since this backend last yielded to the event loop
 
     def __repr__(self) -> str:
         closed = " (closed)" if self._closed else ""
@@ -85,16 +87,19 @@ class MemoryBackend(AsyncResource):
     async def append(self, entries: Sequence[Entry]) -> list[str]:
         """Append entries (possibly to several streams); returns their ids, in order.
 
-        A cancellation point before anything is written (a call cancelled by then writes
-        nothing), then a scheduling point after writing, so the reads it wakes run one pass of
-        the event loop sooner. A cancellation delivered there raises with the entries written,
-        as a lost reply would with a network backend (a send that raised may have been written).
+        The write itself is synchronous. Every ``options.yield_every``-th call (per backend)
+        first takes a checkpoint, before anything is written: cancelled there, it writes
+        nothing. The others do not yield, so their writes cannot be cancelled half-way either:
+        a call that returns has written everything. Reads woken by an append run at the
+        appending task's next yield.
         """
         self._check_open()
-        await checkpoint_if_cancelled()
-        ids = self._broker.append_entries(entries, maxlen=self._maxlen)
-        await checkpoint()
-        return ids
+        self._unyielded += 1
+        if self._unyielded >= self._yield_every:
+            self._unyielded = 0
+            await checkpoint()
+            self._check_open()
+        return self._broker.append_entries(entries, maxlen=self._maxlen)
 
     async def open_group_consumer(
         self, stream_id: str, group: str, consumer: str, start: StartPosition

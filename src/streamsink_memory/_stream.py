@@ -259,6 +259,7 @@ class Stream:
     """
 
     __slots__ = (
+        "appended",
         "destroyed",
         "generation",
         "groups",
@@ -277,6 +278,7 @@ class Stream:
         self.records: list[Record] = []
         self.head = 0
         self.last_key = 0
+        self.appended = 0  # entries ever appended: readers compare it to see a writer go on
         self.groups: dict[str, Group] = {}
         self.destroyed = False
         self.lost = False
@@ -302,6 +304,7 @@ class Stream:
         if payload is not None and type(payload) is not bytes:
             payload = bytes(payload)  # never keep a caller's mutable buffer
         self.last_key = key
+        self.appended += 1
         keys = self.keys
         keys.append(key)
         self.records.append(Record(entry_id, name, payload, topic))

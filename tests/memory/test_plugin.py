@@ -55,8 +55,12 @@ async def test_reset_brokers_starts_afresh() -> None:
 
 @pytest.mark.anyio
 async def test_url_options_configure_the_backend() -> None:
-    """``?maxlen=N`` sets the trimming length; the default is 1000."""
-    assert (await open_memory_backend("memory://")).options == MemoryOptions(maxlen=1000)
+    """``?maxlen=N`` sets the trimming length (default 1000), ``?yield_every=N`` how often
+    appends yield (default 16)."""
+    assert (await open_memory_backend("memory://")).options == MemoryOptions(
+        maxlen=1000, yield_every=16
+    )
+    assert (await open_memory_backend("memory://?yield_every=1")).options.yield_every == 1
     backend = await open_memory_backend("memory://?maxlen=2")
     assert backend.options.maxlen == 2
     await backend.append([Entry("s", "n", str(i).encode()) for i in range(5)])
@@ -77,6 +81,8 @@ async def test_url_options_configure_the_backend() -> None:
         ("memory://?maxlen=-1", r"maxlen=-1.*integer >= 0"),
         ("memory://?maxlen=", r"maxlen=''.*integer >= 0"),
         ("memory://?maxlen=1&maxlen=2", "more than once"),
+        ("memory://?yield_every=0", r"yield_every=0.*integer >= 1"),
+        ("memory://?yield_every=often", r"yield_every='often'.*integer >= 1"),
     ],
 )
 async def test_bad_urls_are_configuration_errors(url: str, match: str) -> None:
@@ -93,9 +99,19 @@ def test_options_refuse_bad_values(value: object) -> None:
         MemoryOptions(maxlen=value)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("value", [0, -3, False, 2.0, "16"])
+def test_options_refuse_bad_yield_every(value: object) -> None:
+    """``yield_every`` must be a positive integer."""
+    with pytest.raises(ConfigurationError, match=r"yield_every=.*expected an integer >= 1"):
+        MemoryOptions(yield_every=value)  # type: ignore[arg-type]
+
+
 def test_options_from_query() -> None:
     """``from_query`` parses text values."""
     assert MemoryOptions.from_query({"maxlen": " 42 "}) == MemoryOptions(maxlen=42)
+    assert MemoryOptions.from_query({"yield_every": "3", "maxlen": "0"}) == MemoryOptions(
+        maxlen=0, yield_every=3
+    )
     assert MemoryOptions.from_query({}) == MemoryOptions()
 
 
