@@ -38,6 +38,14 @@ class Coalescer(Generic[T, R]):
         self._in_flight = False
         self._collecting: _Batch[T, R] | None = None
 
+    def claim(self) -> bool:
+        """Take the in-flight slot if it is free: the caller then makes its call directly (one
+        coroutine less than :meth:`submit`) and must call :meth:`release` once it returned."""
+        if self._in_flight:
+            return False
+        self._in_flight = True
+        return True
+
     async def submit(self, items: Sequence[T]) -> Sequence[R]:
         """Run ``items`` through the call, alone or with concurrent callers; return their results.
 
@@ -49,7 +57,7 @@ class Coalescer(Generic[T, R]):
             try:
                 return await self._call(items)
             finally:
-                self._release()
+                self.release()
         batch = self._collecting
         if batch is None:
             batch = self._collecting = _Batch()
@@ -64,7 +72,7 @@ class Coalescer(Generic[T, R]):
                     batch.error = exc
                 finally:
                     batch.done.set()
-                    self._release()
+                    self.release()
         else:
             start = len(batch.items)
             batch.items.extend(items)
@@ -73,7 +81,9 @@ class Coalescer(Generic[T, R]):
             raise batch.error
         return batch.results[start : start + len(items)]
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Free the in-flight slot (taken by :meth:`claim` or by :meth:`submit` itself); a batch
+        waiting for it goes next."""
         batch = self._collecting
         if batch is None:
             self._in_flight = False

@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 import time
 from datetime import UTC, datetime
+from time import time_ns as _time_ns
 from typing import Any
 
 import attrs
 import orjson
+from orjson import dumps as _orjson_dumps
 
 from ._events import StreamEvent, decoded_event, raw_json
 from ._exceptions import ConfigurationError, DecodeError
@@ -73,10 +75,10 @@ def now_timestamp() -> str:
     """The current UTC time as :func:`format_timestamp` writes it (microsecond precision).
 
     A sink stamps every event it sends: formatting only the fraction, with the date and time of
-    the current second cached, costs a fifth of ``format_timestamp(datetime.now(UTC))``.
+    the current second cached, costs a third of ``format_timestamp(datetime.now(UTC))``.
     """
     global _second_prefix
-    second, micros = divmod(time.time_ns() // 1000, 1_000_000)
+    second, micros = divmod(_time_ns() // 1000, 1_000_000)
     cached_second, prefix = _second_prefix
     if second != cached_second:
         prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
@@ -100,14 +102,13 @@ def parse_timestamp(text: str) -> datetime:
     """
     size = len(text)
     if (
-        (size == 20 or 22 <= size <= 27)
-        and text[-1] == "Z"
-        and text[4] == "-"
-        and text[7] == "-"
-        and text[10] == "T"
-        and text[13] == ":"
-        and text[16] == ":"
-        and text[19] == ("Z" if size == 20 else ".")
+        (
+            22 <= size <= 27
+            and text[4:17:3] == "--T::"  # the separators at 4, 7, 10, 13 and 16
+            and text[19] == "."
+            and text[-1] == "Z"
+        )
+        or (size == 20 and text[4:20:3] == "--T::Z")
     ):
         # What we write (UTC, at most microseconds): with its shape checked above, fromisoformat
         # checks the digits, and its tzinfo is UTC itself. This skips the regex on the hot path.
@@ -171,7 +172,21 @@ def encode_fields(
     server_data: bytes | None,
 ) -> bytes:
     """Encode envelope fields (timestamp already formatted); the sink's fast path uses it directly."""
-    doc: dict[str, Any] = {"type": type}
+    if event_key and session_id and payload is not None and not server_data:
+        # The usual event, built in one go (the same keys in the same order as below).
+        doc = {
+            "type": type,
+            "event_key": event_key,
+            "run_id": run_id,
+            "session_id": session_id,
+            "timestamp": timestamp,
+            "payload": payload,
+        }
+        try:
+            return _orjson_dumps(doc)
+        except TypeError:
+            return _dumps(doc)  # raises, naming what cannot be encoded
+    doc = {"type": type}
     if event_key:
         doc["event_key"] = event_key
     doc["run_id"] = run_id
@@ -233,6 +248,33 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
         raise DecodeError(f"envelope must be bytes, got {type(data).__name__}: {exc}") from None
     if type(doc) is not dict:
         raise DecodeError(f"envelope must be a JSON object, got {type(doc).__name__}")
+    if len(doc) == 6 and "server_data" not in doc:
+        # What a sink writes for a usual event: every key but server_data. Subscripts and type
+        # checks of the six values; anything unexpected takes the general path below.
+        try:
+            event_type, ts_text, payload = doc["type"], doc["timestamp"], doc["payload"]
+            run_id, session_id, event_key = doc["run_id"], doc["session_id"], doc["event_key"]
+        except KeyError:
+            pass
+        else:
+            if (
+                type(event_type) is str
+                and type(ts_text) is str
+                and type(run_id) is str
+                and type(session_id) is str
+                and type(event_key) is str
+            ):
+                return decoded_event(
+                    event_type,
+                    run_id,
+                    session_id,
+                    event_key,
+                    payload,
+                    None,
+                    parse_timestamp(ts_text),
+                    entry_id,
+                    stream_id,
+                )
     event_type = doc.get("type")
     if type(event_type) is not str:
         raise DecodeError(

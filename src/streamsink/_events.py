@@ -10,6 +10,7 @@ import attrs
 import orjson
 
 from ._exceptions import ConfigurationError
+from ._slots import slot_setters
 
 __all__ = ["EventType", "Event", "StreamEvent", "decoded_event", "raw_json"]
 
@@ -111,9 +112,8 @@ class StreamEvent:
 
 
 _new = object.__new__
-# The slots' own setters: what attrs' frozen __init__ ends up calling, minus its per-field
-# indirection and the server_data converter, whose work the decoder has already done.
-_SETTERS = tuple(StreamEvent.__dict__[a.name].__set__ for a in attrs.fields(StreamEvent))
+# The slots' own setters, minus the server_data converter, whose work the decoder has done.
+_SETTERS = slot_setters(StreamEvent)
 
 
 def decoded_event(

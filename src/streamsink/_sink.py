@@ -15,6 +15,7 @@ from ._coalesce import Coalescer
 from ._envelope import Envelope, encode_envelope, encode_fields, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError
+from ._slots import slot_setters
 from ._streams import default_stream_id, validate_stream_id
 from ._validation import rule
 from .backend import Backend, Entry
@@ -42,13 +43,24 @@ class Sink(Protocol):
     ) -> None: ...
 
 
-@attrs.frozen
+@attrs.frozen(init=False)
 class PublishedEvent:
     """What ``send`` returns and ``on_published`` receives: the event, where it went, its id."""
 
     event: Event
     stream_id: str
     entry_id: str
+
+    def __init__(self, event: Event, stream_id: str, entry_id: str) -> None:
+        # One per send: the slots' setters are cheaper than attrs' frozen __init__.
+        _set_published_event(self, event)
+        _set_published_stream_id(self, stream_id)
+        _set_published_entry_id(self, entry_id)
+
+
+_set_published_event, _set_published_stream_id, _set_published_entry_id = slot_setters(
+    PublishedEvent
+)
 
 
 _VALID_STREAM_IDS_KEPT = 4096
@@ -100,7 +112,9 @@ class StreamSink(AsyncResource):
         self._backend = backend
         self._options = options if options is not None else SinkOptions()
         self._closed = False
+        self._append = backend.append
         self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
+        self._on_published = self._options.on_published
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
         # Stream ids already validated: a runtime sends many events to few streams, and the
@@ -123,10 +137,17 @@ class StreamSink(AsyncResource):
         if self._closed:
             raise SinkClosedError("send() on a closed sink")
         entry = self._entry(event)
-        (entry_id,) = await self._appender.submit((entry,))
+        appender = self._appender
+        if appender.claim():  # nothing in flight: straight to the backend
+            try:
+                (entry_id,) = await self._append((entry,))
+            finally:
+                appender.release()
+        else:
+            (entry_id,) = await appender.submit((entry,))
         published = PublishedEvent(event, entry.stream_id, entry_id)
-        if self._options.on_published is not None:
-            await self._notify(self._options.on_published, published)
+        if self._on_published is not None:
+            await self._notify(self._on_published, published)
         return published
 
     async def send_many(self, events: Iterable[Event]) -> list[PublishedEvent]:

@@ -339,68 +339,29 @@ class Subscription(Generic[ItemT]):
                 await self._deliver(records)
 
     async def _deliver(self, records: Sequence[Record]) -> None:
-        counters = self._counters
-        counters.received += len(records)
-        max_deliveries = self._options.max_deliveries
-        manual = self._manual
-        grouped = self._group is not None
+        self._counters.received += len(records)
+        stream_id = self._stream_id
+        # The common case, a first delivery of a good envelope in auto mode, is decoded inline;
+        # everything else (redeliveries, custom decoders, manual mode, bad entries) goes
+        # through `_prepare`.
+        inline = self._fast_decode and not self._manual
         batch: list[Any] = []
         ids: list[str] = []
         read_at = anyio.current_time()
         for record in records:
-            if record.delivery_count > 1:
-                counters.redelivered += 1
-                if grouped and max_deliveries and record.delivery_count > max_deliveries:
-                    attempts = record.delivery_count - 1
-                    await self._dead_letter(
-                        record,
-                        f"not acknowledged after {attempts} deliveries "
-                        f"(max_deliveries={max_deliveries})",
-                        attempts=attempts,
-                    )
-                    continue
-            event: Any = None
-            error: DecodeError | None = None
+            entry_id = record.entry_id
             payload = record.payload
-            if payload is None:
-                error = DecodeError(f"entry {record.entry_id} has no payload field")
-            else:
+            if inline and record.delivery_count == 1 and payload is not None:
                 try:
-                    if self._fast_decode:
-                        event = decode_entry(payload, record.entry_id, self._stream_id)
-                    else:
-                        event = self._options.decoder(payload)
-                except DecodeError as exc:
-                    error = exc
-                except Exception as exc:
-                    error = DecodeError(f"decoder failed: {exc!r}")
-                    error.__cause__ = exc
-            if error is not None:
-                counters.decode_errors += 1
-                if not manual:
-                    self._report(
-                        DecodeError(
-                            f"undecodable entry {self._stream_id}/{record.entry_id}: {error}"
-                        )
-                    )
-                    if grouped:
-                        await self._dead_letter(record, f"undecodable: {error}")
+                    batch.append((entry_id, decode_entry(payload, entry_id, stream_id)))
+                    ids.append(entry_id)
                     continue
-            if manual:
-                item: Any = Delivery(
-                    self,  # type: ignore[arg-type]
-                    event=event,
-                    decode_error=error,
-                    raw_payload=payload if payload is not None else b"",
-                    name=record.name,
-                    entry_id=record.entry_id,
-                    stream_id=self._stream_id,
-                    delivery_count=record.delivery_count,
-                )
-            else:
-                item = (record.entry_id, event)
-            batch.append(item)
-            ids.append(record.entry_id)
+                except DecodeError:
+                    pass  # `_prepare` decodes it again and reports it
+            item = await self._prepare(record)
+            if item is not None:
+                batch.append(item)
+                ids.append(entry_id)
         if not batch:
             return
         # One hand-off per batch, not per event, once the whole batch fits in the buffer: the
@@ -421,11 +382,67 @@ class Subscription(Generic[ItemT]):
                 await room.wait()
         self._outstanding += size
         self._handed_total += size
-        if grouped:
+        if self._group is not None:
             self._drop_taken()
             self._waiting.append(held)
             self._waiting_count += size
         self._send.send_nowait(batch)
+
+    async def _prepare(self, record: Record) -> Any:
+        """What the application gets for ``record`` (an ``(entry id, event)`` pair in auto mode,
+        a :class:`Delivery` in manual mode), or None when the entry is dead-lettered instead:
+        delivered too often, or (in auto mode) undecodable."""
+        counters = self._counters
+        grouped = self._group is not None
+        if record.delivery_count > 1:
+            counters.redelivered += 1
+            max_deliveries = self._options.max_deliveries
+            if grouped and max_deliveries and record.delivery_count > max_deliveries:
+                attempts = record.delivery_count - 1
+                await self._dead_letter(
+                    record,
+                    f"not acknowledged after {attempts} deliveries "
+                    f"(max_deliveries={max_deliveries})",
+                    attempts=attempts,
+                )
+                return None
+        event: Any = None
+        error: DecodeError | None = None
+        payload = record.payload
+        if payload is None:
+            error = DecodeError(f"entry {record.entry_id} has no payload field")
+        else:
+            try:
+                if self._fast_decode:
+                    event = decode_entry(payload, record.entry_id, self._stream_id)
+                else:
+                    event = self._options.decoder(payload)
+            except DecodeError as exc:
+                error = exc
+            except Exception as exc:
+                error = DecodeError(f"decoder failed: {exc!r}")
+                error.__cause__ = exc
+        if error is not None:
+            counters.decode_errors += 1
+            if not self._manual:
+                self._report(
+                    DecodeError(f"undecodable entry {self._stream_id}/{record.entry_id}: {error}")
+                )
+                if grouped:
+                    await self._dead_letter(record, f"undecodable: {error}")
+                return None
+        if self._manual:
+            return Delivery(
+                self,  # type: ignore[arg-type]
+                event=event,
+                decode_error=error,
+                raw_payload=payload if payload is not None else b"",
+                name=record.name,
+                entry_id=record.entry_id,
+                stream_id=self._stream_id,
+                delivery_count=record.delivery_count,
+            )
+        return (record.entry_id, event)
 
     def _drop_taken(self) -> None:
         """Forget the ids the application has taken (the oldest ones: it takes them in order)."""

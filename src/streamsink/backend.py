@@ -32,6 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import attrs
 
 from ._exceptions import BackendUnavailableError, ConfigurationError
+from ._slots import slot_setters
 
 __all__ = [
     "Backend",
@@ -61,7 +62,11 @@ class StreamDestroyedError(BackendUnavailableError):
     """The stream was destroyed through this backend; subscriptions on it end cleanly."""
 
 
-@attrs.frozen
+# Entries and records are made once per event sent or read: their __init__ calls the slots'
+# setters (see `slot_setters`) instead of attrs' slower frozen __init__.
+
+
+@attrs.frozen(init=False)
 class Entry:
     """One entry to append: the event name (pulse field ``n``), the payload bytes (``p``) and an
     optional topic (``t``)."""
@@ -71,8 +76,14 @@ class Entry:
     payload: bytes
     topic: str | None = None
 
+    def __init__(self, stream_id: str, name: str, payload: bytes, topic: str | None = None) -> None:
+        _set_entry_stream_id(self, stream_id)
+        _set_entry_name(self, name)
+        _set_entry_payload(self, payload)
+        _set_entry_topic(self, topic)
 
-@attrs.frozen
+
+@attrs.frozen(init=False)
 class Record:
     """One entry as read back. ``name`` or ``payload`` is None when the entry lacks that field
     (entries written by other producers can be malformed). ``delivery_count`` counts this delivery:
@@ -83,6 +94,30 @@ class Record:
     payload: bytes | None
     topic: str | None = None
     delivery_count: int = 1
+
+    def __init__(
+        self,
+        entry_id: str,
+        name: str | None,
+        payload: bytes | None,
+        topic: str | None = None,
+        delivery_count: int = 1,
+    ) -> None:
+        _set_record_entry_id(self, entry_id)
+        _set_record_name(self, name)
+        _set_record_payload(self, payload)
+        _set_record_topic(self, topic)
+        _set_record_delivery_count(self, delivery_count)
+
+
+_set_entry_stream_id, _set_entry_name, _set_entry_payload, _set_entry_topic = slot_setters(Entry)
+(
+    _set_record_entry_id,
+    _set_record_name,
+    _set_record_payload,
+    _set_record_topic,
+    _set_record_delivery_count,
+) = slot_setters(Record)
 
 
 @attrs.frozen

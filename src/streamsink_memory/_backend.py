@@ -93,7 +93,8 @@ class MemoryBackend(AsyncResource):
         a call that returns has written everything. Reads woken by an append run at the
         appending task's next yield.
         """
-        self._check_open()
+        if self._closed:
+            self._check_open()
         self._unyielded += 1
         if self._unyielded >= self._yield_every:
             self._unyielded = 0

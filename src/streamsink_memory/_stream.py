@@ -85,6 +85,7 @@ class Pending:
 
 
 _pending_key = attrgetter("key")
+_new_pending = object.__new__
 
 
 class Consumer:
@@ -139,10 +140,17 @@ class Group:
             return []
         records = stream.records[start : start + count]
         pel, order, owned = self.pel, self.order, consumer.pending
+        new = _new_pending
         for key, record in zip(keys[start : start + len(records)], records, strict=True):
-            pending = Pending(record.entry_id, key, consumer, now)
-            pel[record.entry_id] = pending
-            owned[record.entry_id] = pending
+            # Pending's fields set here rather than by its __init__: one call less per entry.
+            pending = new(Pending)
+            pending.entry_id = entry_id = record.entry_id
+            pending.key = key
+            pending.owner = consumer
+            pending.count = 1
+            pending.time = now
+            pel[entry_id] = pending
+            owned[entry_id] = pending
             order.append(pending)
         self.last_key = keys[start + len(records) - 1]
         return records
@@ -266,6 +274,8 @@ class Stream:
         "head",
         "keys",
         "last_key",
+        "last_ms",
+        "last_seq",
         "lost",
         "records",
         "stream_id",
@@ -278,6 +288,7 @@ class Stream:
         self.records: list[Record] = []
         self.head = 0
         self.last_key = 0
+        self.last_ms = self.last_seq = 0  # the two numbers of last_key
         self.appended = 0  # entries ever appended: readers compare it to see a writer go on
         self.groups: dict[str, Group] = {}
         self.destroyed = False
@@ -293,24 +304,28 @@ class Stream:
         """XADD ``MAXLEN <maxlen> *``: the id is ``<ms>-0`` unless ``ms`` is not after the last
         id's time (same millisecond, or a clock that went back), then the last time with the
         next sequence number. ``maxlen`` 0 means unbounded."""
-        last = self.last_key
-        if ms > last >> _SEQ_BITS:
-            key = ms << _SEQ_BITS
-        elif last & _SEQ_MAX == _SEQ_MAX:
-            key = ((last >> _SEQ_BITS) + 1) << _SEQ_BITS
+        # The id's two numbers are kept apart too: formatting small ints beats splitting the key.
+        if ms > self.last_ms:
+            seq = 0
         else:
-            key = last + 1
-        entry_id = f"{key >> _SEQ_BITS}-{key & _SEQ_MAX}"
+            ms = self.last_ms
+            seq = self.last_seq + 1
+            if seq > _SEQ_MAX:
+                ms += 1
+                seq = 0
+        self.last_ms = ms
+        self.last_seq = seq
+        key = self.last_key = ms << _SEQ_BITS | seq
+        entry_id = f"{ms}-{seq}"
         if payload is not None and type(payload) is not bytes:
             payload = bytes(payload)  # never keep a caller's mutable buffer
-        self.last_key = key
         self.appended += 1
         keys = self.keys
         keys.append(key)
         self.records.append(Record(entry_id, name, payload, topic))
         if maxlen and len(keys) - self.head > maxlen:
-            self.head = len(keys) - maxlen
-            if self.head > _COMPACT_MIN and self.head * 2 > len(keys):
+            self.head = head = len(keys) - maxlen
+            if head > _COMPACT_MIN and head * 2 > len(keys):
                 self.trim(maxlen)
         return entry_id
 

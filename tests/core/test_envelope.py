@@ -9,6 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+import streamsink._envelope as envelope_module
 from streamsink import (
     ConfigurationError,
     DecodeError,
@@ -17,7 +18,7 @@ from streamsink import (
     decode_envelope,
     encode_envelope,
 )
-from streamsink._envelope import decode_entry, format_timestamp, parse_timestamp
+from streamsink._envelope import decode_entry, format_timestamp, now_timestamp, parse_timestamp
 
 VECTORS = json.loads((Path(__file__).parent.parent / "data" / "envelopes.json").read_text())
 
@@ -70,6 +71,11 @@ def test_reject_vectors(case: dict) -> None:
         b'{"type":"x","run_id":"r","timestamp":"2026-11-26"}',
         b'{"type":"x","run_id":"r","timestamp":"2026-11-26 17:19:26Z"}',
         b'{"run_id":"r"}',
+        # six keys, as a sink writes them, with one of the wrong type
+        b'{"type":"x","event_key":"k","run_id":7,"session_id":"s",'
+        b'"timestamp":"2026-11-26T17:19:26.5Z","payload":1}',
+        b'{"type":"x","event_key":"k","run_id":"r","session_id":"s",'
+        b'"timestamp":"2026-11-26T17:19:26.5","payload":1}',
         b"null",
         b'"text"',
     ],
@@ -174,6 +180,45 @@ def test_decoded_events_equal_constructed_ones() -> None:
     )
     decoded = decode_entry(data, "1-0", "x")
     assert decoded == expected
+
+
+def test_six_key_envelopes_without_a_payload_key_decode() -> None:
+    """An envelope with six keys, one of them unknown instead of ``payload``, decodes with no
+    payload (the decoder's shortcut for the usual six keys must not trip on it)."""
+    data = (
+        b'{"type":"x","event_key":"k","run_id":"r","session_id":"s",'
+        b'"timestamp":"2026-11-26T17:19:26.5Z","extra":1}'
+    )
+    event = decode_envelope(data)
+    assert (event.type, event.event_key, event.payload) == ("x", "k", None)
+    assert event.timestamp == datetime(2026, 11, 26, 17, 19, 26, 500000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("ns", "text"),
+    [
+        (1_700_000_000_123_456_789, "2023-11-14T22:13:20.123456Z"),
+        (1_700_000_000_120_000_000, "2023-11-14T22:13:20.12Z"),
+        (1_700_000_000_000_000_999, "2023-11-14T22:13:20Z"),
+        (1_700_000_001_000_001_000, "2023-11-14T22:13:21.000001Z"),
+    ],
+)
+def test_now_timestamp_trims_like_format_timestamp(
+    monkeypatch: pytest.MonkeyPatch, ns: int, text: str
+) -> None:
+    """Trailing zeros of the fraction are trimmed, a whole second has none, and the cached
+    date and time of the second follow the clock."""
+    monkeypatch.setattr(envelope_module, "_time_ns", lambda: ns)
+    assert now_timestamp() == text
+
+
+def test_now_timestamp_formats_the_current_time() -> None:
+    """``now_timestamp`` writes what ``format_timestamp`` writes for the current time."""
+    before = datetime.now(UTC)
+    text = now_timestamp()
+    after = datetime.now(UTC)
+    assert before <= parse_timestamp(text) <= after
+    assert format_timestamp(parse_timestamp(text)) == text
 
 
 @pytest.mark.parametrize(
