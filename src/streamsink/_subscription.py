@@ -133,6 +133,8 @@ class Subscription(Generic[ItemT]):
         self._receive: MemoryObjectReceiveStream[list[Any]]
         self._stack: AsyncExitStack | None = None
         self._pump_scope = anyio.CancelScope()
+        self._acker_scope = anyio.CancelScope()
+        self._acks_wanted: anyio.Event  # auto mode: set when `_done` has ids to acknowledge
         self._state = "new"  # new -> open -> closed
         self._terminal: SubscriptionError | None = None
         self._current: str | None = None  # auto mode: id of the event the application holds
@@ -195,10 +197,13 @@ class Subscription(Generic[ItemT]):
         self._send, self._receive = anyio.create_memory_object_stream[list[Any]](math.inf)
         self._refill = anyio.Lock()
         self._room = anyio.Event()
+        self._acks_wanted = anyio.Event()
         self._progress_at = anyio.current_time()
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
+        if not self._manual:
+            task_group.start_soon(self._run_acker)
         self._stack = stack
         self._subscriber._track_open(self)
         return self
@@ -217,6 +222,7 @@ class Subscription(Generic[ItemT]):
             self._done.append(self._current)
         self._current = None
         self._pump_scope.cancel()
+        self._acker_scope.cancel()
         try:
             # The pump never raises (it records terminal errors), so the task group is exited
             # clean: the application's own exception then propagates as is, not in a group.
@@ -254,6 +260,8 @@ class Subscription(Generic[ItemT]):
             self._end()
         items = self._items
         while not items:
+            # Nothing left to take: acknowledge what is finished now, not at the pump's next read.
+            self._want_acks()
             # Several tasks may iterate one subscription (a worker pool in manual mode): one
             # refills at a time and the others take from what it got, so read-ahead stays
             # bounded and no batch is left behind.
@@ -295,14 +303,41 @@ class Subscription(Generic[ItemT]):
                     await self._pump_reader(self._reader)
         except StreamDestroyedError:
             log.debug("stream %s destroyed: subscription ends", self._stream_id)
-        except SubscriptionError as exc:
-            self._terminal = exc
         except Exception as exc:  # never let a failure tear down the application's own block
-            error = SubscriptionError(f"subscription to {self._stream_id!r} failed: {exc!r}")
-            error.__cause__ = exc
-            self._terminal = error
+            self._fail(exc)
         finally:
             self._send.close()
+
+    async def _run_acker(self) -> None:
+        """Auto mode: acknowledge what the application finished while the pump reads on, so
+        an ack's round trip never holds up the next read. Acks failing past
+        ``reconnect_timeout`` end the subscription, as the pump's failures do."""
+        try:
+            with self._acker_scope:
+                while True:
+                    await self._acks_wanted.wait()
+                    self._acks_wanted = anyio.Event()
+                    await self._flush_acks()
+        except StreamDestroyedError:
+            pass  # the pump sees it too, and ends the subscription cleanly
+        except Exception as exc:
+            self._fail(exc)
+
+    def _fail(self, exc: Exception) -> None:
+        """Record a terminal failure (iteration raises it) and stop reading."""
+        if self._terminal is None:
+            if isinstance(exc, SubscriptionError):
+                self._terminal = exc
+            else:
+                error = SubscriptionError(f"subscription to {self._stream_id!r} failed: {exc!r}")
+                error.__cause__ = exc
+                self._terminal = error
+        self._pump_scope.cancel()
+
+    def _want_acks(self) -> None:
+        """Have the acker acknowledge the finished events, if there are any."""
+        if self._done:
+            self._acks_wanted.set()
 
     async def _pump_group(self, consumer: GroupConsumer) -> None:
         count = self._count
@@ -314,7 +349,7 @@ class Subscription(Generic[ItemT]):
         grace = self._options.ack_grace_period
         next_claim = anyio.current_time()
         while True:
-            await self._flush_acks()
+            self._want_acks()
             now = anyio.current_time()
             if self._claim_soon or now >= next_claim:
                 self._claim_soon = False
@@ -372,7 +407,7 @@ class Subscription(Generic[ItemT]):
         while self._outstanding > wake_at:
             # The application is behind. While waiting on it, keep acking what it finishes and
             # renewing the lease of what waits, so neither is redelivered meanwhile.
-            await self._flush_acks()
+            self._want_acks()
             held = await self._renew_waiting(held)
             if self._outstanding <= wake_at:
                 break
@@ -552,11 +587,15 @@ class Subscription(Generic[ItemT]):
         done, self._done = self._done, []
         try:
             await self._acks.submit(done)
-        except StreamsinkError as exc:
-            if not final:
-                raise
-            # Closing: the entries stay pending and will be redelivered; nothing is lost.
-            log.warning("could not acknowledge %d entries on close: %s", len(done), exc)
+        except BaseException as exc:
+            # Not acknowledged (or not known to be: XACK is idempotent): the final flush on
+            # close tries these again.
+            self._done[:0] = done
+            if final and isinstance(exc, StreamsinkError):
+                # Closing: the entries stay pending and will be redelivered; nothing is lost.
+                log.warning("could not acknowledge %d entries on close: %s", len(done), exc)
+                return
+            raise
 
     async def _dead_letter(
         self, record: Record, reason: str, *, attempts: int | None = None

@@ -143,6 +143,20 @@ def records_of_read(raw: Any) -> list[Record]:
                 continue  # deleted entry
             raw_id, flat = item[0], item[1]
             entry_id = raw_id.decode("utf-8", "replace") if type(raw_id) is bytes else text(raw_id)
+            if (
+                type(flat) is list
+                and len(flat) == 4
+                and flat[0] == FIELD_NAME
+                and flat[2] == FIELD_PAYLOAD
+                and type(flat[1]) is bytes
+                and type(flat[3]) is bytes
+            ):
+                # What pulse and streamsink write: n <name> p <payload>, in that order.
+                try:
+                    append(Record(entry_id, flat[1].decode("utf-8"), flat[3], None, 1))
+                except UnicodeDecodeError:
+                    append(Record(entry_id, None, flat[3], None, 1))
+                continue
             if type(flat) is not list or len(flat) % 2:
                 fields = _fields(flat)
                 assert fields is not None

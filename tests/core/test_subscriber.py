@@ -344,3 +344,22 @@ async def test_read_ahead_of_a_slow_but_working_consumer_is_not_redelivered() ->
     assert sorted(seen + other_seen) == list(range(24)), f"{seen} {other_seen} {stats}"
     assert stats.redelivered == 0
     assert stats.dead_lettered == 0
+
+
+async def test_finished_events_are_acked_while_the_pump_waits_for_more() -> None:
+    """Auto mode: once the application has finished everything it was given and asks for more,
+    its events are acknowledged at once, not when the pump's blocked read next returns."""
+    broker = MemoryBroker()
+    backend = MemoryBackend(broker)
+    await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(3)])
+    options = {"max_block": 30.0, "claim_interval": 30.0}
+    async with _subscriber(backend, **options).subscribe("session/s") as sub:
+        for _ in range(3):
+            await sub.__anext__()
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(sub.__anext__)  # waits: the stream holds nothing more
+            with anyio.fail_after(2):
+                while broker.pending("session/s", sub.group or ""):  # noqa: ASYNC110
+                    await anyio.sleep(0.01)
+            tg.cancel_scope.cancel()
+        assert sub.statistics().acknowledged == 3

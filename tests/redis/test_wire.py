@@ -146,6 +146,7 @@ async def test_entries_from_a_go_producer_are_read_back(
         await raw.execute_command("XADD", key, "*", "n", "only-name"),
         await raw.execute_command("XADD", key, "*", "p", b"only-payload", "x", "extra"),
         await raw.execute_command("XADD", key, "*", "n", b"\xff\xfe", "p", b"bad-name"),
+        await raw.execute_command("XADD", key, "*", "p", b"swapped", "n", "late-name"),
     ]
     ids = [i.decode() for i in written]
     expected = [
@@ -154,6 +155,7 @@ async def test_entries_from_a_go_producer_are_read_back(
         Record(ids[2], "only-name", None),
         Record(ids[3], None, b"only-payload"),
         Record(ids[4], None, b"bad-name"),
+        Record(ids[5], "late-name", b"swapped"),
     ]
     consumer = await backend.open_group_consumer(stream_id, "py", "c1", StartPosition.oldest())
     reader = await backend.open_reader(stream_id, StartPosition.oldest())
