@@ -9,7 +9,6 @@ was read but not finished stays pending in the group and is redelivered.
 from __future__ import annotations
 
 import logging
-import math
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -18,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 import attrs
-from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from ._backoff import Backoff
 from ._coalesce import Coalescer
@@ -32,6 +30,7 @@ from ._exceptions import (
     StreamsinkError,
     SubscriptionError,
 )
+from ._handoff import Handoff
 from .backend import (
     Entry,
     GroupConsumer,
@@ -129,8 +128,7 @@ class Subscription(Generic[ItemT]):
         self._reader: StreamReader | None = None
         # The buffer between pump and application; made on entry, so an unused subscription
         # holds nothing to close.
-        self._send: MemoryObjectSendStream[list[Any]]
-        self._receive: MemoryObjectReceiveStream[list[Any]]
+        self._handoff: Handoff[list[Any]] = Handoff()
         self._stack: AsyncExitStack | None = None
         self._pump_scope = anyio.CancelScope()
         self._acker_scope = anyio.CancelScope()
@@ -193,8 +191,6 @@ class Subscription(Generic[ItemT]):
         except BaseException:
             self._state = "closed"
             raise
-        # Batches go through unbounded: `_outstanding` bounds them in events instead.
-        self._send, self._receive = anyio.create_memory_object_stream[list[Any]](math.inf)
         self._refill = anyio.Lock()
         self._room = anyio.Event()
         self._acks_wanted = anyio.Event()
@@ -234,7 +230,6 @@ class Subscription(Generic[ItemT]):
                 await self._flush_acks(final=True)
             with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
                 await self._close_handles()
-            self._receive.close()
             self._subscriber._track_closed(self)
 
     async def aclose(self) -> None:
@@ -268,12 +263,7 @@ class Subscription(Generic[ItemT]):
             async with self._refill:
                 if not items:
                     try:
-                        batch = self._receive.receive_nowait()
-                    except anyio.WouldBlock:
-                        try:
-                            batch = await self._receive.receive()
-                        except anyio.EndOfStream:
-                            self._end()
+                        batch = await self._handoff.get()
                     except anyio.EndOfStream:
                         self._end()
                     items.extend(batch)
@@ -306,7 +296,7 @@ class Subscription(Generic[ItemT]):
         except Exception as exc:  # never let a failure tear down the application's own block
             self._fail(exc)
         finally:
-            self._send.close()
+            self._handoff.close()
 
     async def _run_acker(self) -> None:
         """Auto mode: acknowledge what the application finished while the pump reads on, so
@@ -421,7 +411,7 @@ class Subscription(Generic[ItemT]):
             self._drop_taken()
             self._waiting.append(held)
             self._waiting_count += size
-        self._send.send_nowait(batch)
+        self._handoff.put(batch)
 
     async def _prepare(self, record: Record) -> Any:
         """What the application gets for ``record`` (an ``(entry id, event)`` pair in auto mode,

@@ -1,0 +1,92 @@
+"""``Handoff``: batches from a subscription's pump to the application's tasks.
+
+An anyio memory object stream would do, but its ``receive()`` takes a checkpoint before looking
+and then waits on an anyio event: two passes of the event loop and a few µs on the path of
+every event that reaches an idle application. Here a getter that finds a batch takes it without
+yielding, and one that must wait does so on a bare future on asyncio (an anyio event
+elsewhere), woken by the put that brings the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from asyncio import _get_running_loop
+from collections import deque
+from typing import Generic, TypeVar
+
+import anyio
+
+__all__ = ["Handoff"]
+
+T = TypeVar("T")
+
+
+class Handoff(Generic[T]):
+    """An unbounded, closeable queue of batches for one event loop (the subscription bounds
+    what it holds, in events). ``put`` never blocks; ``get`` waits for a batch."""
+
+    __slots__ = ("_batches", "_closed", "_waiters")
+
+    def __init__(self) -> None:
+        self._batches: deque[T] = deque()
+        self._closed = False
+        self._waiters: list[asyncio.Future[None] | anyio.Event] = []
+
+    def put(self, batch: T) -> None:
+        """Queue a batch and wake a waiting getter.
+
+        :raises anyio.ClosedResourceError: after :meth:`close`.
+        """
+        if self._closed:
+            raise anyio.ClosedResourceError
+        self._batches.append(batch)
+        self._wake()
+
+    def close(self) -> None:
+        """No more batches: getters take what is queued, then get ``EndOfStream``."""
+        self._closed = True
+        while self._waiters:
+            self._wake()
+
+    def get_nowait(self) -> T:
+        """The oldest batch.
+
+        :raises anyio.WouldBlock: none is queued (yet).
+        :raises anyio.EndOfStream: none is queued and the handoff is closed.
+        """
+        if self._batches:
+            return self._batches.popleft()
+        if self._closed:
+            raise anyio.EndOfStream
+        raise anyio.WouldBlock
+
+    async def get(self) -> T:
+        """The oldest batch, waiting for one if needed (a checkpoint only when it waits).
+
+        :raises anyio.EndOfStream: the handoff is closed and empty.
+        """
+        while True:
+            try:
+                return self.get_nowait()
+            except anyio.WouldBlock:
+                pass
+            loop = _get_running_loop()
+            waiter: asyncio.Future[None] | anyio.Event
+            waiter = loop.create_future() if loop is not None else anyio.Event()
+            self._waiters.append(waiter)
+            try:
+                if isinstance(waiter, anyio.Event):
+                    await waiter.wait()
+                else:
+                    await waiter
+            finally:
+                if waiter in self._waiters:
+                    self._waiters.remove(waiter)
+
+    def _wake(self) -> None:
+        if self._waiters:
+            waiter = self._waiters.pop(0)
+            if isinstance(waiter, anyio.Event):
+                waiter.set()
+            elif not waiter.done():
+                waiter.set_result(None)
