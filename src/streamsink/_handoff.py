@@ -32,15 +32,15 @@ class Handoff(Generic[T]):
         self._closed = False
         self._waiters: list[asyncio.Future[None] | anyio.Event] = []
 
-    def put(self, batch: T) -> None:
-        """Queue a batch and wake a waiting getter.
+    def put(self, batch: T) -> bool:
+        """Queue a batch and wake a waiting getter; True if there was one.
 
         :raises anyio.ClosedResourceError: after :meth:`close`.
         """
         if self._closed:
             raise anyio.ClosedResourceError
         self._batches.append(batch)
-        self._wake()
+        return self._wake()
 
     def close(self) -> None:
         """No more batches: getters take what is queued, then get ``EndOfStream``."""
@@ -83,10 +83,12 @@ class Handoff(Generic[T]):
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
 
-    def _wake(self) -> None:
-        if self._waiters:
-            waiter = self._waiters.pop(0)
-            if isinstance(waiter, anyio.Event):
-                waiter.set()
-            elif not waiter.done():
-                waiter.set_result(None)
+    def _wake(self) -> bool:
+        if not self._waiters:
+            return False
+        waiter = self._waiters.pop(0)
+        if isinstance(waiter, anyio.Event):
+            waiter.set()
+        elif not waiter.done():
+            waiter.set_result(None)
+        return True

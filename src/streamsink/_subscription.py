@@ -9,6 +9,7 @@ was read but not finished stays pending in the group and is redelivered.
 from __future__ import annotations
 
 import logging
+from asyncio import _get_running_loop
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 import attrs
+from anyio.lowlevel import checkpoint
 
 from ._backoff import Backoff
 from ._coalesce import Coalescer
@@ -194,7 +196,10 @@ class Subscription(Generic[ItemT]):
         self._refill = anyio.Lock()
         self._room = anyio.Event()
         self._acks_wanted = anyio.Event()
-        self._progress_at = anyio.current_time()
+        # anyio's clock; on asyncio that is the loop's, read without anyio's per-call lookup.
+        loop = _get_running_loop()
+        self._now: Callable[[], float] = anyio.current_time if loop is None else loop.time
+        self._progress_at = self._now()
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
@@ -248,11 +253,27 @@ class Subscription(Generic[ItemT]):
             raise SubscriptionError(
                 "iterate a subscription inside `async with subscriber.subscribe(...) as sub:`"
             )
-        if self._current is not None:
-            self._done.append(self._current)
+        current = self._current
+        if current is not None:
+            self._done.append(current)
             self._current = None
         if self._stopping:
             self._end()
+        items = self._items
+        if not items:
+            await self._refill_items()
+        item = items.popleft()
+        outstanding = self._outstanding = self._outstanding - 1
+        if outstanding <= self._wake_at:
+            self._wake_at = -1
+            self._room.set()
+        if self._manual:
+            return item  # type: ignore[no-any-return]
+        self._current, event = item
+        return event  # type: ignore[no-any-return]
+
+    async def _refill_items(self) -> None:
+        """Wait for the pump's next batch (``_items`` is empty)."""
         items = self._items
         while not items:
             # Nothing left to take: acknowledge what is finished now, not at the pump's next read.
@@ -263,19 +284,9 @@ class Subscription(Generic[ItemT]):
             async with self._refill:
                 if not items:
                     try:
-                        batch = await self._handoff.get()
+                        items.extend(await self._handoff.get())
                     except anyio.EndOfStream:
                         self._end()
-                    items.extend(batch)
-        item = items.popleft()
-        self._outstanding -= 1
-        if self._outstanding <= self._wake_at:
-            self._wake_at = -1
-            self._room.set()
-        if self._manual:
-            return item  # type: ignore[no-any-return]
-        self._current, event = item
-        return event  # type: ignore[no-any-return]
 
     def _end(self) -> None:
         if self._terminal is not None:
@@ -337,10 +348,10 @@ class Subscription(Generic[ItemT]):
             after = records[-1].entry_id
             await self._deliver(records)
         grace = self._options.ack_grace_period
-        next_claim = anyio.current_time()
+        next_claim = self._now()
         while True:
             self._want_acks()
-            now = anyio.current_time()
+            now = self._now()
             if self._claim_soon or now >= next_claim:
                 self._claim_soon = False
                 next_claim = now + self._claim_interval
@@ -372,7 +383,7 @@ class Subscription(Generic[ItemT]):
         inline = self._fast_decode and not self._manual
         batch: list[Any] = []
         ids: list[str] = []
-        read_at = anyio.current_time()
+        read_at = self._now()
         for record in records:
             entry_id = record.entry_id
             payload = record.payload
@@ -411,7 +422,11 @@ class Subscription(Generic[ItemT]):
             self._drop_taken()
             self._waiting.append(held)
             self._waiting_count += size
-        self._handoff.put(batch)
+        if self._handoff.put(batch):
+            # The application was waiting: let it take the batch before this task goes on to
+            # its next read, whose request would otherwise delay the event by a round trip's
+            # worth of work.
+            await checkpoint()
 
     async def _prepare(self, record: Record) -> Any:
         """What the application gets for ``record`` (an ``(entry id, event)`` pair in auto mode,
@@ -491,7 +506,7 @@ class Subscription(Generic[ItemT]):
         a batch the pump still holds), so a slow consumer's read-ahead is not redelivered while
         it waits. Only while the application makes progress: a consumer stuck on one event for a
         whole grace period stops renewing, and the group reclaims what it holds."""
-        now = anyio.current_time()
+        now = self._now()
         if held is None:
             held = (now, [])
         consumer = self._consumer

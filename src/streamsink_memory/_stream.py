@@ -124,6 +124,10 @@ class Group:
         if pending.owner is not None:
             del pending.owner.pending[pending.entry_id]
             pending.owner = None
+        self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild ``order`` once more than half of it is removed entries."""
         dead = len(self.order) - len(self.pel)
         if dead > _COMPACT_MIN and dead > len(self.pel):
             self.order = list(self.pel.values())  # dict order is id order
@@ -243,9 +247,14 @@ class Group:
     def ack(self, entry_ids: list[str] | tuple[str, ...]) -> int:
         """XACK: drop entries from the PEL; returns how many were pending."""
         found = self.resolve(entry_ids)
+        pel = self.pel
         for pending in found:
-            if pending.owner is not None:  # the same id twice in one call
-                self._remove(pending)
+            owner = pending.owner
+            if owner is not None:  # None: the same id twice in one call
+                del pel[pending.entry_id]
+                del owner.pending[pending.entry_id]
+                pending.owner = None
+        self._compact()
         return len(found)
 
     def nack(self, entry_ids: list[str] | tuple[str, ...]) -> None:
