@@ -115,6 +115,7 @@ class StreamSink(AsyncResource):
         self._append = backend.append
         self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
         self._on_published = self._options.on_published
+        self._default_stream_ids = self._options.stream_id is default_stream_id
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
         # Stream ids already validated: a runtime sends many events to few streams, and the
@@ -179,7 +180,10 @@ class StreamSink(AsyncResource):
 
     def _entry(self, event: Event) -> Entry:
         try:
-            stream_id = self._options.stream_id(event)
+            if self._default_stream_ids and event.session_id:
+                stream_id = f"session/{event.session_id}"  # default_stream_id, without a call
+            else:
+                stream_id = self._options.stream_id(event)
             event_type = event.type
             run_id, session_id, event_key = event.run_id, event.session_id, event.event_key
             event_payload = event.payload
