@@ -9,8 +9,8 @@ import anyio
 import pytest
 from anyio.lowlevel import checkpoint
 
-from streamsink.backend import StartPosition
-from streamsink_memory import MemoryBackend, MemoryBroker, MemoryOptions
+from streamsink.backend import Record, StartPosition
+from streamsink_memory import MemoryBackend, MemoryBroker, MemoryGroupConsumer, MemoryOptions
 
 from .helpers import entries, payloads
 
@@ -80,16 +80,25 @@ async def _write_one_per_pass(backend: MemoryBackend, count: int, start: int) ->
         await backend.append(entries("s", 1, start=i))
 
 
-@pytest.mark.anyio
-async def test_a_reader_behind_a_busy_writer_takes_a_batch(broker: MemoryBroker) -> None:
-    """A group read finding fewer entries than it may take waits while a writer keeps
-    appending (one entry per pass here), then takes them in one batch."""
+async def _read_behind_a_writer(
+    broker: MemoryBroker, more: int, count: int
+) -> tuple[list[Record], MemoryGroupConsumer]:
+    """One entry waits; while a writer appends ``more`` (one per pass), a blocking group read
+    of up to ``count`` runs. Returns what it read, and the consumer."""
     backend = MemoryBackend(broker, options=MemoryOptions(maxlen=0, yield_every=1))
     consumer = await backend.open_group_consumer("s", "g", "c", OLDEST)
     await backend.append(entries("s", 1))
     async with anyio.create_task_group() as tg:
-        tg.start_soon(_write_one_per_pass, backend, 49, 1)
-        first = await consumer.read_new(100, 5)
+        tg.start_soon(_write_one_per_pass, backend, more, 1)
+        first = await consumer.read_new(count, 5)
+    return first, consumer
+
+
+@pytest.mark.anyio
+async def test_a_reader_behind_a_busy_writer_takes_a_batch(broker: MemoryBroker) -> None:
+    """A group read finding fewer entries than it may take waits while a writer keeps
+    appending (one entry per pass here), then takes them in one batch."""
+    first, consumer = await _read_behind_a_writer(broker, 49, 100)
     rest = await consumer.read_new(100, 0)
     assert len(first) >= 40  # not one entry per read
     assert payloads(first + rest) == [str(i).encode() for i in range(50)]
@@ -98,12 +107,7 @@ async def test_a_reader_behind_a_busy_writer_takes_a_batch(broker: MemoryBroker)
 @pytest.mark.anyio
 async def test_a_gathering_read_stops_at_count(broker: MemoryBroker) -> None:
     """A gathering read returns as soon as ``count`` entries wait, while the writer goes on."""
-    backend = MemoryBackend(broker, options=MemoryOptions(maxlen=0, yield_every=1))
-    consumer = await backend.open_group_consumer("s", "g", "c", OLDEST)
-    await backend.append(entries("s", 1))
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(_write_one_per_pass, backend, 99, 1)
-        first = await consumer.read_new(10, 5)
+    first, _consumer = await _read_behind_a_writer(broker, 99, 10)
     assert payloads(first) == [str(i).encode() for i in range(10)]
 
 
