@@ -128,8 +128,8 @@ class Subscription(Generic[ItemT]):
         self._backoff = Backoff(budget=options.reconnect_timeout)
         self._consumer: GroupConsumer | None = None
         self._reader: StreamReader | None = None
-        # The buffer between pump and application; made on entry, so an unused subscription
-        # holds nothing to close.
+        # Batches from the pump to the application, unbounded: `_outstanding` bounds them in
+        # events instead.
         self._handoff: Handoff[list[Any]] = Handoff()
         self._stack: AsyncExitStack | None = None
         self._pump_scope = anyio.CancelScope()
