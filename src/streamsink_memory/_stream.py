@@ -282,7 +282,6 @@ class Stream:
         "groups",
         "head",
         "keys",
-        "last_key",
         "last_ms",
         "last_seq",
         "lost",
@@ -296,12 +295,16 @@ class Stream:
         self.keys: list[int] = []
         self.records: list[Record] = []
         self.head = 0
-        self.last_key = 0
-        self.last_ms = self.last_seq = 0  # the two numbers of last_key
+        self.last_ms = self.last_seq = 0  # the id of the last entry ever appended
         self.appended = 0  # entries ever appended: readers compare it to see a writer go on
         self.groups: dict[str, Group] = {}
         self.destroyed = False
         self.lost = False
+
+    @property
+    def last_key(self) -> int:
+        """The key of the last entry ever appended (0 before any), even if trimmed."""
+        return self.last_ms << _SEQ_BITS | self.last_seq
 
     def size(self) -> int:
         """How many entries the stream holds now."""
@@ -313,7 +316,7 @@ class Stream:
         """XADD ``MAXLEN <maxlen> *``: the id is ``<ms>-0`` unless ``ms`` is not after the last
         id's time (same millisecond, or a clock that went back), then the last time with the
         next sequence number. ``maxlen`` 0 means unbounded."""
-        # The id's two numbers are kept apart too: formatting small ints beats splitting the key.
+        # The last id is kept as its two numbers: formatting small ints beats splitting a key.
         if ms > self.last_ms:
             seq = 0
         else:
@@ -324,7 +327,7 @@ class Stream:
                 seq = 0
         self.last_ms = ms
         self.last_seq = seq
-        key = self.last_key = ms << _SEQ_BITS | seq
+        key = ms << _SEQ_BITS | seq
         entry_id = f"{ms}-{seq}"
         if payload is not None and type(payload) is not bytes:
             payload = bytes(payload)  # never keep a caller's mutable buffer

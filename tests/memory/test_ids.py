@@ -49,7 +49,6 @@ def test_sequence_overflow_moves_to_next_millisecond() -> None:
     """When the sequence number is exhausted the id moves to the next millisecond, as Redis."""
     stream = Stream("s", 1)
     stream.last_ms, stream.last_seq = 5, 2**64 - 1
-    stream.last_key = 5 << 64 | (2**64 - 1)
     assert stream.append("n", b"p", None, 5, 0) == "6-0"
 
 
