@@ -129,8 +129,8 @@ def entries_of_read(raw: Any) -> list[RawEntry]:
 def records_of_read(raw: Any) -> list[Record]:
     """``records(entries_of_read(raw))`` in one pass, for the hot path (``XREADGROUP ... >``).
 
-    Entries as Redis returns them (a flat list of bytes field/value pairs) become records
-    directly; any other shape goes through :func:`record`, as :func:`records` does.
+    Entries laid out as pulse and streamsink write them (``n <name> p <payload>``) become
+    records directly; any other shape goes through :func:`record`, as :func:`records` does.
     """
     if not raw:
         return []
@@ -157,47 +157,8 @@ def records_of_read(raw: Any) -> list[Record]:
                 except UnicodeDecodeError:
                     append(Record(entry_id, None, flat[3], None, 1))
                 continue
-            if type(flat) is not list or len(flat) % 2:
-                fields = _fields(flat)
-                assert fields is not None
-                append(record(entry_id, fields))
-                continue
-            name: bytes | None = None
-            payload: bytes | None = None
-            topic: bytes | None = None
-            generic = False
-            for i in range(0, len(flat), 2):
-                key, value = flat[i], flat[i + 1]
-                if type(value) is not bytes:
-                    generic = True
-                    break
-                if key == FIELD_PAYLOAD:
-                    payload = value
-                elif key == FIELD_NAME:
-                    name = value
-                elif key == FIELD_TOPIC:
-                    topic = value
-                elif type(key) is not bytes:
-                    generic = True
-                    break
-            if generic:
-                append(record(entry_id, _fields(flat) or {}))
-                continue
-            text_name: str | None = None
-            if name is not None:
-                try:
-                    text_name = name.decode("utf-8")
-                except UnicodeDecodeError:
-                    text_name = None
-            append(
-                Record(
-                    entry_id,
-                    text_name,
-                    payload,
-                    None if topic is None else topic.decode("utf-8", "replace"),
-                    1,
-                )
-            )
+            # Any other layout (a topic, other fields, another order, RESP3 maps).
+            append(record(entry_id, _fields(flat) or {}))
     return result
 
 
