@@ -100,8 +100,13 @@ class MemoryBackend(AsyncResource):
             self._unyielded = 0
             await checkpoint()
             self._check_open()
-        if len(entries) == 1:
-            return [self._broker.append_entry(entries[0], maxlen=self._maxlen)]
+        if len(entries) == 1:  # a send: no batch loop
+            (entry,) = entries
+            return [
+                self._broker.append(
+                    entry.stream_id, entry.name, entry.payload, entry.topic, maxlen=self._maxlen
+                )
+            ]
         return self._broker.append_entries(entries, maxlen=self._maxlen)
 
     async def open_group_consumer(

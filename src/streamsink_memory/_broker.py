@@ -108,18 +108,6 @@ class MemoryBroker:
             self._notify(stream_id)
         return entry_id
 
-    def append_entry(self, entry: Entry, *, maxlen: int = 0) -> str:
-        """Append one entry and return its id (what a ``send`` does)."""
-        stream_id = entry.stream_id
-        stream = self._streams.get(stream_id)
-        if stream is None:
-            stream = self._create(stream_id)
-        ms = int(self.wall_clock() * 1000)
-        entry_id = stream.append(entry.name, entry.payload, entry.topic, ms, maxlen)
-        if self._waiters:
-            self._notify(stream_id)
-        return entry_id
-
     def append_entries(self, entries: Iterable[Entry], *, maxlen: int = 0) -> list[str]:
         """Append entries (to one or several streams) and return their ids, in order."""
         streams = self._streams
