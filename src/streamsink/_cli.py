@@ -490,34 +490,26 @@ def _default_url() -> str:
     return os.environ.get(URL_ENV) or DEFAULT_URL
 
 
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be positive: {text!r}")
-    return value
+def _number(
+    parse: Callable[[str], float], kind: str, ok: Callable[[float], bool], wanted: str
+) -> Callable[[str], float]:
+    """An argparse ``type=``: ``parse`` the text, then require ``ok`` of the value."""
+
+    def convert(text: str) -> float:
+        try:
+            value = parse(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {kind}: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"must be {wanted}: {text!r}")
+        return value
+
+    return convert
 
 
-def _not_negative(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more: {text!r}")
-    return value
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1: {text!r}")
-    return value
+_positive = _number(float, "a number", lambda v: v > 0, "positive")
+_not_negative = _number(float, "a number", lambda v: v >= 0, "0 or more")
+_count = _number(int, "an integer", lambda v: v >= 1, "at least 1")
 
 
 def build_parser() -> argparse.ArgumentParser:
