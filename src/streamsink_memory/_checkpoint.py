@@ -1,8 +1,9 @@
 """``checkpoint()``: anyio's, minus its per-call event-loop lookup on asyncio.
 
 ``anyio.lowlevel.checkpoint()`` finds the running async library on every call (about 0.6 µs
-here), then on asyncio awaits ``asyncio.sleep(0)``. A ``memory://`` send costs a few µs in all
-and takes one checkpoint, so the lookup is a tenth of it. A running asyncio loop in this thread
+here, ``python -m benchmarks.micro``), then on asyncio awaits ``asyncio.sleep(0)``. A
+``memory://`` send costs a few µs in all and takes one checkpoint, so the lookup is a tenth of
+it. A running asyncio loop in this thread
 means anyio runs on asyncio (its trio backend runs no asyncio loop); anything else goes through
 anyio as usual.
 """
