@@ -1,6 +1,6 @@
 """Render the figures of the last fault-suite run into docs/reliability.md.
 
-The fault tests write ``tests/faults/last_run.json`` on every run; this rewrites the part of
+The fault tests write ``build/fault-figures.json`` (ignored by git) on every run; this rewrites the part of
 ``docs/reliability.md`` between the ``figures:begin`` and ``figures:end`` markers from it::
 
     .venv/bin/pytest tests/faults        # or make test
@@ -44,7 +44,7 @@ def render(data: dict[str, Any]) -> str:
     missing = [name for name in EXPECTED if name not in tests]
     lines = [
         f"Run of {run['started']} (commit `{run['commit']}`, Python {run['python']}, "
-        f"{run['cpus']} CPUs), from `tests/faults/last_run.json`.",
+        f"{run['cpus']} CPUs), from the `build/fault-figures.json` that run wrote.",
         "",
     ]
     if missing:

@@ -32,7 +32,8 @@ __all__ = [
 
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES_ENV = "STREAMSINK_FAULT_FIGURES"
-DEFAULT_FIGURES = ROOT / "tests" / "faults" / "last_run.json"
+# An ignored path: the tests never write into tracked files.
+DEFAULT_FIGURES = ROOT / "build" / "fault-figures.json"
 RUN_STARTED = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -281,12 +282,13 @@ def _git_commit() -> str:
 
 
 def record_figures(test: str, figures: dict[str, Any]) -> None:
-    """Store one fault test's figures in ``tests/faults/last_run.json`` (``$STREAMSINK_FAULT_FIGURES``
+    """Store one fault test's figures in ``build/fault-figures.json`` (``$STREAMSINK_FAULT_FIGURES``
     names another file; empty disables), keyed by test, with the run they come from."""
     target = os.environ.get(FIGURES_ENV, str(DEFAULT_FIGURES))
     if not target:
         return
     path = Path(target)
+    path.parent.mkdir(parents=True, exist_ok=True)
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
