@@ -21,6 +21,7 @@ from ._exceptions import (
     BackendUnavailableError,
     ConfigurationError,
     DecodeError,
+    EntriesSkippedError,
     PublishError,
     SinkClosedError,
     StreamsinkError,
@@ -34,7 +35,7 @@ from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
 from ._subscription import Subscription, SubscriptionStatistics
-from .backend import Capabilities, StartPosition
+from .backend import Capabilities, Gap, StartPosition
 from .hookspecs import hookimpl
 
 __all__ = [
@@ -60,6 +61,7 @@ __all__ = [
     "SubscriptionStatistics",
     "Delivery",
     "StartPosition",
+    "Gap",
     "DEFAULT_GROUP",
     "DeadLetter",
     "default_dead_letter_stream",
@@ -85,6 +87,7 @@ __all__ = [
     "DecodeError",
     "AckError",
     "SubscriptionError",
+    "EntriesSkippedError",
     "BackendUnavailableError",
 ]
 

@@ -10,6 +10,7 @@
     ├── DecodeError (also ValueError)           bytes that are not an envelope
     ├── AckError                                the backend did not take an ack
     ├── SubscriptionError                       a subscription ended by a failure
+    ├── EntriesSkippedError                     reported, never raised: entries trimmed unread
     └── BackendUnavailableError                 the backend cannot be reached (retryable)
 
 Backends translate their driver's errors into these at the SPI boundary, so an application
@@ -19,6 +20,10 @@ catches ``StreamsinkError`` and never a redis-py (or other driver) exception.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backend import Gap
 
 __all__ = [
     "StreamsinkError",
@@ -29,6 +34,7 @@ __all__ = [
     "DecodeError",
     "AckError",
     "SubscriptionError",
+    "EntriesSkippedError",
     "BackendUnavailableError",
 ]
 
@@ -77,6 +83,15 @@ class AckError(StreamsinkError):
 
 class SubscriptionError(StreamsinkError):
     """A subscription ended because of a failure; ``__cause__`` holds the failure."""
+
+
+class EntriesSkippedError(StreamsinkError):
+    """Given to ``on_error`` (never raised) when a subscription finds that entries it had not
+    read yet were trimmed from the stream: ``gap`` says which, and how many when known."""
+
+    def __init__(self, gap: Gap) -> None:
+        self.gap = gap
+        super().__init__(gap.describe())
 
 
 class BackendUnavailableError(StreamsinkError):

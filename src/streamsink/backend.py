@@ -24,6 +24,7 @@ is set (default 0.5 s, as pulse).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Literal, Protocol
@@ -40,9 +41,11 @@ __all__ = [
     "BackendURL",
     "Capabilities",
     "Entry",
+    "Gap",
     "GroupConsumer",
     "GroupLostError",
     "Record",
+    "RecordBatch",
     "StartPosition",
     "StreamDestroyedError",
     "StreamReader",
@@ -120,6 +123,49 @@ _set_entry_stream_id, _set_entry_name, _set_entry_payload, _set_entry_topic = sl
 ) = slot_setters(Record)
 
 
+@attrs.frozen(kw_only=True)
+class Gap:
+    """Entries a subscription never got because the stream lost them first (trimmed by
+    ``maxlen`` or by retention) while they were still unread by it.
+
+    - ``stream_id``: the stream.
+    - ``after``: the last entry id the subscription (or its group) had reached, or the resume
+      point it was opened ``after``; None when not known.
+    - ``before``: the first entry id still there after the gap; None when the stream holds
+      nothing after it yet.
+    - ``count``: how many entries were lost; None when the backend cannot tell (a resume from an
+      id that is no longer in the stream: entries after it may or may not have existed).
+    """
+
+    stream_id: str
+    after: str | None
+    before: str | None
+    count: int | None
+
+    def describe(self) -> str:
+        """One line for logs and error reports."""
+        lost = "an unknown number of entries" if self.count is None else f"{self.count} entries"
+        after = self.after or "the start"
+        before = self.before or "the end"
+        return f"{lost} of {self.stream_id!r} after {after} and before {before} were trimmed unread"
+
+
+class RecordBatch(list[Record]):
+    """What a read may return instead of a plain list when it has more to say than its records.
+
+    ``gap``: entries lost between what the reader had reached and the first record of this batch
+    (then this batch may also be empty: the loss was found before anything new arrived). A backend
+    that cannot detect losses returns plain lists; one that can declares
+    :attr:`Capabilities.reports_gaps`.
+    """
+
+    __slots__ = ("gap",)
+
+    def __init__(self, records: Sequence[Record] = (), gap: Gap | None = None) -> None:
+        super().__init__(records)
+        self.gap = gap
+
+
 @attrs.frozen
 class StartPosition:
     """Where a new group or reader starts. Build with the class methods.
@@ -172,20 +218,28 @@ _NEWEST = StartPosition("newest")
 _OLDEST = StartPosition("oldest")
 
 
+_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
+_MAX_PART = 2**64 - 1
+
+
 def parse_entry_id(entry_id: str) -> tuple[int, int]:
     """Split a ``<ms>-<seq>`` id (Redis and memory backends) into integers; ``<ms>`` alone means
-    ``<ms>-0``.
+    ``<ms>-0``. Both parts are ASCII digits and fit in 64 bits, as Redis requires, so an id that
+    one backend accepts every backend accepts.
 
     :raises ConfigurationError: anything else.
     """
-    ms, sep, seq = entry_id.partition("-")
-    try:
-        result = int(ms), int(seq) if sep else 0
-    except ValueError:
-        raise ConfigurationError(f"entry id {entry_id!r} is not of the form <ms>-<seq>") from None
-    if result[0] < 0 or result[1] < 0:
-        raise ConfigurationError(f"entry id {entry_id!r} is not of the form <ms>-<seq>")
-    return result
+    match = _ENTRY_ID.fullmatch(entry_id) if isinstance(entry_id, str) else None
+    if match is None:
+        raise ConfigurationError(
+            f"entry id {entry_id!r:.80} is not of the form <ms>-<seq> (two decimal numbers)"
+        )
+    ms, seq = int(match[1]), int(match[2] or 0)
+    if ms > _MAX_PART or seq > _MAX_PART:
+        raise ConfigurationError(
+            f"entry id {entry_id!r} is out of range: <ms> and <seq> must each be at most 2**64-1"
+        )
+    return ms, seq
 
 
 _MAX_SEQ = 2**64 - 1
@@ -209,6 +263,8 @@ class Capabilities:
     .. attribute:: destroy_ends_subscriptions  ``destroy`` ends live subscriptions cleanly
     .. attribute:: trio              runs under trio as well as asyncio
     .. attribute:: persistent        entries outlive the process
+    .. attribute:: reports_gaps      reads return a :class:`RecordBatch` naming the entries that
+       were trimmed before the reader (or its group) got to them
     """
 
     consumer_groups: bool = True
@@ -218,6 +274,7 @@ class Capabilities:
     destroy_ends_subscriptions: bool = True
     trio: bool = False
     persistent: bool = False
+    reports_gaps: bool = False
 
 
 class GroupConsumer(Protocol):
