@@ -16,6 +16,7 @@ from .backend import StartPosition
 __all__ = ["DEFAULT_GROUP", "SubscriberOptions", "default_dead_letter_stream"]
 
 DEFAULT_GROUP = "loom_mcp_subscriber"
+DEFAULT_BUFFER_BYTES = 16 * 1024 * 1024
 
 
 def default_dead_letter_stream(stream_id: str) -> str:
@@ -58,6 +59,10 @@ class SubscriberOptions:
       one. Give a stable name to have a restarted process first get back its own pending entries.
     - ``buffer``: events read ahead of the application (default 64). Reading stops while it is
       full, so a slow consumer slows reading instead of growing memory.
+    - ``buffer_bytes``: bytes of payload read ahead of the application (default 16 MiB). Reading
+      also stops while the read-ahead holds this much, and reads ask for fewer entries when
+      entries are large, so a stuck handler behind large entries holds about this much (and at
+      least one batch), not ``buffer`` times the largest entry.
     - ``fetch_count``: most entries asked of the backend per read (default: ``buffer``).
     - ``decoder``: bytes -> event (default :func:`decode_envelope`). Any exception it raises is
       reported as a :class:`DecodeError`.
@@ -91,6 +96,10 @@ class SubscriberOptions:
     )
     buffer: int = attrs.field(
         default=64, validator=rule(lambda v: _is_int(v) and v >= 1, "an integer >= 1")
+    )
+    buffer_bytes: int = attrs.field(
+        default=DEFAULT_BUFFER_BYTES,
+        validator=rule(lambda v: _is_int(v) and v >= 1, "a number of bytes >= 1"),
     )
     fetch_count: int | None = attrs.field(
         default=None,
