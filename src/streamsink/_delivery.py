@@ -9,6 +9,7 @@ from ._exceptions import DecodeError
 
 if TYPE_CHECKING:
     from ._subscription import Subscription
+    from .backend import Gap
 
 __all__ = ["Delivery"]
 
@@ -19,6 +20,8 @@ class Delivery:
     - ``event`` is the decoded event, or None when decoding failed (then ``decode_error`` says why
       and ``raw_payload`` holds the bytes as read).
     - ``delivery_count`` is 1 on first delivery and grows with each redelivery.
+    - ``gap`` is set (a :class:`~streamsink.Gap`) when entries right before this one were trimmed
+      from the stream before the subscription read them; None otherwise.
     - ``ack()`` is idempotent once it succeeded and may be retried after it raised
       :class:`AckError`. ``nack()`` makes the entry available for redelivery now. ``term(reason)``
       dead-letters it now. ``in_progress()`` renews the lease of a long-running handler so the
@@ -35,6 +38,7 @@ class Delivery:
         "delivery_count",
         "entry_id",
         "event",
+        "gap",
         "name",
         "raw_payload",
         "stream_id",
@@ -61,6 +65,7 @@ class Delivery:
         self.entry_id = entry_id
         self.stream_id = stream_id
         self.delivery_count = delivery_count
+        self.gap: Gap | None = None
 
     @property
     def settled(self) -> bool:
@@ -103,7 +108,7 @@ class Delivery:
         :raises AckError: the backend did not take it, or the subscription is closed.
         """
         if not self._settled:
-            await self._subscription._renew(self)
+            await self._subscription._renew_delivery(self)
 
     def __repr__(self) -> str:
         what = (

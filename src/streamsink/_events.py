@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 import orjson
@@ -12,7 +12,10 @@ import orjson
 from ._exceptions import ConfigurationError
 from ._slots import slot_setters
 
-__all__ = ["EventType", "Event", "StreamEvent", "decoded_event", "raw_json"]
+if TYPE_CHECKING:
+    from .backend import Gap
+
+__all__ = ["EventType", "Event", "StreamEvent", "decoded_event", "raw_json", "set_event_gap"]
 
 
 class EventType(StrEnum):
@@ -94,6 +97,9 @@ class StreamEvent:
     JSON-serialisable value is accepted and normalised by :func:`raw_json`.
     ``timestamp``, ``entry_id`` and ``stream_id`` are set on decoded events (the publish time, the
     backend's entry id and the stream it came from) and are None on events never on a stream.
+    ``gap`` is set on a received event when entries right before it were trimmed from the stream
+    before the subscription read them (a :class:`~streamsink.Gap`; None otherwise): an SSE bridge
+    tells its client, a drain knows its copy has a hole. A sink ignores it.
     """
 
     type: str
@@ -105,6 +111,7 @@ class StreamEvent:
     timestamp: datetime | None = attrs.field(default=None, kw_only=True)
     entry_id: str | None = attrs.field(default=None, kw_only=True)
     stream_id: str | None = attrs.field(default=None, kw_only=True)
+    gap: Gap | None = attrs.field(default=None, kw_only=True)
 
     def server_data_value(self) -> Any:
         """``server_data`` parsed from JSON (None when absent)."""
@@ -134,9 +141,18 @@ def decoded_event(
     JSON bytes or None.
     """
     event = _new(StreamEvent)
-    set_type, set_run, set_session, set_key, set_payload, set_data, set_ts, set_id, set_stream = (
-        _SETTERS
-    )
+    (
+        set_type,
+        set_run,
+        set_session,
+        set_key,
+        set_payload,
+        set_data,
+        set_ts,
+        set_id,
+        set_stream,
+        set_gap,
+    ) = _SETTERS
     set_type(event, type)
     set_run(event, run_id)
     set_session(event, session_id)
@@ -146,4 +162,9 @@ def decoded_event(
     set_ts(event, timestamp)
     set_id(event, entry_id)
     set_stream(event, stream_id)
+    set_gap(event, None)
     return event
+
+
+#: Sets ``StreamEvent.gap`` on an event the subscription received (it is frozen to everyone else).
+set_event_gap = _SETTERS[-1]

@@ -9,6 +9,7 @@ was read but not finished stays pending in the group and is redelivered.
 from __future__ import annotations
 
 import logging
+import math
 from asyncio import _get_running_loop
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
@@ -22,22 +23,30 @@ from anyio.lowlevel import checkpoint
 
 from ._backoff import Backoff
 from ._coalesce import Coalescer
-from ._deadletter import DEAD_LETTER_EVENT, DeadLetter, encode_dead_letter
+from ._deadletter import DEAD_LETTER_EVENT, DeadLetter, decode_dead_letter, encode_dead_letter
 from ._delivery import Delivery
 from ._envelope import decode_entry, decode_envelope
+from ._events import StreamEvent, set_event_gap
 from ._exceptions import (
     AckError,
     BackendUnavailableError,
     DecodeError,
+    EntriesSkippedError,
+    SinkClosedError,
     StreamsinkError,
     SubscriptionError,
 )
 from ._handoff import Handoff
+from ._leases import Lease, ReadAheadLeases
+from ._options import SubscriberOptions, default_dead_letter_stream
+from ._streams import validate_stream_id
 from .backend import (
     Entry,
+    Gap,
     GroupConsumer,
     GroupLostError,
     Record,
+    RecordBatch,
     StartPosition,
     StreamDestroyedError,
     StreamReader,
@@ -75,6 +84,20 @@ class SubscriptionStatistics:
     retries: int
     #: consumer groups re-created after they vanished
     groups_recreated: int
+    #: entries trimmed from the stream before this subscription (or its group) read them, as far
+    #: as the backend could count them (see ``gaps``)
+    skipped: int = 0
+    #: losses found (each reported to ``on_error`` as :class:`EntriesSkippedError`); one whose
+    #: size the backend could not tell adds to this but not to ``skipped``
+    gaps: int = 0
+    #: read-ahead entries not handed to the application because their lease ran out first (the
+    #: process was stopped, or the application took nothing for a grace period): the group may
+    #: have given them to another consumer, so they are left to it
+    expired: int = 0
+    #: own pending entries fetched again after a read whose reply was lost
+    recovered: int = 0
+    #: dead letters that could not be written; their entries stay pending and are tried again
+    dead_letter_failures: int = 0
 
 
 @attrs.define
@@ -86,6 +109,11 @@ class _Counters:
     dead_lettered: int = 0
     retries: int = 0
     groups_recreated: int = 0
+    skipped: int = 0
+    gaps: int = 0
+    expired: int = 0
+    recovered: int = 0
+    dead_letter_failures: int = 0
 
     def snapshot(self) -> SubscriptionStatistics:
         return SubscriptionStatistics(**attrs.asdict(self))
@@ -98,6 +126,9 @@ class Subscription(Generic[ItemT]):
     Iteration ends without error when the subscription is closed or the stream destroyed, and
     raises :class:`SubscriptionError` when it ended by a failure (the backend unreachable past
     ``reconnect_timeout``, acks that keep failing). Leaving the ``async with`` closes it promptly.
+
+    Whatever the decoder raises for an entry makes that entry poison (reported, dead-lettered in
+    a group), never the end of the subscription.
     """
 
     def __init__(
@@ -107,6 +138,7 @@ class Subscription(Generic[ItemT]):
         start: StartPosition,
         *,
         manual: bool,
+        letters: bool = False,
     ) -> None:
         options = subscriber.options
         self._subscriber = subscriber
@@ -120,17 +152,17 @@ class Subscription(Generic[ItemT]):
         self._count = options.fetch_count or options.buffer
         self._claim_interval = subscriber._claim_interval
         self._max_block = options.max_block or (self._claim_interval if self._group else 5.0)
-        self._fast_decode = options.decoder is decode_envelope
-        self._dead_letter_stream = (
-            options.dead_letter_stream(stream_id) if options.dead_letter_stream else None
-        )
+        # Dead-letter subscriptions yield DeadLetter objects; the default decoder is inlined.
+        self._decoder: Callable[[bytes], Any] = decode_dead_letter if letters else options.decoder
+        self._fast_decode = not letters and options.decoder is decode_envelope
+        self._dead_letter_stream = _dead_letter_target(options, stream_id, letters=letters)
         self._counters = _Counters()
         self._backoff = Backoff(budget=options.reconnect_timeout)
         self._consumer: GroupConsumer | None = None
         self._reader: StreamReader | None = None
-        # Batches from the pump to the application, unbounded: `_outstanding` bounds them in
-        # events instead.
-        self._handoff: Handoff[list[Any]] = Handoff()
+        # Batches from the pump to the application: (items, their lease or None, payload bytes).
+        # Unbounded as a queue: `_outstanding` and `_bytes_out` bound what it holds.
+        self._handoff: Handoff[tuple[list[Any], Lease | None, int]] = Handoff()
         self._stack: AsyncExitStack | None = None
         self._pump_scope = anyio.CancelScope()
         self._acker_scope = anyio.CancelScope()
@@ -139,17 +171,21 @@ class Subscription(Generic[ItemT]):
         self._terminal: SubscriptionError | None = None
         self._current: str | None = None  # auto mode: id of the event the application holds
         self._done: list[str] = []  # auto mode: ids finished by the application, not yet acked
-        self._items: deque[Any] = deque()  # received from the pump, not yet handed out
+        self._acking: list[str] = []  # ids of the ack call in flight
+        self._unsettled: set[str] = set()  # manual group mode: delivered, not settled yet
+        self._items: deque[Any] = deque()  # the batch being handed out, what is left of it
+        self._items_lease: Lease | None = None  # ... and its lease (group mode)
+        self._items_bytes = 0  # ... and its payload bytes
         self._outstanding = 0  # events handed over by the pump, not yet taken by the application
+        self._bytes_out = 0  # payload bytes of the batches handed over and not wholly taken
+        self._bytes_budget = options.buffer_bytes
+        self._entry_bytes = -1  # mean payload size of the last batch read (-1: none read yet)
         self._wake_at = -1  # the pump waits for `_outstanding` to fall to this (-1: not waiting)
+        self._wake_bytes = -1  # ... or for `_bytes_out` to fall to this
         self._room: anyio.Event  # set when it has fallen that far; made on entry
-        # Lease renewal of events waiting for the application: (when read or last renewed, ids)
-        # per handed-over batch, oldest first; the application takes events in this order.
-        self._waiting: deque[tuple[float, list[str]]] = deque()
-        self._waiting_count = 0
-        self._handed_total = 0
-        self._taken_seen = 0
-        self._progress_at = 0.0
+        self._leases: ReadAheadLeases | None = None  # group mode; made on entry
+        self._lease_limit = math.inf  # age at which read-ahead may no longer be handed out
+        self._pending_gap: Gap | None = None  # found, not yet attached to a delivered item
         self._last_read: str | None = None
         self._claim_soon = False
         self._stopping = False
@@ -199,7 +235,9 @@ class Subscription(Generic[ItemT]):
         # anyio's clock; on asyncio that is the loop's, read without anyio's per-call lookup.
         loop = _get_running_loop()
         self._now: Callable[[], float] = anyio.current_time if loop is None else loop.time
-        self._progress_at = self._now()
+        if self._group is not None:
+            self._leases = ReadAheadLeases(self._options.ack_grace_period, self._now())
+            self._lease_limit = self._leases.limit
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
@@ -260,8 +298,15 @@ class Subscription(Generic[ItemT]):
         if self._stopping:
             self._end()
         items = self._items
-        if not items:
-            await self._refill_items()
+        while True:
+            if not items:
+                await self._refill_items()
+            lease = self._items_lease
+            # Group mode: read-ahead whose lease ran out may be another consumer's by now (this
+            # process was stopped, or the application took nothing for a grace period).
+            if lease is None or self._now() - lease.renewed_at < self._lease_limit:
+                break
+            self._expire_items()
         item = items.popleft()
         outstanding = self._outstanding = self._outstanding - 1
         if outstanding <= self._wake_at:
@@ -283,10 +328,43 @@ class Subscription(Generic[ItemT]):
             # bounded and no batch is left behind.
             async with self._refill:
                 if not items:
+                    self._release_bytes()
                     try:
-                        items.extend(await self._handoff.get())
+                        batch, self._items_lease, self._items_bytes = await self._handoff.get()
                     except anyio.EndOfStream:
+                        self._items_lease = None
                         self._end()
+                    items.extend(batch)
+
+    def _release_bytes(self) -> None:
+        """The batch in ``_items`` was wholly taken: its bytes no longer count as read-ahead."""
+        if self._items_bytes:
+            self._bytes_out -= self._items_bytes
+            self._items_bytes = 0
+            if self._wake_bytes >= 0 and self._bytes_out <= self._wake_bytes:
+                self._wake_bytes = -1
+                self._room.set()
+
+    def _expire_items(self) -> None:
+        """Drop what is left of the batch in ``_items``: its lease ran out, so the group may have
+        given it to another consumer; handing it out here would handle it twice. The entries stay
+        pending (this consumer's, or whoever claimed them) and nothing of them is acknowledged."""
+        items = self._items
+        count = len(items)
+        items.clear()
+        self._items_lease = None
+        self._counters.expired += count
+        outstanding = self._outstanding = self._outstanding - count
+        if outstanding <= self._wake_at:
+            self._wake_at = -1
+            self._room.set()
+        self._report(
+            StreamsinkError(
+                f"{count} read-ahead entries of {self._stream_id!r} were not handed out: their "
+                f"lease ran out (ack_grace_period={self._options.ack_grace_period:g} s) before "
+                "the application took them, so they are left for redelivery"
+            )
+        )
 
     def _end(self) -> None:
         if self._terminal is not None:
@@ -340,13 +418,23 @@ class Subscription(Generic[ItemT]):
         if self._done:
             self._acks_wanted.set()
 
-    async def _pump_group(self, consumer: GroupConsumer) -> None:
+    def _read_count(self) -> int:
+        """Entries to ask for: ``fetch_count``, fewer when entries are large, so that one read
+        does not bring much more than the byte budget has room for. Before the first entry is
+        seen their size is unknown: the first read asks for one."""
+        size = self._entry_bytes
+        if size < 0:
+            return 1
         count = self._count
+        if size * count > self._bytes_budget:
+            room = max(self._bytes_budget - self._bytes_out, size)
+            count = max(1, min(count, room // size))
+        return count
+
+    async def _pump_group(self, consumer: GroupConsumer) -> None:
+        counters = self._counters
         # A consumer restarting under its old name first gets back what it held when it stopped.
-        after: str | None = None
-        while records := await self._call(consumer.read_own_pending, after, count):
-            after = records[-1].entry_id
-            await self._deliver(records)
+        await self._deliver_own_pending(consumer, None)
         grace = self._options.ack_grace_period
         next_claim = self._now()
         while True:
@@ -355,26 +443,71 @@ class Subscription(Generic[ItemT]):
             if self._claim_soon or now >= next_claim:
                 self._claim_soon = False
                 next_claim = now + self._claim_interval
-                if self._waiting:
-                    await self._renew_waiting()
-                claimed = await self._call(consumer.claim_idle, grace, count)
+                await self._renew()
+                retries = counters.retries
+                claimed = await self._call(consumer.claim_idle, grace, self._read_count())
+                if counters.retries != retries:
+                    await self._recover(consumer, claimed)
                 if claimed:
-                    self._claim_soon = len(claimed) >= count  # more may be waiting
+                    self._claim_soon = len(claimed) >= self._count  # more may be waiting
                     await self._deliver(claimed)
                     continue
             block = max(0.0, min(next_claim - now, self._max_block))
-            records = await self._call(consumer.read_new, count, block)
+            retries = counters.retries
+            records = await self._call(consumer.read_new, self._read_count(), block)
+            if counters.retries != retries:
+                await self._recover(consumer, records)
             if records:
                 self._last_read = records[-1].entry_id
                 await self._deliver(records)
+            elif type(records) is RecordBatch and records.gap is not None:
+                self._note_gap(records.gap)
 
-    async def _pump_reader(self, reader: StreamReader) -> None:
-        while True:
-            records = await self._call(reader.read, self._count, self._max_block)
+    async def _recover(self, consumer: GroupConsumer, fresh: Sequence[Record]) -> None:
+        """A read or claim failed before the retry that succeeded: its reply may have been lost
+        after the backend had already made its entries pending for this consumer. Fetch this
+        consumer's pending entries again now, rather than wait a grace period for the group to
+        reclaim them, skipping those this subscription still holds."""
+        held = {record.entry_id for record in fresh}
+        held.update(self._held_ids())
+        await self._deliver_own_pending(consumer, held)
+
+    async def _deliver_own_pending(self, consumer: GroupConsumer, held: set[str] | None) -> None:
+        """Deliver this consumer's pending entries: on start (``held`` None), or after a lost
+        reply, except ``held`` (counted as ``recovered``)."""
+        after: str | None = None
+        while records := await self._call(consumer.read_own_pending, after, self._read_count()):
+            after = records[-1].entry_id
+            if held is not None:
+                records = [record for record in records if record.entry_id not in held]
+                self._counters.recovered += len(records)
             if records:
                 await self._deliver(records)
 
+    def _held_ids(self) -> set[str]:
+        """Ids of entries this subscription has read and not settled: read-ahead, the event the
+        application holds, finished ones whose ack has not landed, unsettled deliveries."""
+        held = set(self._done)
+        held.update(self._acking)
+        held.update(self._unsettled)
+        if self._current is not None:
+            held.add(self._current)
+        if self._leases is not None:
+            self._leases.sync(self._outstanding)
+            held.update(self._leases.waiting_ids())
+        return held
+
+    async def _pump_reader(self, reader: StreamReader) -> None:
+        while True:
+            records = await self._call(reader.read, self._read_count(), self._max_block)
+            if records:
+                await self._deliver(records)
+            elif type(records) is RecordBatch and records.gap is not None:
+                self._note_gap(records.gap)
+
     async def _deliver(self, records: Sequence[Record]) -> None:
+        if type(records) is RecordBatch and records.gap is not None:
+            self._note_gap(records.gap)
         self._counters.received += len(records)
         stream_id = self._stream_id
         # The common case, a first delivery of a good envelope in auto mode, is decoded inline;
@@ -383,50 +516,85 @@ class Subscription(Generic[ItemT]):
         inline = self._fast_decode and not self._manual
         batch: list[Any] = []
         ids: list[str] = []
+        nbytes = 0
         read_at = self._now()
         for record in records:
             entry_id = record.entry_id
             payload = record.payload
+            if payload is not None:
+                nbytes += len(payload)
             if inline and record.delivery_count == 1 and payload is not None:
                 try:
                     batch.append((entry_id, decode_entry(payload, entry_id, stream_id)))
                     ids.append(entry_id)
                     continue
-                except DecodeError:
-                    pass  # `_prepare` decodes it again and reports it
+                except Exception:
+                    pass  # `_prepare` decodes it again and reports it, whatever it raised
             item = await self._prepare(record)
             if item is not None:
                 batch.append(item)
                 ids.append(entry_id)
+        if records:
+            self._entry_bytes = nbytes // len(records)
         if not batch:
             return
+        if self._pending_gap is not None:
+            self._attach_gap(batch[0])
         # One hand-off per batch, not per event, once the whole batch fits in the buffer: the
-        # application then has at most `buffer` events waiting, and the reader holds one batch.
+        # application then has at most `buffer` events (and about `buffer_bytes` of payload)
+        # waiting, and the reader holds one batch.
         size = len(batch)
         wake_at = max(0, self._options.buffer - size)
-        held = (read_at, ids)
-        while self._outstanding > wake_at:
+        wake_bytes = max(0, self._bytes_budget - nbytes)
+        lease = Lease(ids, read_at) if self._leases is not None else None
+        while self._outstanding > wake_at or self._bytes_out > wake_bytes:
             # The application is behind. While waiting on it, keep acking what it finishes and
             # renewing the lease of what waits, so neither is redelivered meanwhile.
             self._want_acks()
-            held = await self._renew_waiting(held)
-            if self._outstanding <= wake_at:
+            await self._renew(lease)
+            if self._outstanding <= wake_at and self._bytes_out <= wake_bytes:
                 break
             self._room = room = anyio.Event()
-            self._wake_at = wake_at
+            # Wake on whichever bound holds the pump back (taking events frees events; taking
+            # the last event of a batch frees its bytes).
+            self._wake_at = wake_at if self._outstanding > wake_at else -1
+            self._wake_bytes = wake_bytes if self._bytes_out > wake_bytes else -1
             with anyio.move_on_after(self._claim_interval):
                 await room.wait()
         self._outstanding += size
-        self._handed_total += size
-        if self._group is not None:
-            self._drop_taken()
-            self._waiting.append(held)
-            self._waiting_count += size
-        if self._handoff.put(batch):
+        self._bytes_out += nbytes
+        if lease is not None and self._leases is not None:
+            self._leases.handed(lease)
+        if self._handoff.put((batch, lease, nbytes)):
             # The application was waiting: let it take the batch before this task goes on to
             # its next read, whose request would otherwise delay the event by a round trip's
             # worth of work.
             await checkpoint()
+
+    def _note_gap(self, gap: Gap) -> None:
+        """Count and report entries lost before this subscription read them; the next item
+        handed out carries the gap (``StreamEvent.gap`` / ``Delivery.gap``)."""
+        counters = self._counters
+        counters.gaps += 1
+        if gap.count:
+            counters.skipped += gap.count
+        self._report(EntriesSkippedError(gap))
+        pending = self._pending_gap
+        if pending is not None:  # two losses before anything was handed out: one hole
+            count = (
+                None if pending.count is None or gap.count is None else pending.count + gap.count
+            )
+            gap = Gap(stream_id=gap.stream_id, after=pending.after, before=gap.before, count=count)
+        self._pending_gap = gap
+
+    def _attach_gap(self, item: Any) -> None:
+        gap, self._pending_gap = self._pending_gap, None
+        if self._manual:
+            item.gap = gap
+            return
+        event = item[1]
+        if type(event) is StreamEvent:
+            set_event_gap(event, gap)
 
     async def _prepare(self, record: Record) -> Any:
         """What the application gets for ``record`` (an ``(entry id, event)`` pair in auto mode,
@@ -456,7 +624,7 @@ class Subscription(Generic[ItemT]):
                 if self._fast_decode:
                     event = decode_entry(payload, record.entry_id, self._stream_id)
                 else:
-                    event = self._options.decoder(payload)
+                    event = self._decoder(payload)
             except DecodeError as exc:
                 error = exc
             except Exception as exc:
@@ -472,6 +640,8 @@ class Subscription(Generic[ItemT]):
                     await self._dead_letter(record, f"undecodable: {error}")
                 return None
         if self._manual:
+            if grouped:
+                self._unsettled.add(record.entry_id)
             return Delivery(
                 self,  # type: ignore[arg-type]
                 event=event,
@@ -484,54 +654,21 @@ class Subscription(Generic[ItemT]):
             )
         return (record.entry_id, event)
 
-    def _drop_taken(self) -> None:
-        """Forget the ids the application has taken (the oldest ones: it takes them in order)."""
-        waiting = self._waiting
-        taken = self._waiting_count - self._outstanding
-        while taken > 0 and waiting:
-            read_at, ids = waiting[0]
-            if len(ids) <= taken:
-                waiting.popleft()
-                taken -= len(ids)
-                self._waiting_count -= len(ids)
-            else:
-                waiting[0] = (read_at, ids[taken:])
-                self._waiting_count -= taken
-                taken = 0
-
-    async def _renew_waiting(
-        self, held: tuple[float, list[str]] | None = None
-    ) -> tuple[float, list[str]]:
+    async def _renew(self, held: Lease | None = None) -> None:
         """Renew the lease of events read but not yet taken by the application (and of ``held``,
         a batch the pump still holds), so a slow consumer's read-ahead is not redelivered while
         it waits. Only while the application makes progress: a consumer stuck on one event for a
-        whole grace period stops renewing, and the group reclaims what it holds."""
+        whole grace period stops renewing, and the group reclaims what it holds. A lease that
+        already ran out is never renewed: its entries may be another consumer's now."""
+        leases, consumer = self._leases, self._consumer
+        if leases is None or consumer is None:
+            return
         now = self._now()
-        if held is None:
-            held = (now, [])
-        consumer = self._consumer
-        if consumer is None:
-            return held
-        self._drop_taken()
-        waiting = self._waiting
-        taken_total = self._handed_total - self._outstanding
-        if taken_total != self._taken_seen:
-            self._taken_seen = taken_total
-            self._progress_at = now
-        grace = self._options.ack_grace_period
-        if now - self._progress_at >= grace:
-            return held
-        due = now - grace / 2
-        renew = [i for read_at, ids in waiting if read_at <= due for i in ids]
-        if held[0] <= due:
-            renew += held[1]
-        if not renew:
-            return held
-        await self._call(consumer.touch, renew)
-        for index, (read_at, ids) in enumerate(waiting):
-            if read_at <= due:
-                waiting[index] = (now, ids)
-        return (now, held[1]) if held[0] <= due else held
+        due = leases.due(now, self._outstanding, held)
+        if not due:
+            return
+        await self._call(consumer.touch, [i for lease in due for i in lease.ids])
+        leases.renewed(due, now)
 
     # -- backend calls, retries, acks, dead letters ---------------------------------------------
 
@@ -590,6 +727,7 @@ class Subscription(Generic[ItemT]):
         if not self._done:
             return
         done, self._done = self._done, []
+        self._acking = done
         try:
             await self._acks.submit(done)
         except BaseException as exc:
@@ -601,11 +739,25 @@ class Subscription(Generic[ItemT]):
                 log.warning("could not acknowledge %d entries on close: %s", len(done), exc)
                 return
             raise
+        finally:
+            self._acking = []
 
     async def _dead_letter(
         self, record: Record, reason: str, *, attempts: int | None = None
-    ) -> None:
-        if self._dead_letter_stream is not None:
+    ) -> bool:
+        """Write ``record``'s dead letter, then acknowledge it (group mode). Returns False when
+        the dead letter could not be written (the backend refused it or is unreachable): then
+        nothing is acknowledged, the entry stays pending and the group delivers it again after
+        the grace period, when writing it is tried again.
+
+        A dead letter is never itself dead-lettered (consuming a ``:dlq`` stream must not grow
+        ``:dlq:dlq``): such an entry is only reported and acknowledged.
+        """
+        target = self._dead_letter_stream
+        if record.name == DEAD_LETTER_EVENT:
+            target = None
+            reason += "; it is itself a dead letter, so it is not dead-lettered again"
+        if target is not None:
             letter = DeadLetter(
                 origin_stream=self._stream_id,
                 entry_id=record.entry_id,
@@ -616,17 +768,31 @@ class Subscription(Generic[ItemT]):
                 event_name=record.name,
                 payload=record.payload,
             )
-            entry = Entry(self._dead_letter_stream, DEAD_LETTER_EVENT, encode_dead_letter(letter))
-            await self._call(self._backend.append, [entry])
+            entry = Entry(target, DEAD_LETTER_EVENT, encode_dead_letter(letter))
+            try:
+                await self._backend.append([entry])
+            except (SinkClosedError, StreamDestroyedError):
+                raise
+            except StreamsinkError as exc:
+                self._counters.dead_letter_failures += 1
+                self._report(
+                    StreamsinkError(
+                        f"could not dead-letter {self._stream_id}/{record.entry_id} to {target} "
+                        f"({reason}): {exc}; the entry stays pending and is tried again when "
+                        "it is redelivered"
+                    )
+                )
+                return False
         if self._group is not None:
             await self._acks.submit([record.entry_id])
         self._counters.dead_lettered += 1
-        where = self._dead_letter_stream or "nowhere (dead_letter_stream=None)"
+        where = target or "nowhere (dropped)"
         self._report(
             StreamsinkError(
                 f"entry {self._stream_id}/{record.entry_id} dead-lettered to {where}: {reason}"
             )
         )
+        return True
 
     def _report(self, error: StreamsinkError) -> None:
         self._subscriber._report(error)
@@ -645,15 +811,17 @@ class Subscription(Generic[ItemT]):
             await self._acks.submit([delivery.entry_id])
         except SubscriptionError as exc:
             raise AckError(f"ack of {delivery.entry_id} failed: {exc}") from exc
+        self._unsettled.discard(delivery.entry_id)
 
     async def _settle_nack(self, delivery: Delivery) -> None:
         self._require_open("nack")
         if self._consumer is None:
             return
         await self._settle_call(self._consumer.nack, delivery, "nack")
+        self._unsettled.discard(delivery.entry_id)
         self._claim_soon = True
 
-    async def _renew(self, delivery: Delivery) -> None:
+    async def _renew_delivery(self, delivery: Delivery) -> None:
         self._require_open("renew")
         if self._consumer is None:
             return
@@ -665,9 +833,15 @@ class Subscription(Generic[ItemT]):
             delivery.entry_id, delivery.name, delivery.raw_payload, None, delivery.delivery_count
         )
         try:
-            await self._dead_letter(record, reason)
+            written = await self._dead_letter(record, reason)
         except SubscriptionError as exc:
             raise AckError(f"term of {delivery.entry_id} failed: {exc}") from exc
+        if not written:
+            raise AckError(
+                f"term of {delivery.entry_id} failed: its dead letter could not be written; "
+                "the entry stays pending"
+            )
+        self._unsettled.discard(delivery.entry_id)
 
     async def _settle_call(
         self, fn: Callable[[Sequence[str]], Awaitable[None]], delivery: Delivery, what: str
@@ -684,3 +858,19 @@ class Subscription(Generic[ItemT]):
                     await handle.aclose()
                 except StreamsinkError as exc:
                     log.warning("closing %s on %r: %s", type(handle).__name__, self._stream_id, exc)
+
+
+def _dead_letter_target(options: SubscriberOptions, stream_id: str, *, letters: bool) -> str | None:
+    """Where this subscription writes dead letters: ``dead_letter_stream(stream_id)``, validated
+    now; none for a dead-letter subscription, nor (with the default naming) for a stream that is
+    itself a dead-letter stream."""
+    make = options.dead_letter_stream
+    if letters or make is None:
+        return None
+    if make is default_dead_letter_stream and stream_id.endswith(":dlq"):
+        return None
+    target = make(stream_id)
+    validate_stream_id(target)
+    if target == stream_id:
+        return None
+    return target

@@ -1,0 +1,124 @@
+"""Leases of read-ahead: events a group subscription read but the application has not taken yet.
+
+Every entry read through a consumer group is pending for this consumer from the moment it is
+read; once it has been idle for ``ack_grace_period`` any consumer of the group may claim it. Read
+ahead of a slow application would then be handed out by two consumers. :class:`ReadAheadLeases`
+keeps, per batch read, when its lease was last renewed and which of its entries still wait, and
+answers the two questions the subscription asks:
+
+- which batches to renew now (half a grace period old, while the application makes progress);
+- whether a batch may still be handed to the application (its lease has not run out).
+
+It is pure bookkeeping: every method takes the current time, so the rules are tested on a fake
+clock without sleeping.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+
+__all__ = ["Lease", "ReadAheadLeases"]
+
+#: A lease counts as run out at this fraction of the grace period: the group's idle clock started
+#: when the server delivered the batch, a little before this process saw it, and another consumer
+#: claims on its own schedule, so handing out an event at the very edge would race it.
+EXPIRY_FRACTION = 0.9
+
+
+class Lease:
+    """One batch of read-ahead: when it was read or last renewed (``renewed_at``) and the ids of
+    its entries the application has not taken yet (oldest first)."""
+
+    __slots__ = ("ids", "renewed_at")
+
+    def __init__(self, ids: list[str], now: float) -> None:
+        self.ids = ids
+        self.renewed_at = now
+
+
+class ReadAheadLeases:
+    """The leases of a subscription's read-ahead, oldest batch first.
+
+    The application takes events in the order batches were handed over, so "taken" is a count:
+    the subscription reports how many events are still outstanding and the oldest ids go.
+    """
+
+    __slots__ = (
+        "_grace",
+        "_handed",
+        "_progress_at",
+        "_taken_seen",
+        "_waiting",
+        "_waiting_ids",
+        "limit",
+    )
+
+    def __init__(self, grace: float, now: float) -> None:
+        self._grace = grace
+        #: age at which a lease has run out (see EXPIRY_FRACTION)
+        self.limit = grace * EXPIRY_FRACTION
+        self._waiting: deque[Lease] = deque()
+        self._waiting_ids = 0
+        self._handed = 0
+        self._taken_seen = 0
+        self._progress_at = now
+
+    def handed(self, lease: Lease) -> None:
+        """A batch went to the application's buffer."""
+        self._waiting.append(lease)
+        self._waiting_ids += len(lease.ids)
+        self._handed += len(lease.ids)
+
+    def sync(self, outstanding: int) -> None:
+        """Forget the ids the application has taken: all but the newest ``outstanding``."""
+        waiting = self._waiting
+        taken = self._waiting_ids - outstanding
+        while taken > 0 and waiting:
+            lease = waiting[0]
+            if len(lease.ids) <= taken:
+                waiting.popleft()
+                taken -= len(lease.ids)
+                self._waiting_ids -= len(lease.ids)
+            else:
+                lease.ids = lease.ids[taken:]
+                self._waiting_ids -= taken
+                taken = 0
+
+    def expired(self, lease: Lease, now: float) -> bool:
+        """True once ``lease`` has run out: its entries may be another consumer's by now."""
+        return now - lease.renewed_at >= self.limit
+
+    def due(self, now: float, outstanding: int, held: Lease | None = None) -> list[Lease]:
+        """The leases to renew now: at least half a grace period old and not run out — and none
+        while the application has taken nothing for a whole grace period (a handler stuck on one
+        event must not keep its read-ahead from the rest of the group). ``held`` is a batch the
+        caller read but has not handed over yet."""
+        self.sync(outstanding)
+        taken = self._handed - outstanding
+        if taken != self._taken_seen:
+            self._taken_seen = taken
+            self._progress_at = now
+        if now - self._progress_at >= self._grace:
+            return []
+        old = now - self._grace / 2
+        limit = self.limit
+        due = [
+            lease
+            for lease in self._waiting
+            if lease.renewed_at <= old and now - lease.renewed_at < limit
+        ]
+        if held is not None and held.renewed_at <= old and now - held.renewed_at < limit:
+            due.append(held)
+        return due
+
+    @staticmethod
+    def renewed(leases: list[Lease], now: float) -> None:
+        """The backend took the renewal of ``leases``."""
+        for lease in leases:
+            lease.renewed_at = now
+
+    def waiting_ids(self) -> Iterator[str]:
+        """Every id handed over and not yet taken."""
+        for lease in self._waiting:
+            yield from lease.ids

@@ -1,0 +1,327 @@
+"""The subscription against hostile entries and faults: decoders that raise anything, dead letters
+that cannot be written or are themselves dead letters, large entries behind a stuck handler,
+read-ahead whose lease ran out, and read replies lost on the way."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+import orjson
+import pytest
+
+from streamsink import (
+    BackendUnavailableError,
+    DecodeError,
+    StartPosition,
+    StreamEvent,
+    StreamSink,
+    StreamsinkError,
+    StreamSubscriber,
+    SubscriberOptions,
+    decode_envelope,
+)
+from streamsink.backend import Entry, GroupConsumer, Record
+from streamsink_memory import MemoryBackend, MemoryBroker
+
+pytestmark = pytest.mark.anyio
+
+STREAM = "session/s"
+
+
+def _subscriber(backend: Any, **options: Any) -> StreamSubscriber:
+    options.setdefault("start", StartPosition.oldest())
+    options.setdefault("claim_interval", 0.02)
+    options.setdefault("on_error", lambda error: None)
+    return StreamSubscriber(backend, SubscriberOptions(**options))
+
+
+def _event(index: int) -> StreamEvent:
+    return StreamEvent("tool_start", f"run-{index}", "s", f"k{index}", {"index": index})
+
+
+def _envelope(timestamp: str) -> bytes:
+    return orjson.dumps({"type": "tool_end", "run_id": "r", "timestamp": timestamp})
+
+
+async def _take(sub: Any, count: int, within: float = 5) -> list[Any]:
+    items = []
+    with anyio.fail_after(within):
+        async for item in sub:
+            items.append(item)
+            if len(items) == count:
+                break
+    return items
+
+
+# -- whatever a decoder raises is poison ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", ["group", "fan-out", "manual"])
+async def test_an_overflowing_timestamp_is_poison_not_the_end(mode: str) -> None:
+    """A timestamp that is valid RFC 3339 but overflows in UTC (year 9999 with a negative offset,
+    year 1 with a positive one) is an undecodable entry: the event before it, and after it, are
+    delivered and the subscription goes on."""
+    backend = MemoryBackend(MemoryBroker())
+    sink = StreamSink(backend)
+    await sink.send(_event(1))
+    await backend.append([Entry(STREAM, "tool_end", _envelope("9999-12-31T23:59:59-01:00"))])
+    await backend.append([Entry(STREAM, "tool_end", _envelope("0001-01-01T00:00:00+01:00"))])
+    await sink.send(_event(2))
+    errors: list[StreamsinkError] = []
+    subscriber = _subscriber(
+        backend, group=None if mode == "fan-out" else "g", on_error=errors.append
+    )
+    if mode == "manual":
+        async with subscriber.subscribe_manual(STREAM) as deliveries:
+            got = await _take(deliveries, 4)
+            for delivery in got:
+                await delivery.ack()
+        assert [d.event.payload["index"] for d in got if d.event is not None] == [1, 2]
+        assert [type(d.decode_error) for d in got if d.event is None] == [DecodeError] * 2
+        return
+    async with subscriber.subscribe(STREAM) as events:
+        got = await _take(events, 2)
+        stats = events.statistics()
+    assert [event.payload["index"] for event in got] == [1, 2]
+    assert stats.decode_errors == 2
+    assert sum(isinstance(error, DecodeError) for error in errors) == 2
+
+
+@pytest.mark.parametrize("exception", [OverflowError, RuntimeError, RecursionError, KeyError])
+@pytest.mark.parametrize("group", ["g", None])
+async def test_whatever_a_decoder_raises_is_poison(
+    exception: type[Exception], group: str | None
+) -> None:
+    """A custom decoder raising any exception makes that entry poison: reported, dead-lettered in
+    a group, and the events around it still delivered."""
+
+    def decoder(data: bytes) -> StreamEvent:
+        if b"poison" in data:
+            raise exception("decoder blew up")
+        return decode_envelope(data)
+
+    broker = MemoryBroker()
+    backend = MemoryBackend(broker)
+    await StreamSink(backend).send(_event(1))
+    await backend.append([Entry(STREAM, "tool_end", b'{"poison": true}')])
+    await StreamSink(backend).send(_event(2))
+    async with _subscriber(backend, group=group, decoder=decoder).subscribe(STREAM) as events:
+        got = await _take(events, 2)
+        stats = events.statistics()
+    assert [event.payload["index"] for event in got] == [1, 2]
+    assert stats.decode_errors == 1
+    assert broker.entry_ids(f"{STREAM}:dlq") != [] if group else broker.stream_ids() == [STREAM]
+
+
+# -- dead letters --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("naming", ["default", "custom"])
+async def test_a_dead_letter_stream_is_never_dead_lettered_again(naming: str) -> None:
+    """Consuming a dead-letter stream with the envelope decoder reports its letters as
+    undecodable and acknowledges them; it never writes them on into another dead-letter stream."""
+    broker = MemoryBroker()
+    backend = MemoryBackend(broker)
+    options: dict[str, Any] = {}
+    if naming == "custom":
+        options["dead_letter_stream"] = lambda stream_id: f"dead/{stream_id}"
+    await backend.append([Entry(STREAM, "tool_end", b"junk")])
+    await StreamSink(backend).send(_event(1))
+    async with _subscriber(backend, group="g", **options).subscribe(STREAM) as events:
+        await _take(events, 1)
+    letters = f"{STREAM}:dlq" if naming == "default" else f"dead/{STREAM}"
+    assert len(broker.entry_ids(letters)) == 1
+    await StreamSink(backend, None).send(StreamEvent("tool_start", "r", "dlq-marker"))
+    subscriber = _subscriber(backend, group="dlq-reader", **options)
+    async with subscriber.subscribe(letters) as events:
+        with anyio.move_on_after(0.3):
+            async for event in events:
+                raise AssertionError(f"a dead letter came out as an event: {event}")
+        stats = events.statistics()
+    assert stats.decode_errors == 1
+    assert broker.pending(letters, "dlq-reader") == []  # acknowledged
+    assert [
+        s for s in broker.stream_ids() if s.count("dlq") > 1 or s.startswith("dead/dead/")
+    ] == []
+
+
+class _FailingAppends(MemoryBackend):
+    """A memory backend whose appends to dead-letter streams are refused while ``refuse`` is set,
+    as Redis refuses writes when it is out of memory."""
+
+    refuse = True
+    refused = 0
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        if self.refuse and any(entry.stream_id.endswith(":dlq") for entry in entries):
+            self.refused += 1
+            raise BackendUnavailableError("Redis is out of memory (test)")
+        return await super().append(entries)
+
+
+async def test_a_dead_letter_that_cannot_be_written_leaves_its_entry_pending() -> None:
+    """A refused dead-letter write is retried, not terminal: nothing is acknowledged until the
+    letter is written, consumption goes on meanwhile, and the letter lands once writes work."""
+    broker = MemoryBroker()
+    backend = _FailingAppends(broker)
+    await backend.append([Entry(STREAM, "tool_end", b"junk")])
+    await StreamSink(backend).send(_event(1))
+    errors: list[StreamsinkError] = []
+    subscriber = _subscriber(backend, group="g", ack_grace_period=0.2, on_error=errors.append)
+    async with subscriber.subscribe(STREAM) as events:
+        (event,) = await _take(events, 1)
+        assert event.payload["index"] == 1
+        await anyio.sleep(0.5)  # two or so redeliveries of the junk entry, each refused
+        assert backend.refused >= 2
+        junk = broker.entry_ids(STREAM)[0]
+        assert junk in [p.entry_id for p in broker.pending(STREAM, "g")]  # not acknowledged
+        backend.refuse = False
+        with anyio.fail_after(5):
+            while junk in [p.entry_id for p in broker.pending(STREAM, "g")]:  # noqa: ASYNC110
+                await anyio.sleep(0.02)
+        stats = events.statistics()
+    assert len(broker.entry_ids(f"{STREAM}:dlq")) == 1
+    assert stats.dead_lettered == 1
+    assert stats.dead_letter_failures == backend.refused
+    assert any("out of memory" in str(error) for error in errors)
+
+
+# -- a byte budget for read-ahead -----------------------------------------------------------------
+
+
+async def test_large_entries_behind_a_stuck_handler_are_bounded_in_bytes() -> None:
+    """Read-ahead stops at ``buffer_bytes`` of payload, not at ``buffer`` entries: 40 entries of
+    256 KiB behind a handler that never finishes its first event are not all read."""
+    backend = MemoryBackend(MemoryBroker(), options=None)
+    blob = "x" * 256 * 1024
+    sink = StreamSink(backend)
+    for index in range(40):
+        await sink.send(StreamEvent("tool_end", "r", "s", f"k{index}", {"blob": blob}))
+    budget = 1024 * 1024
+    async with _subscriber(backend, group="g", buffer_bytes=budget).subscribe(STREAM) as events:
+        await _take(events, 1)  # the handler is stuck on it from here
+        await anyio.sleep(0.2)
+        received = events.statistics().received
+    # The budget (4 entries) plus the batch the reader holds while waiting, and the first read.
+    assert 2 <= received <= 10, received
+
+
+# -- leases of read-ahead -------------------------------------------------------------------------
+
+
+async def test_read_ahead_whose_lease_ran_out_is_not_handed_out() -> None:
+    """A handler stuck on one event for longer than the grace period stops the renewal of the
+    read-ahead behind it, so the group gives that read-ahead to another consumer; when the
+    handler comes back, the subscription does not hand it out a second time. (A process stopped
+    by SIGSTOP is the same case; tests/faults runs that one with real processes.)"""
+    broker = MemoryBroker()
+    backend = MemoryBackend(broker)
+    await StreamSink(backend).send_many([_event(i) for i in range(10)])
+    options = {"group": "g", "ack_grace_period": 0.3, "buffer": 10, "fetch_count": 10}
+    stuck: list[int] = []
+    other: list[int] = []
+
+    async def other_consumer(*, task_status: Any) -> None:
+        async with _subscriber(backend, **options).subscribe(STREAM) as events:
+            task_status.started()
+            async for event in events:
+                other.append(event.payload["index"])
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as tg:
+            async with _subscriber(backend, **options).subscribe(STREAM) as events:
+                with anyio.move_on_after(2):
+                    async for event in events:
+                        stuck.append(event.payload["index"])
+                        if len(stuck) == 1:
+                            while events.statistics().received < 10:  # noqa: ASYNC110
+                                await anyio.sleep(0.01)  # all ten read ahead
+                            await tg.start(other_consumer)
+                            await anyio.sleep(0.6)  # stuck: the other consumer claims them
+                stats = events.statistics()
+            tg.cancel_scope.cancel()
+    assert sorted(set(stuck) | set(other)) == list(range(10))
+    # Only the event the stuck handler held may be handled twice (it was reclaimed under it);
+    # the read-ahead is handled once, by whichever consumer the group gave it to last.
+    handled = Counter(stuck + other)
+    assert {index for index, times in handled.items() if times > 1} <= {stuck[0]}, (stuck, other)
+    assert stats.expired >= 9
+
+
+# -- a read reply lost on the way -----------------------------------------------------------------
+
+
+class _LostReplies(MemoryBackend):
+    """A memory backend whose group reads lose their reply once ``lose`` is set: the entries
+    are read (pending for the consumer) but the call fails, as when a connection drops while the
+    reply is on its way."""
+
+    lose = 0
+
+    async def open_group_consumer(self, *args: Any) -> Any:
+        return _LosingConsumer(await super().open_group_consumer(*args), self)
+
+
+class _LosingConsumer:
+    def __init__(self, inner: GroupConsumer, backend: _LostReplies) -> None:
+        self._inner = inner
+        self._backend = backend
+        self.lost: list[str] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    @property
+    def consumer(self) -> str:
+        return self._inner.consumer
+
+    async def read_new(self, count: int, block: float) -> Sequence[Record]:
+        records = await self._inner.read_new(count, block)
+        if records and self._backend.lose:
+            self._backend.lose -= 1
+            self.lost += [record.entry_id for record in records]
+            raise BackendUnavailableError("connection lost while reading the reply (test)")
+        return records
+
+
+async def test_entries_of_a_lost_read_reply_come_back_at_once() -> None:
+    """After a read whose reply was lost, the consumer fetches its own pending entries again as
+    soon as the backend answers, instead of waiting a grace period for the group to reclaim them;
+    what it already holds is not delivered twice."""
+    backend = _LostReplies(MemoryBroker())
+    sink = StreamSink(backend)
+    options = {"group": "g", "ack_grace_period": 60.0, "buffer": 4, "fetch_count": 4}
+    async with _subscriber(backend, **options).subscribe(STREAM) as events:
+        await sink.send_many([_event(i) for i in range(3)])
+        first = await _take(events, 2)  # one more is read ahead and held
+        backend.lose = 2
+        await sink.send_many([_event(i) for i in range(3, 10)])
+        rest = await _take(events, 8, within=3)  # far less than the 60 s grace period
+        stats = events.statistics()
+    seen = [event.payload["index"] for event in first + rest]
+    assert seen == list(range(10))
+    assert stats.recovered >= 4
+
+
+async def test_pending_entries_held_are_not_recovered_twice_in_manual_mode() -> None:
+    """Manual mode: deliveries the application holds unsettled are not fetched again by the
+    recovery after a lost reply."""
+    backend = _LostReplies(MemoryBroker())
+    sink = StreamSink(backend)
+    options = {"group": "g", "ack_grace_period": 60.0, "buffer": 4, "fetch_count": 4}
+    async with _subscriber(backend, **options).subscribe_manual(STREAM) as deliveries:
+        await sink.send_many([_event(i) for i in range(2)])
+        held = await _take(deliveries, 2)
+        backend.lose = 1
+        await sink.send_many([_event(i) for i in range(2, 5)])
+        rest = await _take(deliveries, 3, within=3)
+        with anyio.move_on_after(0.3):
+            extra = await deliveries.__anext__()
+            raise AssertionError(f"delivered twice: {extra}")
+        for delivery in held + rest:
+            await delivery.ack()
+    indexes = [d.event.payload["index"] for d in held + rest if d.event is not None]
+    assert indexes == list(range(5))
