@@ -24,6 +24,7 @@ _CAPABILITIES = Capabilities(
     destroy_ends_subscriptions=True,
     trio=True,
     persistent=False,
+    reports_gaps=True,
 )
 
 

@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING
 import anyio
 
 from streamsink import ConfigurationError, SinkClosedError
-from streamsink.backend import GroupLostError, Record, StartPosition, StreamDestroyedError
+from streamsink.backend import (
+    GroupLostError,
+    Record,
+    RecordBatch,
+    StartPosition,
+    StreamDestroyedError,
+)
 
 from ._checkpoint import checkpoint
 from ._stream import Group, Stream, parse_key, start_key
@@ -39,12 +45,15 @@ def _ensure_group(broker: MemoryBroker, stream_id: str, name: str, start: StartP
     """XGROUP CREATE ... MKSTREAM: an existing group keeps its position. The start is
     validated first, so a bad one creates nothing."""
     stream = broker._streams.get(stream_id)
-    key = start_key(start, 0 if stream is None else stream.last_key)
+    pos: int | None
     if stream is None:
+        key, pos = start_key(start, 0), 0
         stream = broker._create(stream_id)
+    else:
+        key, pos = stream.start_position(start)
     group = stream.groups.get(name)
     if group is None:
-        group = stream.groups[name] = Group(name, key)
+        group = stream.groups[name] = Group(name, key, pos)
     return group
 
 
@@ -163,7 +172,7 @@ class MemoryGroupConsumer:
                 group = self._live_group()
             consumer = group.consumer(self._consumer)
             records = group.deliver_new(self._stream, consumer, count, self._broker.clock())
-            if records or block <= 0 or timed_out:
+            if records or block <= 0 or timed_out or type(records) is RecordBatch:
                 return records
             if deadline is None:
                 deadline = anyio.current_time() + block
@@ -266,7 +275,7 @@ class MemoryStreamReader:
     :class:`StreamDestroyedError`.
     """
 
-    __slots__ = ("_broker", "_closed", "_cursor", "_handles", "_stream", "_stream_id")
+    __slots__ = ("_broker", "_closed", "_cursor", "_handles", "_pos", "_stream", "_stream_id")
 
     def __init__(
         self, broker: MemoryBroker, stream_id: str, start: StartPosition, handles: Handles
@@ -275,7 +284,10 @@ class MemoryStreamReader:
         self._broker = broker
         self._stream_id = stream_id
         self._stream: Stream | None = stream
-        self._cursor = start_key(start, 0 if stream is None else stream.last_key)
+        # The cursor, and its position in the stream (None: not known), to tell trimmed gaps.
+        self._cursor, self._pos = (
+            (start_key(start, 0), 0) if stream is None else stream.start_position(start)
+        )
         self._handles = handles
         self._closed = False
         handles.add(self)
@@ -298,6 +310,7 @@ class MemoryStreamReader:
             if not stream.lost:
                 return stream
         stream = self._stream = self._broker._streams.get(self._stream_id)
+        self._pos = 0  # a new incarnation of the stream: everything in it is new
         return stream
 
     async def read(self, count: int, block: float) -> list[Record]:
@@ -310,8 +323,8 @@ class MemoryStreamReader:
         while True:
             stream = self._live_stream()
             if stream is not None:
-                records, self._cursor = stream.read_after(self._cursor, count)
-                if records:
+                records, self._cursor, self._pos = stream.read_from(self._cursor, self._pos, count)
+                if records or type(records) is RecordBatch:
                     return records
             if block <= 0 or timed_out:
                 return []

@@ -26,7 +26,14 @@ from datetime import datetime
 from operator import attrgetter
 
 from streamsink import ConfigurationError
-from streamsink.backend import Record, StartPosition, after_timestamp_id, parse_entry_id
+from streamsink.backend import (
+    Gap,
+    Record,
+    RecordBatch,
+    StartPosition,
+    after_timestamp_id,
+    parse_entry_id,
+)
 
 __all__ = [
     "Consumer",
@@ -102,11 +109,14 @@ class Group:
     """A consumer group: last-delivered key, PEL, consumers. ``lost`` is set when the group is
     dropped (or its stream flushed or destroyed); a lost group is never used again."""
 
-    __slots__ = ("consumers", "last_key", "lost", "name", "order", "pel")
+    __slots__ = ("consumers", "last_key", "last_pos", "lost", "name", "order", "pel")
 
-    def __init__(self, name: str, last_key: int) -> None:
+    def __init__(self, name: str, last_key: int, last_pos: int | None = 0) -> None:
         self.name = name
         self.last_key = last_key
+        # Position (1 = the first entry ever appended) of the last entry delivered, None when
+        # not known (a resume from an id that trimming overtook): gaps are told by positions.
+        self.last_pos = last_pos
         self.pel: dict[str, Pending] = {}
         self.order: list[Pending] = []
         self.consumers: dict[str, Consumer] = {}
@@ -137,10 +147,16 @@ class Group:
     def deliver_new(
         self, stream: Stream, consumer: Consumer, count: int, now: float
     ) -> list[Record]:
-        """XREADGROUP ``>``: entries after the last-delivered id; they become ``consumer``'s."""
+        """XREADGROUP ``>``: entries after the last-delivered id; they become ``consumer``'s.
+
+        Entries trimmed before the group got to them come back as the batch's ``gap``
+        (a :class:`RecordBatch`), once: the group's position moves past them."""
         keys = stream.keys
         start = bisect_right(keys, self.last_key, stream.head)
         if start == len(keys):
+            last_pos = self.last_pos
+            if last_pos is not None and last_pos < stream.gone():
+                return RecordBatch((), self._skip(stream, None, stream.gone()))
             return []
         records = stream.records[start : start + count]
         pel, order, owned = self.pel, self.order, consumer.pending
@@ -156,8 +172,26 @@ class Group:
             pel[entry_id] = pending
             owned[entry_id] = pending
             order.append(pending)
+        first_pos = stream.position(start)
+        gap = None
+        if self.last_pos != first_pos - 1:
+            gap = self._skip(stream, records[0].entry_id, first_pos - 1)
         self.last_key = keys[start + len(records) - 1]
+        self.last_pos = first_pos + len(records) - 1
+        if gap is not None:
+            return RecordBatch(records, gap)
         return records
+
+    def _skip(self, stream: Stream, before: str | None, to_pos: int) -> Gap:
+        """The gap between the group's position and ``to_pos``, which the group moves to."""
+        last_pos = self.last_pos
+        self.last_pos = to_pos
+        return Gap(
+            stream_id=stream.stream_id,
+            after=format_key(self.last_key) if self.last_key else None,
+            before=before,
+            count=None if last_pos is None else to_pos - last_pos,
+        )
 
     def read_own(
         self, stream: Stream, consumer: Consumer, after: int, count: int, now: float
@@ -287,6 +321,7 @@ class Stream:
         "lost",
         "records",
         "stream_id",
+        "trimmed_key",
     )
 
     def __init__(self, stream_id: str, generation: int) -> None:
@@ -297,6 +332,7 @@ class Stream:
         self.head = 0
         self.last_ms = self.last_seq = 0  # the id of the last entry ever appended
         self.appended = 0  # entries ever appended: readers compare it to see a writer go on
+        self.trimmed_key = 0  # the key of the newest entry trimmed away (0: none yet)
         self.groups: dict[str, Group] = {}
         self.destroyed = False
         self.lost = False
@@ -337,6 +373,7 @@ class Stream:
         self.records.append(Record(entry_id, name, payload, topic))
         if maxlen and len(keys) - self.head > maxlen:
             self.head = head = len(keys) - maxlen
+            self.trimmed_key = keys[head - 1]
             if head > _COMPACT_MIN and head * 2 > len(keys):
                 self.trim(maxlen)
         return entry_id
@@ -344,10 +381,35 @@ class Stream:
     def trim(self, maxlen: int) -> None:
         """Keep the newest ``maxlen`` entries."""
         self.head = max(self.head, len(self.keys) - maxlen)
+        if self.head:
+            self.trimmed_key = max(self.trimmed_key, self.keys[self.head - 1])
         if self.head > _COMPACT_MIN and self.head * 2 > len(self.keys):
             del self.keys[: self.head]
             del self.records[: self.head]
             self.head = 0
+
+    def gone(self) -> int:
+        """How many entries were trimmed away: the position of the last of them."""
+        return self.appended - len(self.keys) + self.head
+
+    def position(self, index: int) -> int:
+        """The position of the entry at ``index`` of the lists (1 = the first ever appended)."""
+        return self.appended - len(self.keys) + index + 1
+
+    def start_position(self, start: StartPosition) -> tuple[int, int | None]:
+        """The key a new group or reader starts after, and the position of that point: the
+        entries it has behind it. Entries trimmed before it started are not its loss, except
+        after a resume ``after(id)`` from an id trimming has overtaken, whose losses are not
+        known (None)."""
+        key = start_key(start, self.last_key)
+        if key >= self.last_key:
+            return key, self.appended
+        first = self.first_key()
+        if first is not None and key >= first:
+            return key, self.position(bisect_right(self.keys, key, self.head) - 1)
+        if key >= self.trimmed_key or start.kind != "after":
+            return key, self.gone()
+        return key, None
 
     def first_key(self) -> int | None:
         """The key of the oldest entry still stored, None when the stream is empty."""
@@ -368,3 +430,34 @@ class Stream:
             return [], key
         records = self.records[start : start + count]
         return records, keys[start + len(records) - 1]
+
+    def read_from(self, key: int, pos: int | None, count: int) -> tuple[list[Record], int, int]:
+        """:meth:`read_after` for a reader at position ``pos`` (None: not known): the records
+        (a :class:`RecordBatch` with a ``gap`` when entries after the cursor were trimmed), the
+        new cursor and the new position."""
+        keys = self.keys
+        start = bisect_right(keys, key, self.head)
+        gone = self.gone()
+        if start == len(keys):
+            if pos is not None and pos < gone:
+                gap = Gap(
+                    stream_id=self.stream_id, after=_after(key), before=None, count=gone - pos
+                )
+                return RecordBatch((), gap), key, gone
+            return [], key, gone if pos is None else pos
+        records = self.records[start : start + count]
+        first_pos = self.position(start)
+        cursor = keys[start + len(records) - 1]
+        if pos == first_pos - 1:
+            return records, cursor, first_pos + len(records) - 1
+        gap = Gap(
+            stream_id=self.stream_id,
+            after=_after(key),
+            before=records[0].entry_id,
+            count=None if pos is None else first_pos - 1 - pos,
+        )
+        return RecordBatch(records, gap), cursor, first_pos + len(records) - 1
+
+
+def _after(key: int) -> str | None:
+    return format_key(key) if key else None

@@ -138,6 +138,7 @@ def test_capabilities_are_all_but_persistence() -> None:
         destroy_ends_subscriptions=True,
         trio=True,
         persistent=False,
+        reports_gaps=True,
     )
 
 
