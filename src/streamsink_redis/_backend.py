@@ -26,17 +26,20 @@ from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
 from ._handle import Context, Handle
 from ._options import RedisOptions, parse_url
+from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
 
 __all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
-REDIS_CAPABILITIES = Capabilities(destroy_ends_subscriptions=False, trio=False, persistent=True)
+REDIS_CAPABILITIES = Capabilities(
+    destroy_ends_subscriptions=False, trio=False, persistent=True, reports_gaps=True
+)
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
 cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
 backend object does end its consumers and readers (StreamDestroyedError)."""
 
 FAKEREDIS_CAPABILITIES = Capabilities(
-    destroy_ends_subscriptions=False, trio=False, persistent=False
+    destroy_ends_subscriptions=False, trio=False, persistent=False, reports_gaps=True
 )
 """fakeredis: in-process, so nothing outlives the process."""
 
@@ -224,9 +227,12 @@ class RedisBackend(AsyncResource):
         self._check()
         key = self.key(stream_id)
         cursor = wire.start_id(start)
+        pos: int | None = None
         if cursor == "$":
-            cursor = await self._last_generated_id(key)
-        handle = RedisStreamReader(self._ctx, stream_id, key, cursor, self._forget)
+            cursor, pos = await self._stream_end(key)
+        handle = RedisStreamReader(
+            self._ctx, stream_id, key, ReaderPosition(cursor, pos, start.kind), self._forget
+        )
         self._handles.setdefault(key, set()).add(handle)
         try:
             await handle.connect()
@@ -235,15 +241,17 @@ class RedisBackend(AsyncResource):
             raise
         return handle
 
-    async def _last_generated_id(self, key: str) -> str:
+    async def _stream_end(self, key: str) -> tuple[str, int]:
+        """The stream's last generated id and how many entries it ever had (``0-0``, 0 when it
+        does not exist)."""
         with map_redis_errors("read", self.description):
             try:
                 info = await execute(self._ctx.client, "XINFO", "STREAM", key)
             except rex.ResponseError as exc:
                 if "no such key" in str(exc).lower():
-                    return "0-0"
+                    return "0-0", 0
                 raise
-        return wire.last_generated_id(info)
+        return wire.last_generated_id(info), info_field(info, "entries-added", 0)
 
     async def destroy(self, stream_id: str) -> None:
         """DEL the stream key (entries and groups). Consumers and readers opened by this backend

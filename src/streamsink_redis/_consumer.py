@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
 import redis.exceptions as rex
 
-from streamsink.backend import Record, StartPosition, parse_entry_id
+from streamsink.backend import Record, RecordBatch, StartPosition, parse_entry_id
 
 from . import _wire as wire
 from ._connection import execute
 from ._handle import Context, Handle
+from ._positions import ENSURE_GROUP, LUA_HELPERS, READ_GROUP, Script, group_gap
 
 __all__ = ["RedisGroupConsumer"]
 
@@ -26,6 +28,50 @@ fakeredis's cursor could fail to return to ``0-0`` (cunla/fakeredis-py#545)."""
 
 MAX_PENDING_PAGES = 100
 """Batches one ``read_own_pending`` call may skip when they hold only trimmed entries."""
+
+CHECK_AFTER = 0.05
+"""Seconds after which a read is a checked one (the gap-counting script) even if the last one
+caught up: long enough idle between two reads for trimming to overtake the group."""
+
+CREATE_BUDGET = 100_000
+"""Most entries ``ensure_group`` counts to place a group started after an id in the middle of a
+stream; past it the group's position is left unknown (its losses are then reported uncounted)."""
+
+_ENSURE_GROUP = Script(ENSURE_GROUP)
+_READ_GROUP = Script(READ_GROUP)
+_READ_OWN = Script(
+    LUA_HELPERS
+    + r"""
+-- KEYS[1] stream; ARGV: group, consumer, count, start id, XPENDING start. A history read of this
+-- consumer's pending entries with their delivery counts, atomically (a script, not MULTI: Redis
+-- refuses every command queued in a MULTI when it is out of memory). {entries, pending rows}.
+local key, group, consumer, count = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local entries = entries_of(
+  redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, ARGV[4]))
+return {entries, redis.call('XPENDING', key, group, ARGV[5], '+', count, consumer)}
+"""
+)
+_TOUCH_OWN = Script(
+    r"""
+-- KEYS[1] stream; ARGV: group, consumer, idle ms, ids... Reset the idle time of the ids this
+-- consumer still owns; leave the others alone (XCLAIM alone would take them back from whoever
+-- claimed them meanwhile).
+local key, group, consumer, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local own = {}
+for i = 4, #ARGV do
+  local row = redis.call('XPENDING', key, group, ARGV[i], ARGV[i], 1)[1]
+  if row and row[2] == consumer then own[#own + 1] = ARGV[i] end
+end
+local owned = #own
+if owned > 0 then
+  own[#own + 1] = 'IDLE'
+  own[#own + 1] = idle
+  own[#own + 1] = 'JUSTID'
+  redis.call('XCLAIM', key, group, consumer, 0, unpack(own))
+end
+return owned
+"""
+)
 
 
 @final
@@ -51,6 +97,9 @@ class RedisGroupConsumer(Handle):
         self._group = group
         self._consumer = consumer
         self._claim_cursor = "0-0"
+        # The next read_new goes through the gap-counting script unless the last one caught up
+        # (returned less than it asked for) less than CHECK_AFTER ago.
+        self._caught_up_at = -math.inf
 
     @property
     def consumer(self) -> str:
@@ -69,21 +118,47 @@ class RedisGroupConsumer(Handle):
         return await execute(self._ctx.client, *args)
 
     async def ensure_group(self, start: StartPosition) -> None:
-        """``XGROUP CREATE key group <start> MKSTREAM``; an existing group keeps its position."""
+        """Create the group at ``start`` unless it exists (then its stored position wins), with
+        ``MKSTREAM`` and its read counter set, so that losses to trimming can be counted from the
+        start. Joining an existing group writes nothing (it works when Redis is out of memory)."""
         self._check()
         start_at = wire.start_id(start)
         with self._errors("admin"):
-            try:
-                await self._call("XGROUP", "CREATE", self._key, self._group, start_at, "MKSTREAM")
-            except rex.ResponseError as exc:
-                if not str(exc).startswith("BUSYGROUP"):
-                    raise
+            await self._script_on_pool(
+                _ENSURE_GROUP, [self._group, start_at, start.kind, CREATE_BUDGET]
+            )
+        self._caught_up_at = -math.inf
+
+    async def _script_on_pool(self, script: Script, args: Sequence[Any]) -> Any:
+        try:
+            return await self._call(*script.evalsha((self._key,), args))
+        except rex.NoScriptError:
+            pass  # not cached (a restarted server): send the text
+        return await self._call(*script.eval((self._key,), args))
 
     async def read_new(self, count: int, block: float) -> Sequence[Record]:
-        """``XREADGROUP ... COUNT n [BLOCK ms] STREAMS key >`` on the dedicated connection."""
+        """Entries never delivered to the group, as ``XREADGROUP ... STREAMS key >``.
+
+        A read that may find the group behind trimming (the first one, one after a full batch
+        or an idle spell) runs the gap-counting script instead, without blocking; entries trimmed
+        before the group got to them come back as the batch's ``gap``. A read that then finds
+        nothing waits with a plain blocking ``XREADGROUP`` on the dedicated connection.
+        """
         self._check()
         n = self._count(count)
         block_ms = self._block_ms(block)
+        if time.monotonic() - self._caught_up_at > CHECK_AFTER:
+            with self._errors("read"):
+                raw_entries, raw_gap = await self._script(
+                    _READ_GROUP, [self._group, self._consumer, n]
+                )
+            records = wire.records_of_read([(b"", raw_entries)])  # as one stream's reply
+            self._note_read(len(records), n)
+            gap = group_gap(self._stream_id, raw_gap)
+            if gap is not None:
+                return RecordBatch(records, gap)
+            if records or block_ms == 0:
+                return records
 
         def command(wait_ms: int) -> list[Any]:
             args: list[Any] = ["XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", n]
@@ -93,11 +168,16 @@ class RedisGroupConsumer(Handle):
 
         with self._errors("read"):
             reply = await self._reads.read(command, block_ms)
-        return wire.records_of_read(reply)
+        records = wire.records_of_read(reply)
+        self._note_read(len(records), n)
+        return records
+
+    def _note_read(self, got: int, asked: int) -> None:
+        self._caught_up_at = time.monotonic() if got < asked else -math.inf
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
         """History read (``XREADGROUP ... STREAMS key <after>``) and the matching XPENDING range,
-        in one MULTI round trip; trimmed entries are acknowledged (dropped) and skipped."""
+        in one atomic script; trimmed entries are acknowledged (dropped) and skipped."""
         self._check()
         n = self._count(count)
         if after is None:
@@ -109,16 +189,10 @@ class RedisGroupConsumer(Handle):
             pending_from = f"({start}"
         for _ in range(MAX_PENDING_PAGES):
             with self._errors("read"):
-                pipe = self._ctx.client.pipeline(transaction=True)
-                pipe.execute_command(
-                    "XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", n,
-                    "STREAMS", self._key, start,
-                )  # fmt: skip
-                pipe.execute_command(
-                    "XPENDING", self._key, self._group, pending_from, "+", n, self._consumer
+                raw_entries, pending_reply = await self._script_on_pool(
+                    _READ_OWN, [self._group, self._consumer, n, start, pending_from]
                 )
-                read_reply, pending_reply = await pipe.execute()
-                entries = wire.entries_of_read(read_reply)
+                entries = wire.entries_of_read([(b"", raw_entries)])  # as one stream's reply
                 trimmed = [entry_id for entry_id, fields in entries if fields is None]
                 if trimmed:
                     await self._call("XACK", self._key, self._group, *trimmed)
@@ -186,10 +260,15 @@ class RedisGroupConsumer(Handle):
         await self._set_idle(entry_ids, NACK_IDLE_MS)
 
     async def touch(self, entry_ids: Sequence[str]) -> None:
-        """``XCLAIM ... IDLE 0 JUSTID``: the idle time restarts, delivery count unchanged. An
-        entry another consumer claimed meanwhile comes back to this one (Redis has no
-        owner-conditional claim)."""
-        await self._set_idle(entry_ids, 0)
+        """Restart the idle time of the entries among ``entry_ids`` this consumer still owns,
+        delivery count unchanged (a script: XPENDING per id, then ``XCLAIM ... IDLE 0 JUSTID``
+        of the owned ones). An entry another consumer claimed meanwhile stays that consumer's."""
+        self._check()
+        ids = list(dict.fromkeys(entry_ids))
+        if not ids:
+            return
+        with self._errors("ack"):
+            await self._script_on_pool(_TOUCH_OWN, [self._group, self._consumer, 0, *ids])
 
     async def _set_idle(self, entry_ids: Sequence[str], idle_ms: int) -> None:
         self._check()

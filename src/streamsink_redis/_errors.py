@@ -80,6 +80,16 @@ def translate(exc: BaseException, operation: Operation, where: str = "redis") ->
     message = _message(exc, operation, where)
     if isinstance(exc, rex.ResponseError):
         text = str(exc)
+        if isinstance(exc, rex.OutOfMemoryError) or "used memory > 'maxmemory'" in text:
+            # Writes are refused until memory is freed (maxmemory with noeviction): retryable.
+            return BackendUnavailableError(
+                f"Redis is out of memory and refuses writes (maxmemory reached): {message}"
+            )
+        if "DB index is out of range" in text:
+            return ConfigurationError(
+                f"{message} (the URL's db / db= option names a database this server does not "
+                "have; its 'databases' setting bounds it)"
+            )
         if any(marker in text for marker in _LOST_GROUP_MARKERS):
             return GroupLostError(message)
         if "WRONGTYPE" in text:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 import anyio
 import attrs
 import redis.asyncio as aioredis
+import redis.exceptions as rex
 from redis.asyncio.connection import ConnectionPool
 
 from streamsink import ConfigurationError, SinkClosedError, StreamsinkError
@@ -19,6 +21,7 @@ from streamsink.backend import GroupLostError, StreamDestroyedError
 from ._connection import CommandConnection, DedicatedConnection, Interrupted
 from ._errors import Operation, is_driver_error, map_redis_errors
 from ._options import RedisOptions
+from ._positions import Script
 
 __all__ = ["Context", "Handle"]
 
@@ -124,6 +127,16 @@ class Handle:
             if self._destroyed or self._destroying:
                 raise self._destroyed_error() from exc
             raise
+
+    async def _script(self, script: Script, args: Sequence[Any]) -> Any:
+        """Run ``script`` on this stream's key, on the dedicated read connection (so it is
+        cancellable like a read and never waits behind a blocked one). Raw reply."""
+        keys = (self._key,)
+        try:
+            return await self._reads.read(lambda _: script.evalsha(keys, args), 0)
+        except rex.NoScriptError:
+            pass  # not cached (a restarted server): send the text
+        return await self._reads.read(lambda _: script.eval(keys, args), 0)
 
     def _count(self, count: int) -> int:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-from streamsink.backend import Record
+from streamsink.backend import Record, RecordBatch
 
 from . import _wire as wire
+from ._consumer import CHECK_AFTER
 from ._handle import Context, Handle
+from ._positions import READ_STREAM, ReaderPosition, Script
+
+_READ_STREAM = Script(READ_STREAM)
 
 __all__ = ["RedisStreamReader"]
 
@@ -27,35 +33,66 @@ class RedisStreamReader(Handle):
         ctx: Context,
         stream_id: str,
         key: str,
-        cursor: str,
+        position: ReaderPosition,
         on_close: Callable[[Handle], None],
     ) -> None:
         super().__init__(ctx, stream_id, key, on_close)
-        self._cursor = cursor
+        self._position = position
+        self._caught_up_at = -math.inf
 
     @property
     def cursor(self) -> str:
         """The id of the last entry returned (or the resolved start)."""
-        return self._cursor
+        return self._position.cursor
 
     def _describe(self) -> str:
         return f"redis reader on {self._stream_id!r}"
 
     async def read(self, count: int, block: float) -> Sequence[Record]:
-        """``XREAD COUNT n [BLOCK ms] STREAMS key <cursor>`` on the dedicated connection."""
+        """``XREAD COUNT n [BLOCK ms] STREAMS key <cursor>`` on the dedicated connection.
+
+        A read that may find the reader behind trimming (the first one, one after a full batch
+        or an idle spell) is a non-blocking script that also reads the stream's counters;
+        entries trimmed before the reader got to them come back as the batch's ``gap``.
+        """
         self._check()
         n = self._count(count)
         block_ms = self._block_ms(block)
+        position = self._position
+        if time.monotonic() - self._caught_up_at > CHECK_AFTER:
+            with self._errors("read"):
+                raw_entries, added, length, first, _last = await self._script(
+                    _READ_STREAM, [position.cursor, n]
+                )
+            entries = wire.entries_of_read([(b"", raw_entries)])  # as one stream's reply
+            self._note_read(len(entries), n)
+            gap = position.checked(
+                self._stream_id,
+                [entry_id for entry_id, _ in entries],
+                int(added),
+                int(length),
+                wire.text(first) if first else None,
+                caught_up=len(entries) < n,
+            )
+            records = wire.records(entries)
+            if gap is not None:
+                return RecordBatch(records, gap)
+            if records or block_ms == 0:
+                return records
+        cursor = position.cursor
 
         def command(wait_ms: int) -> list[Any]:
             args: list[Any] = ["XREAD", "COUNT", n]
             if wait_ms > 0:
                 args += ["BLOCK", wait_ms]
-            return [*args, "STREAMS", self._key, self._cursor]
+            return [*args, "STREAMS", self._key, cursor]
 
         with self._errors("read"):
             reply = await self._reads.read(command, block_ms)
         entries = wire.entries_of_read(reply)
-        if entries:
-            self._cursor = entries[-1][0]
+        self._note_read(len(entries), n)
+        position.advanced([entry_id for entry_id, _ in entries])
         return wire.records(entries)
+
+    def _note_read(self, got: int, asked: int) -> None:
+        self._caught_up_at = time.monotonic() if got < asked else -math.inf

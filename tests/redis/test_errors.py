@@ -15,7 +15,8 @@ from streamsink import (
     StreamsinkError,
 )
 from streamsink.backend import GroupLostError
-from streamsink_redis._errors import Operation, map_redis_errors
+from streamsink_redis import RedisBackend
+from streamsink_redis._errors import Operation, map_redis_errors, translate
 
 
 def _instantiate(cls: type[BaseException]) -> BaseException:
@@ -84,7 +85,7 @@ def test_the_walk_found_the_classes_that_matter() -> None:
             GroupLostError,
         ),
         (rex.ResponseError("ERR syntax error"), "append", PublishError),
-        (rex.OutOfMemoryError("OOM"), "append", PublishError),
+        (rex.OutOfMemoryError("OOM"), "append", BackendUnavailableError),  # retry later
         (rex.ResponseError("ERR syntax error"), "ack", AckError),
         (rex.ResponseError("ERR syntax error"), "read", StreamsinkError),
     ],
@@ -119,3 +120,21 @@ def test_long_driver_messages_are_cut() -> None:
     with pytest.raises(PublishError) as info, map_redis_errors("append"):
         raise rex.ResponseError("ERR " + "x" * 10_000)
     assert len(str(info.value)) < 500
+
+
+@pytest.mark.anyio
+async def test_a_database_the_server_does_not_have_is_a_configuration_error(
+    redis_url: str,
+) -> None:
+    """``db=99999`` is refused by the server at connect: a ConfigurationError naming the db."""
+    with pytest.raises(ConfigurationError, match=r"DB index is out of range.*db"):
+        await RedisBackend.open(redis_url.rsplit("/", 1)[0] + "/99999")
+
+
+def test_out_of_memory_is_retryable_and_says_so() -> None:
+    """Redis refusing a write for lack of memory is BackendUnavailableError (retry later), and
+    the message says it is out of memory."""
+    refused = rex.OutOfMemoryError("command not allowed when used memory > 'maxmemory'.")
+    error = translate(refused, "append")
+    assert isinstance(error, BackendUnavailableError)
+    assert "out of memory" in str(error)

@@ -404,3 +404,67 @@ async def test_backend_suggests_its_claim_interval(open_backend: OpenBackend) ->
     backend = await open_backend(claim_interval_ms=250)
     assert backend.claim_interval == 0.25
     assert backend.options.claim_interval_ms == 250
+
+
+async def test_touch_leaves_entries_another_consumer_claimed(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    """touch renews only what this consumer still owns: an entry another consumer claimed
+    meanwhile stays that consumer's (a plain XCLAIM would take it back)."""
+    c1 = await backend.open_group_consumer(stream_id, "g", "c1", OLDEST)
+    c2 = await backend.open_group_consumer(stream_id, "g", "c2", OLDEST)
+    ids = await append(backend, stream_id, 2)
+    await c1.read_new(10, 0)
+    await c2.nack(ids[:1])
+    (claimed,) = await c2.claim_idle(0, 1)
+    assert claimed.entry_id == ids[0]
+    await c1.touch(ids)
+    rows = await pending(raw, stream_id)
+    assert [(row["id"], row["consumer"], row["count"]) for row in rows] == [
+        (ids[0], "c2", 2),
+        (ids[1], "c1", 1),
+    ]
+
+
+async def test_groups_are_created_with_their_position(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    """A new group's read counter is set (Redis leaves it unknown for $, 0 and ids), so what
+    trimming takes from it can be counted: newest counts everything so far as read, oldest and
+    a time start what was trimmed before it, after(id) what is up to the id."""
+    trimmed = await backend.open_group_consumer(stream_id, "pre", "c", OLDEST)  # makes the stream
+    ids = await append(backend, stream_id, 5)
+    await raw.xtrim(key(stream_id), maxlen=3, approximate=False)  # ids[0:2] are gone
+    starts = {
+        "newest": StartPosition.newest(),
+        "oldest": OLDEST,
+        "at": StartPosition.at(datetime(2000, 1, 1, tzinfo=UTC)),
+        "after": StartPosition.after(ids[3]),
+        "resume": StartPosition.after(ids[0]),
+    }
+    for name, start in starts.items():
+        await backend.open_group_consumer(stream_id, name, "c", start)
+    groups = {
+        row["name"].decode(): row["entries-read"] for row in await raw.xinfo_groups(key(stream_id))
+    }
+    assert groups == {"pre": 0, "newest": 5, "oldest": 2, "at": 2, "after": 4, "resume": None}
+    await trimmed.aclose()
+
+
+async def test_joining_an_existing_group_writes_nothing(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str, url: str
+) -> None:
+    """Opening a consumer of a group that exists runs no write command (Redis refuses writes
+    when it is out of memory, XGROUP CREATE of an existing group included)."""
+    if url.startswith("fakeredis://"):
+        pytest.skip("fakeredis keeps no command statistics (the real server runs this test)")
+    await backend.open_group_consumer(stream_id, "g", "c1", OLDEST)
+    before = await raw.info("commandstats")
+    await backend.open_group_consumer(stream_id, "g", "c2", OLDEST)
+    after = await raw.info("commandstats")
+    creates = [
+        name
+        for name in after
+        if "xgroup" in name and after[name]["calls"] != before.get(name, {}).get("calls")
+    ]
+    assert creates == []
