@@ -5,6 +5,8 @@ Run from the repository root with the test interpreter::
     python -m tests.faults.workers producer --url URL --session S --producer 1 --count 10000 --out F
     python -m tests.faults.workers consumer --url URL --stream session/S --group G --out F --stats F
 
+(``--group -`` makes the consumer a fan-out reader.)
+
 Both write one line per event to ``--out`` and flush it at once (a write to the OS, which keeps it
 even if the process is SIGKILLed right after), so the test reads exactly what happened:
 
@@ -119,7 +121,7 @@ async def consume(args: argparse.Namespace) -> None:
         errors[type(error).__name__] += 1
 
     options = SubscriberOptions(
-        group=args.group,
+        group=None if args.group == "-" else args.group,
         start=StartPosition.oldest(),
         buffer=args.buffer,
         ack_grace_period=args.grace,
@@ -195,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
     consumer = commands.add_parser("consumer")
     consumer.add_argument("--url", required=True)
     consumer.add_argument("--stream", required=True)
-    consumer.add_argument("--group", required=True)
+    consumer.add_argument("--group", required=True, help="a group name, or - for a fan-out reader")
     consumer.add_argument("--out", required=True)
     consumer.add_argument("--stats", required=True)
     consumer.add_argument("--buffer", type=int, default=64)
