@@ -179,23 +179,22 @@ class RedisBackend(AsyncResource):
 
     async def append(self, entries: Sequence[Entry]) -> list[str]:
         """XADD every entry (``MAXLEN ~ maxlen`` unless 0) in one pipelined round trip, on the
-        backend's command connection (shared with acks).
+        backend's command connection (shared with acks). Each entry also gets an idempotency
+        field, by which a retry after a lost reply finds what was already written: an entry is
+        never written twice by a retry (see docs/backends.md, "Retry-safe publishing").
 
         :raises ConfigurationError: an invalid stream id or entry; nothing was written.
-        :raises PublishError: Redis refused an entry (others may be written).
-        :raises BackendUnavailableError: the connection failed (entries may be written).
+        :raises PublishError: Redis refused an entry (others may be written), or the outcome of
+            some entries is unknown and they were not written again (the message says so).
+        :raises BackendUnavailableError: the connection failed every try (entries may be
+            written, once at most).
         """
         self._check()
-        maxlen = self._ctx.options.maxlen
-        commands = [wire.xadd_args(self.key(entry.stream_id), entry, maxlen) for entry in entries]
-        if not commands:
+        if not entries:
             return []
+        keys = [self.key(entry.stream_id) for entry in entries]
         with map_redis_errors("append", self.description):
-            replies = await self._ctx.commands.run(commands)
-            for reply in replies:
-                if isinstance(reply, rex.ResponseError):
-                    raise reply
-        return [wire.text(reply) for reply in replies]
+            return await self._ctx.commands.appender.append(keys, entries, self._ctx.options.maxlen)
 
     async def open_group_consumer(
         self, stream_id: str, group: str, consumer: str, start: StartPosition

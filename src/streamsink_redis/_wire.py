@@ -13,6 +13,7 @@ from streamsink import ConfigurationError
 from streamsink.backend import Entry, Record, StartPosition, after_timestamp_id, parse_entry_id
 
 __all__ = [
+    "FIELD_IDEMPOTENCY",
     "FIELD_NAME",
     "FIELD_PAYLOAD",
     "FIELD_TOPIC",
@@ -32,6 +33,12 @@ __all__ = [
 FIELD_NAME = b"n"
 FIELD_PAYLOAD = b"p"
 FIELD_TOPIC = b"t"
+FIELD_IDEMPOTENCY = b"i"
+"""streamsink's own field, written after pulse's: a value unique to the producer and entry, by
+which a retried append finds an entry its lost attempt already wrote (see :mod:`._append`).
+pulse ignores fields it does not know: its readers and sinks look up ``n``, ``p`` and ``t`` by
+name in the message's values (``decodeRedisEvent`` in goa.design/pulse ``streaming/reader.go``;
+``streamEvents`` in older releases), so Go consumers read these entries as before."""
 
 RawEntry = tuple[str, "dict[bytes, bytes] | None"]
 """An entry as read: its id and its fields (None when the entry was deleted)."""
@@ -47,8 +54,13 @@ def check_name(kind: str, value: object) -> str:
     return value
 
 
-def xadd_args(key: str, entry: Entry, maxlen: int) -> list[Any]:
-    """``XADD key [MAXLEN ~ n] * n <name> p <payload> [t <topic>]``, exactly as pulse writes it."""
+def xadd_args(key: str, entry: Entry, maxlen: int, idempotency: bytes | None = None) -> list[Any]:
+    """``XADD key [MAXLEN ~ n] * n <name> p <payload> [t <topic>] [i <idempotency>]``: pulse's
+    layout, then streamsink's idempotency field when a value is given (the last argument).
+
+    :raises ConfigurationError: an entry with an empty or non-string name, a payload that is not
+        bytes, or a topic that is not a string.
+    """
     if not isinstance(entry.name, str) or not entry.name:
         raise ConfigurationError(f"entry name must be a non-empty string, got {entry.name!r}")
     if not isinstance(entry.payload, bytes | bytearray | memoryview):
@@ -61,6 +73,8 @@ def xadd_args(key: str, entry: Entry, maxlen: int) -> list[Any]:
     args += ["*", FIELD_NAME, entry.name, FIELD_PAYLOAD, bytes(entry.payload)]
     if entry.topic is not None:
         args += [FIELD_TOPIC, entry.topic]
+    if idempotency is not None:
+        args += [FIELD_IDEMPOTENCY, idempotency]
     return args
 
 
@@ -129,8 +143,9 @@ def entries_of_read(raw: Any) -> list[RawEntry]:
 def records_of_read(raw: Any) -> list[Record]:
     """``records(entries_of_read(raw))`` in one pass, for the hot path (``XREADGROUP ... >``).
 
-    Entries laid out as pulse and streamsink write them (``n <name> p <payload>``) become
-    records directly; any other shape goes through :func:`record`, as :func:`records` does.
+    Entries laid out as pulse and streamsink write them (``n <name> p <payload>``, and
+    streamsink's ``i <value>`` after them) become records directly; any other shape goes through
+    :func:`record`, as :func:`records` does.
     """
     if not raw:
         return []
@@ -145,13 +160,14 @@ def records_of_read(raw: Any) -> list[Record]:
             entry_id = raw_id.decode("utf-8", "replace") if type(raw_id) is bytes else text(raw_id)
             if (
                 type(flat) is list
-                and len(flat) == 4
+                and (((size := len(flat)) == 6 and flat[4] == FIELD_IDEMPOTENCY) or size == 4)
                 and flat[0] == FIELD_NAME
                 and flat[2] == FIELD_PAYLOAD
                 and type(flat[1]) is bytes
                 and type(flat[3]) is bytes
             ):
-                # What pulse and streamsink write: n <name> p <payload>, in that order.
+                # What streamsink (n <name> p <payload> i <value>) and pulse (n <name> p
+                # <payload>) write, in that order.
                 try:
                     append(Record(entry_id, flat[1].decode("utf-8"), flat[3], None, 1))
                 except UnicodeDecodeError:

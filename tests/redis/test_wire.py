@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import fakeredis
@@ -11,6 +12,7 @@ import redis.asyncio as aioredis
 from streamsink import ConfigurationError
 from streamsink.backend import Entry, Record, StartPosition, parse_entry_id
 from streamsink_redis import RedisBackend
+from streamsink_redis import _wire as wire
 from streamsink_redis._wire import xadd_args
 
 from .conftest import OpenBackend
@@ -21,11 +23,15 @@ KEY = "pulse:stream:{}"
 
 
 def test_xadd_arguments_are_pulse_s() -> None:
-    """XADD is ``key MAXLEN ~ n * n <name> p <payload> [t <topic>]``, no MAXLEN when 0."""
+    """XADD is ``key MAXLEN ~ n * n <name> p <payload> [t <topic>] [i <value>]``: pulse's
+    fields first, streamsink's idempotency field last; no MAXLEN when 0."""
     entry = Entry("s", "tool_end", b"{}", topic="ops")
-    assert xadd_args("pulse:stream:s", entry, 1000) == [
+    assert xadd_args("pulse:stream:s", entry, 1000, b"v1") == [
         "XADD", "pulse:stream:s", "MAXLEN", "~", "1000", "*",
-        b"n", "tool_end", b"p", b"{}", b"t", "ops",
+        b"n", "tool_end", b"p", b"{}", b"t", "ops", b"i", b"v1",
+    ]  # fmt: skip
+    assert xadd_args("k", Entry("s", "x", b"1"), 0, b"v2") == [
+        "XADD", "k", "*", b"n", "x", b"p", b"1", b"i", b"v2",
     ]  # fmt: skip
     assert xadd_args("k", Entry("s", "x", b"1"), 0) == ["XADD", "k", "*", b"n", "x", b"p", b"1"]
 
@@ -51,16 +57,53 @@ def test_valid_stream_ids_pass() -> None:
 async def test_entries_land_exactly_as_pulse_writes_them(
     backend: RedisBackend, raw: aioredis.Redis, stream_id: str
 ) -> None:
-    """A raw client sees fields n, p (and t) under pulse:stream:<id>, with the returned ids."""
+    """A raw client sees fields n, p (and t) under pulse:stream:<id>, with the returned ids, then
+    the idempotency field i: a short value, unique per entry, sharing this backend's prefix."""
     ids = await backend.append(
         [Entry(stream_id, "tool_start", b'{"a":1}'), Entry(stream_id, "usage", b"\xff", "t1")]
     )
+    ids += await backend.append([Entry(stream_id, "x", b"1")])
     rows = await raw.xrange(KEY.format(stream_id))
-    assert [(row[0].decode(), list(row[1].items())) for row in rows] == [
-        (ids[0], [(b"n", b"tool_start"), (b"p", b'{"a":1}')]),
-        (ids[1], [(b"n", b"usage"), (b"p", b"\xff"), (b"t", b"t1")]),
+    fields = [list(row[1].items()) for row in rows]
+    assert [row[0].decode() for row in rows] == ids
+    assert [pairs[:-1] for pairs in fields] == [
+        [(b"n", b"tool_start"), (b"p", b'{"a":1}')],
+        [(b"n", b"usage"), (b"p", b"\xff"), (b"t", b"t1")],
+        [(b"n", b"x"), (b"p", b"1")],
     ]
+    values = [pairs[-1][1] for pairs in fields]
+    assert [pairs[-1][0] for pairs in fields] == [b"i"] * 3
+    assert len(set(values)) == 3
+    assert all(re.fullmatch(rb"[A-Za-z0-9_-]{11}[0-9a-f]+", value) for value in values)
+    assert len({value[:11] for value in values}) == 1
     assert await raw.keys("*" + stream_id) == [KEY.format(stream_id).encode()]
+
+
+async def test_backends_draw_their_own_idempotency_prefix(
+    open_backend: OpenBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    """Two producers on one stream never share an idempotency value."""
+    first, second = await open_backend(), await open_backend()
+    await first.append([Entry(stream_id, "x", b"1")])
+    await second.append([Entry(stream_id, "x", b"2")])
+    rows = await raw.xrange(KEY.format(stream_id))
+    assert rows[0][1][b"i"][:11] != rows[1][1][b"i"][:11]
+
+
+def test_reads_take_streamsink_s_layout_on_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``n p i`` entries (streamsink's) and ``n p`` entries (pulse's) become records without the
+    field-by-field path; other layouts still go through it."""
+    reply = [
+        [b"k", [
+            (b"1-0", [b"n", b"a", b"p", b"{}", b"i", b"v1"]),
+            (b"2-0", [b"n", b"b", b"p", b"[]"]),
+        ]],
+    ]  # fmt: skip
+    monkeypatch.setattr(wire, "record", None)  # the field-by-field path would fail now
+    assert wire.records_of_read(reply) == [Record("1-0", "a", b"{}"), Record("2-0", "b", b"[]")]
+    monkeypatch.undo()
+    other = [[b"k", [(b"3-0", [b"n", b"c", b"p", b"{}", b"t", b"x", b"i", b"v3"])]]]
+    assert wire.records_of_read(other) == [Record("3-0", "c", b"{}", topic="x")]
 
 
 async def test_key_prefix_is_configurable(
@@ -108,13 +151,13 @@ async def test_append_is_one_round_trip(
     packs them into one write and reads their replies in order (no MULTI)."""
     commands = backend._ctx.commands
     made: list[list[Any]] = []
-    real_run = commands.run
+    real_attempt = commands.attempt
 
     async def spy(batch: Any) -> Any:
         made.append([command[0] for command in batch])
-        return await real_run(batch)
+        return await real_attempt(batch)
 
-    monkeypatch.setattr(commands, "run", spy)
+    monkeypatch.setattr(commands, "attempt", spy)
     ids = await backend.append([Entry(stream_id, "x", b"1")] * 20)
     assert made == [["XADD"] * 20]
     assert len(set(ids)) == 20
