@@ -82,10 +82,17 @@ def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
 
 
 def _client_name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    # CLIENT SETNAME refuses spaces, newlines and anything outside '!'..'~'; checked here, the
+    # mistake is named when the URL is parsed instead of surfacing as a failed connect.
     if value is None:
         return
-    if not isinstance(value, str) or not value or any(c.isspace() for c in value):
-        raise _invalid(attribute.name, value, "a non-empty name without spaces")
+    if not isinstance(value, str) or not value or not all("!" <= c <= "~" for c in value):
+        shown = ascii(value) if isinstance(value, str) else repr(value)  # escaped, all of it
+        raise ConfigurationError(
+            f"invalid redis option {attribute.name}={shown}: expected a non-empty name of "
+            "printable ASCII characters, '!' to '~' (without spaces, control or non-ASCII "
+            "characters)"
+        )
 
 
 def _key_prefix(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -120,7 +127,8 @@ class RedisOptions:
     ``socket_connect_timeout`` (seconds, ``none`` = no timeout), ``health_check_interval``
     (seconds, 0 = off), ``max_connections`` (shared pool size; callers wait for a free
     connection), ``retries`` (immediate retries on a fresh connection after a connection error),
-    ``client_name``; and for ``rediss://`` the ``ssl_*`` options.
+    ``client_name`` (what ``CLIENT SETNAME`` accepts: printable ASCII from ``!`` to ``~``, no
+    spaces); and for ``rediss://`` the ``ssl_*`` options.
 
     Blocking reads run on a dedicated connection per consumer with their own deadline
     (the wait plus ``socket_timeout``), so ``block_ms`` never trips ``socket_timeout``.

@@ -170,6 +170,38 @@ def test_malformed_locations_are_refused(url: str, fragment: str) -> None:
         parse(url)
 
 
+@pytest.mark.parametrize(
+    ("name", "shown"),
+    [
+        ("caf%C3%A9", r"'caf\xe9'"),
+        ("line%0Abreak", r"'line\nbreak'"),
+        ("tab%09name", r"'tab\tname'"),
+        ("esc%1B%5B2J", r"'esc\x1b[2J'"),
+        ("del%7F", r"'del\x7f'"),
+        ("nbsp%C2%A0x", r"'nbsp\xa0x'"),
+        ("rtl%E2%80%AEx", r"'rtl\u202ex'"),
+        ("two%20words", "'two words'"),
+    ],
+)
+def test_client_name_must_be_printable_ascii(name: str, shown: str) -> None:
+    """Redis takes client names of printable ASCII without spaces ('!' to '~'); anything else is
+    refused when the URL is parsed, naming the option and the value escaped, instead of failing
+    at connect."""
+    with pytest.raises(ConfigurationError) as info:
+        parse(f"redis://h?client_name={name}")
+    message = str(info.value)
+    assert f"invalid redis option client_name={shown}" in message
+    assert "printable ASCII" in message
+    assert message.isprintable()
+
+
+def test_client_name_takes_every_printable_ascii_character() -> None:
+    """Every character from '!' to '~' is fine, in the URL (percent-encoded) and built directly."""
+    name = "".join(chr(c) for c in range(0x21, 0x7F))
+    assert RedisOptions(client_name=name).client_name == name
+    assert parse("redis://h?client_name=w%40host%3A1%2F%25")[0].client_name == "w@host:1/%"
+
+
 def test_same_db_in_path_and_query_is_fine() -> None:
     """Naming the same db twice is not a conflict."""
     assert parse("redis://h/4?db=4")[0].db == 4
