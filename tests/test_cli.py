@@ -319,3 +319,15 @@ def test_colour_only_when_asked_or_on_a_terminal() -> None:
     make_output("always", stream).write("[not markup] tool_end\n", "cyan")
     assert "\x1b[" in stream.getvalue()
     assert "[not markup] tool_end" in stream.getvalue()
+
+
+def test_help_survives_a_percent_encoded_url(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--help shows a $STREAMSINK_URL holding percent escapes (argparse %-formats help texts)."""
+    monkeypatch.setenv("STREAMSINK_URL", "redis://h/0?key_prefix=app%3Astream%3A")
+    for command in ("demo", "tail"):
+        with pytest.raises(SystemExit) as caught:
+            main([command, "--help"])
+        assert caught.value.code == 0
+        assert "redis://h/0?key_prefix=app%3Astream%3A" in capsys.readouterr().out

@@ -9,12 +9,15 @@
 The URL defaults to ``$STREAMSINK_URL``, else ``memory://``. Expected failures (a bad URL, an
 unknown scheme, an unreachable backend) print one line to stderr and exit with status 2. Output is
 plain text; with the ``cli`` extra (``rich``) installed it is coloured on a terminal.
+
+No output shows a secret: the user part of a URL (user name, password, token) is shown as ``***``.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import secrets
 import sys
 from collections.abc import Callable, Sequence
@@ -30,7 +33,7 @@ from ._exceptions import BackendUnavailableError, StreamsinkError
 from ._plugins import get_registry
 from ._runtime import DEFAULT_URL, URL_ENV, connect
 from ._streams import default_stream_id
-from .backend import Backend, StartPosition
+from .backend import Backend, StartPosition, _redact
 
 __all__ = ["main", "run_demo", "run_tail", "summarize"]
 
@@ -60,6 +63,18 @@ class CommandError(Exception):
     def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
         super().__init__(message)
         self.status = status
+
+
+# -- safe text ----------------------------------------------------------------------------------
+
+_URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
+
+
+def safe_message(text: str) -> str:
+    """One line for stderr from an error's text: URLs in it redacted (a second line of defence:
+    streamsink's own messages already redact theirs), whitespace runs collapsed."""
+    text = _URL_IN_TEXT.sub(lambda m: _redact(m.group()), text)
+    return " ".join(text.split())
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -367,7 +382,11 @@ async def run_demo(
         # Retries while the backend is unreachable are not worth a line each: a failure names the
         # last one. Anything else (an undecodable entry, a dead letter) is.
         if not isinstance(error, BackendUnavailableError):
-            print(f"streamsink: warning: {error}", file=errors or sys.stderr, flush=True)
+            print(
+                f"streamsink: warning: {safe_message(str(error))}",
+                file=errors or sys.stderr,
+                flush=True,
+            )
 
     def timed_out(what: str) -> CommandError:
         message = f"demo timed out after {time_limit:g} s {what}"
@@ -380,7 +399,7 @@ async def run_demo(
     with anyio.move_on_after(time_limit) as scope:
         async with connect(target) as streams:
             opened = True
-            description = streams.backend.description
+            description = safe_message(streams.backend.description)
             out.write(
                 f"streamsink demo on {description}: stream {stream_id}, run {run_id}\n", "bold"
             )
@@ -442,7 +461,8 @@ async def run_demo(
             out.write(f"done: {len(seen)} events in {elapsed:.2f} s\n", "bold")
     if scope.cancelled_caught:
         if not opened:
-            raise timed_out(f"opening {target}")
+            where = _redact(target) if isinstance(target, str) else target.description
+            raise timed_out(f"opening {where}")
         raise timed_out(f"waiting for run_stream_end ({len(seen)} of {len(events)} events seen)")
     return EXIT_OK
 
@@ -463,7 +483,11 @@ async def run_tail(
     left behind) until interrupted, or until ``limit`` events were printed."""
 
     def on_error(error: StreamsinkError) -> None:
-        print(f"streamsink: warning: {error}", file=errors or sys.stderr, flush=True)
+        print(
+            f"streamsink: warning: {safe_message(str(error))}",
+            file=errors or sys.stderr,
+            flush=True,
+        )
 
     async with connect(target) as streams:
         subscriber = streams.new_subscriber(group=None, on_error=on_error)
@@ -488,6 +512,12 @@ async def run_tail(
 
 def _default_url() -> str:
     return os.environ.get(URL_ENV) or DEFAULT_URL
+
+
+def _shown_default_url() -> str:
+    """The default URL as ``--help`` may show it: user part redacted, and ``%`` doubled
+    (argparse %-formats help texts; URLs hold percent escapes)."""
+    return _redact(_default_url()).replace("%", "%%")
 
 
 def _number(
@@ -529,7 +559,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("backends", help="list the installed backends")
 
-    url_help = f"backend URL (default: ${URL_ENV}, else {DEFAULT_URL}; now {_default_url()})"
+    url_help = f"backend URL (default: ${URL_ENV}, else {DEFAULT_URL}; now {_shown_default_url()})"
     demo = commands.add_parser(
         "demo", help="play a simulated agent run through a sink and print it live"
     )
@@ -596,7 +626,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         message, status = failure
         sys.stdout.flush()
-        print(f"streamsink: error: {message}", file=sys.stderr)
+        print(f"streamsink: error: {safe_message(message)}", file=sys.stderr)
         return status
 
 

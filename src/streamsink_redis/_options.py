@@ -258,7 +258,8 @@ class ConnectionTarget:
     host: str = ""
     port: int = 6379
     path: str = ""
-    username: str | None = None
+    # Both hidden from repr: a token in the user part is as secret as a password.
+    username: str | None = attrs.field(default=None, repr=False)
     password: str | None = attrs.field(default=None, repr=False)
     ssl: bool = False
     fake_name: str = ""

@@ -105,7 +105,7 @@ def test_url_options_refuse_repeated_keys() -> None:
     with pytest.raises(ConfigurationError, match="given more than once") as caught:
         url.options()
     assert "secret" not in str(caught.value)
-    assert str(url) == "redis://user:***@h/0?maxlen=1&maxlen=2"
+    assert str(url) == "redis://***@h/0?maxlen=1&maxlen=2"  # the whole user part is hidden
 
 
 def test_registry_refuses_bad_registrations() -> None:
