@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import io
 import os
+import re
+import secrets
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import attrs
+import orjson
 import pytest
 
 import streamsink
@@ -23,7 +28,7 @@ from streamsink._cli import (
     run_tail,
     summarize,
 )
-from streamsink.backend import Backend, Entry
+from streamsink.backend import Backend, Entry, Record
 
 DEMO_TYPES = ["tool_start", "tool_end", "assistant_reply", "usage", "workflow", "run_stream_end"]
 SCRIPT = Path(sys.executable).parent / "streamsink"
@@ -331,3 +336,180 @@ def test_help_survives_a_percent_encoded_url(
             main([command, "--help"])
         assert caught.value.code == 0
         assert "redis://h/0?key_prefix=app%3Astream%3A" in capsys.readouterr().out
+
+
+# -- hostile entries ------------------------------------------------------------------------------
+
+# What a producer could put in an entry to take over the operator's terminal: set the window
+# title, clear the screen, print a fake error line, move the cursor (C1 CSI), reorder text.
+HOSTILE = [
+    "\x1b]0;pwned\x07",
+    "\x1b[2J\x1b[H",
+    "\r\nstreamsink: error: fake\n",
+    "\x9b31m",
+    "\x7f\x00\x08\t",
+    "\u202egnp.exe",
+    "\u2066isolated\u2069",
+    "\u2028line\u2029",
+]
+ESCAPED = ["\\x1b", "\\x07", "\\r", "\\n", "\\x9b", "\\x7f", "\\x00", "\\t", "\\u202e", "\\u2066"]
+_RICH_STYLE = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def unsafe_characters(text: str) -> list[str]:
+    """Control, format and line-separator characters in ``text``, except our own newlines."""
+    return [c for c in text if c != "\n" and unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+def hostile(i: int) -> str:
+    return f"h{i}" + "".join(HOSTILE) + f"end{i}"
+
+
+def hostile_envelopes(session: str) -> list[bytes]:
+    """Envelopes written by hand, each field of the printed ones hostile."""
+    stamp = "2026-01-02T03:04:05.678Z"
+
+    def envelope(kind: str, run_id: str, payload: object, **extra: object) -> bytes:
+        doc = {"type": kind, "run_id": run_id, "session_id": session, "event_key": "k"}
+        doc.update(timestamp=stamp, payload=payload, **extra)
+        return orjson.dumps(doc)
+
+    return [
+        envelope("assistant_reply", hostile(0), {"text": hostile(1)}),
+        envelope(hostile(2), "run-1", {"anything": hostile(3)}),
+        envelope("tool_start", "run-1", {"tool_name": hostile(4), "display_hint": hostile(5)}),
+        envelope(
+            "tool_end",
+            "run-1",
+            {"tool_call_id": hostile(6), "error": {"Message": hostile(7)}},
+            server_data={"html": hostile(8)},
+        ),
+        envelope("workflow", "run-1", {"name": hostile(9), "phase": hostile(10)}),
+    ]
+
+
+def assert_safe_lines(text: str, lines: int) -> None:
+    """Exactly ``lines`` lines, none holding a control or format character, every hostile
+    sequence shown escaped instead."""
+    assert text.count("\n") == lines, text
+    assert unsafe_characters(text) == [], text
+    for escaped in ESCAPED:
+        assert escaped in text, f"{escaped} missing in:\n{text}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("color", ["never", "always"])
+async def test_tail_escapes_control_characters(color: str) -> None:
+    """tail shows hostile run ids, types and texts escaped, one line per entry, in plain text and
+    through rich alike."""
+    if color == "always":
+        pytest.importorskip("rich")
+    backend = await streamsink.open_backend(f"memory://cli-hostile-{secrets.token_hex(4)}")
+    out = io.StringIO()
+    try:
+        entries = hostile_envelopes("hostile")
+        await backend.append([Entry("session/hostile", "event", p) for p in entries])
+        status = await run_tail(
+            backend,
+            "session/hostile",
+            make_output(color, out),
+            start=StartPosition.oldest(),
+            limit=len(entries),
+        )
+    finally:
+        await backend.aclose()
+    assert status == 0
+    assert_safe_lines(_RICH_STYLE.sub("", out.getvalue()), len(entries))
+
+
+class _HostileIds:
+    """A backend whose fan-out readers report hostile entry ids (a third-party backend could)."""
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def open_reader(self, stream_id: str, start: StartPosition) -> Any:
+        reader = await self._inner.open_reader(stream_id, start)
+
+        class Reader:
+            async def read(self, count: int, block: float) -> list[Record]:
+                records = await reader.read(count, block)
+                return [Record(hostile(9) + r.entry_id, r.name, r.payload) for r in records]
+
+            async def aclose(self) -> None:
+                await reader.aclose()
+
+        return Reader()
+
+
+@pytest.mark.anyio
+async def test_tail_escapes_hostile_entry_ids() -> None:
+    """Entry ids are printed escaped too."""
+    backend = await streamsink.open_backend(f"memory://cli-ids-{secrets.token_hex(4)}")
+    out = io.StringIO()
+    try:
+        async with streamsink.connect(backend) as streams:
+            await streams.sink.send(StreamEvent("tool_start", "r-1", "ids"))
+        await run_tail(
+            _HostileIds(backend),  # type: ignore[arg-type]
+            "session/ids",
+            PlainOutput(out),
+            start=StartPosition.oldest(),
+            limit=1,
+        )
+    finally:
+        await backend.aclose()
+    assert_safe_lines(out.getvalue(), 1)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_tail_escapes_entries_from_a_raw_redis_client(redis_url: str) -> None:
+    """Entries XADDed by another client, hostile in every field tail prints, on a real Redis."""
+    pytest.importorskip("redis")
+    import redis.asyncio as aioredis
+
+    stream = f"session/hostile-{secrets.token_hex(4)}"
+    entries = hostile_envelopes("hostile")
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        for payload in entries:
+            await client.xadd(f"pulse:stream:{stream}", {"n": "event", "p": payload})
+    finally:
+        await client.aclose()
+    out = io.StringIO()
+    status = await run_tail(
+        redis_url, stream, PlainOutput(out), start=StartPosition.oldest(), limit=len(entries)
+    )
+    assert status == 0
+    assert_safe_lines(out.getvalue(), len(entries))
+
+
+@pytest.mark.anyio
+async def test_demo_escapes_control_characters(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo prints what it reads back through the same escaping."""
+    from streamsink import _cli
+
+    original = _cli.demo_events
+
+    def hostile_demo(run_id: str, session_id: str) -> list[tuple[float, StreamEvent]]:
+        events = original(run_id, session_id)
+        for i, (delay, event) in enumerate(events):
+            if event.type == EventType.ASSISTANT_REPLY:
+                events[i] = (delay, attrs.evolve(event, payload={"text": hostile(i)}))
+        return events
+
+    monkeypatch.setattr(_cli, "demo_events", hostile_demo)
+    out = io.StringIO()
+    backend = await streamsink.open_backend("memory://cli-hostile-demo")
+    try:
+        assert await run_demo(backend, PlainOutput(out), pace=0) == 0
+    finally:
+        await backend.aclose()
+    text = out.getvalue()
+    assert text.count("\n") == len(DEMO_TYPES) + 2  # the header, one line per type, "done"
+    assert unsafe_characters(text) == []
+    assert "\\x1b]0;pwned\\x07" in text

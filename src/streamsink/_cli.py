@@ -1,4 +1,4 @@
-"""The ``streamsink`` command: list backends, play a demo run, tail a stream.
+r"""The ``streamsink`` command: list backends, play a demo run, tail a stream.
 
 ::
 
@@ -10,7 +10,10 @@ The URL defaults to ``$STREAMSINK_URL``, else ``memory://``. Expected failures (
 unknown scheme, an unreachable backend) print one line to stderr and exit with status 2. Output is
 plain text; with the ``cli`` extra (``rich``) installed it is coloured on a terminal.
 
-No output shows a secret: the user part of a URL (user name, password, token) is shown as ``***``.
+What it prints is safe to print: the user part of a URL (user name, password, token) is shown as
+``***``, and control and format characters that come from entries (escape sequences, carriage
+returns, bidi overrides) are shown escaped (``\x1b``, ``\r``, ``\u202e``), so an entry can
+neither drive the terminal nor break the one-line-per-event layout.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import os
 import re
 import secrets
 import sys
+import unicodedata
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol, TextIO
@@ -67,14 +71,42 @@ class CommandError(Exception):
 
 # -- safe text ----------------------------------------------------------------------------------
 
+_NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Control (C0, DEL, C1), format (bidi overrides and isolates, zero-width characters), surrogate
+# and unassigned characters, and the line and paragraph separators: none prints as itself.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Cn", "Zl", "Zp"})
+
+
+def _escape_char(char: str) -> str:
+    named = _NAMED_ESCAPES.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    if code < 0x100:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def escape(text: str) -> str:
+    r"""``text`` with every character a terminal would act on (or that would break a line)
+    written as a Python-style escape: ``\x1b``, ``\r``, ``\n``, ``\x9b``, ``\u202e``.
+    Everything else, non-ASCII letters and emoji included, is kept."""
+    if text.isprintable():  # the usual case; isprintable() is False for every unsafe category
+        return text
+    return "".join(
+        _escape_char(c) if unicodedata.category(c) in _UNSAFE_CATEGORIES else c for c in text
+    )
+
+
 _URL_IN_TEXT = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://\S*")
 
 
 def safe_message(text: str) -> str:
     """One line for stderr from an error's text: URLs in it redacted (a second line of defence:
-    streamsink's own messages already redact theirs), whitespace runs collapsed."""
+    streamsink's own messages already redact theirs), whitespace runs collapsed, the rest
+    escaped."""
     text = _URL_IN_TEXT.sub(lambda m: _redact(m.group()), text)
-    return " ".join(text.split())
+    return escape(" ".join(text.split()))
 
 
 # -- output -------------------------------------------------------------------------------------
@@ -241,7 +273,12 @@ _SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
 
 
 def summarize(event: Event) -> str:
-    """A short, human, one-line summary of an event, from its type and payload shape."""
+    """A short, human, one-line summary of an event, from its type and payload shape; control
+    and format characters in it are escaped (see :func:`escape`)."""
+    return escape(_summary(event))
+
+
+def _summary(event: Event) -> str:
     payload = event.payload
     if event.type in (EventType.RUN_STREAM_END, EventType.SESSION_STREAM_END):
         return (
@@ -428,7 +465,7 @@ async def run_demo(
                             out.write("\n")
                         in_reply = event.type == EventType.ASSISTANT_REPLY
                         out.write(f"{offset:+8.3f}s  ", "dim")
-                        out.write(f"{event.type:<{_TYPE_WIDTH}}  ", style)
+                        out.write(f"{escape(event.type):<{_TYPE_WIDTH}}  ", style)
                         out.write(summarize(event) + ("" if in_reply else "\n"), style)
                         if event.type == EventType.RUN_STREAM_END and event.run_id == run_id:
                             break
@@ -496,11 +533,11 @@ async def run_tail(
             async for event in subscription:
                 stamp = event.timestamp if isinstance(event, StreamEvent) else None
                 when = f"{stamp:%H:%M:%S.%f}"[:-3] if stamp else "--:--:--.---"
-                entry = getattr(event, "entry_id", None) or "?"
+                entry = escape(getattr(event, "entry_id", None) or "?")
                 style = _STYLES.get(event.type)
                 out.write(f"{when}  {entry}  ", "dim")
-                out.write(f"{event.type:<{_TYPE_WIDTH}}  ", style)
-                out.write(f"{event.run_id}  {summarize(event)}\n", style)
+                out.write(f"{escape(event.type):<{_TYPE_WIDTH}}  ", style)
+                out.write(f"{escape(event.run_id)}  {summarize(event)}\n", style)
                 count += 1
                 if limit is not None and count >= limit:
                     break
@@ -515,9 +552,9 @@ def _default_url() -> str:
 
 
 def _shown_default_url() -> str:
-    """The default URL as ``--help`` may show it: user part redacted, and ``%`` doubled
-    (argparse %-formats help texts; URLs hold percent escapes)."""
-    return _redact(_default_url()).replace("%", "%%")
+    """The default URL as ``--help`` may show it: user part redacted, nothing unprintable, and
+    ``%`` doubled (argparse %-formats help texts; URLs hold percent escapes)."""
+    return escape(_redact(_default_url())).replace("%", "%%")
 
 
 def _number(
