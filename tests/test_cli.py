@@ -13,12 +13,13 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import orjson
 import pytest
 
 import streamsink
-from streamsink import EventType, StartPosition, StreamEvent
+from streamsink import EventType, StartPosition, StreamEvent, StreamsinkError
 from streamsink._cli import (
     CommandError,
     PlainOutput,
@@ -513,3 +514,125 @@ async def test_demo_escapes_control_characters(monkeypatch: pytest.MonkeyPatch) 
     assert text.count("\n") == len(DEMO_TYPES) + 2  # the header, one line per type, "done"
     assert unsafe_characters(text) == []
     assert "\\x1b]0;pwned\\x07" in text
+
+
+# -- dead letters ---------------------------------------------------------------------------------
+
+
+async def _dead_letter_two_entries(backend: Backend, stream: str) -> None:
+    """Have a real group subscription dead-letter two entries of ``stream``: one undecodable, then
+    one delivered more than ``max_deliveries`` times without an ack."""
+
+    lettered = [anyio.Event(), anyio.Event()]
+
+    def on_error(error: StreamsinkError) -> None:
+        if "dead-lettered" in str(error):
+            next(event for event in lettered if not event.is_set()).set()
+
+    async with streamsink.connect(backend) as streams:
+        subscriber = streams.new_subscriber(
+            group="cli-dlq",
+            consumer_name="worker-1",
+            start=StartPosition.oldest(),
+            max_deliveries=1,
+            claim_interval=0.05,
+            on_error=on_error,
+        )
+        await backend.append([Entry(stream, "tool_start", b"\x1b]0;not json\x07")])
+        async with subscriber.subscribe(stream):
+            with anyio.fail_after(10):
+                await lettered[0].wait()  # undecodable: dead-lettered at once
+        await streams.sink.send(StreamEvent("tool_start", "r-1", stream.split("/")[1]))
+        async with subscriber.subscribe_manual(stream) as deliveries:
+            async for delivery in deliveries:
+                await delivery.nack()  # redelivered next, and that is one delivery too many
+                break
+            with anyio.fail_after(10):
+                await lettered[1].wait()
+
+
+async def _tail_letters(backend: Backend, stream: str) -> tuple[str, str]:
+    out, errors = io.StringIO(), io.StringIO()
+    with anyio.move_on_after(5):  # tail waits for two letters; before the fix it never saw any
+        status = await run_tail(
+            backend,
+            f"{stream}:dlq",
+            PlainOutput(out),
+            start=StartPosition.oldest(),
+            limit=2,
+            errors=errors,
+        )
+        assert status == 0
+    return out.getvalue(), errors.getvalue()
+
+
+def assert_letters(out: str, errors: str, stream: str) -> None:
+    assert errors == ""
+    lines = out.splitlines()
+    assert len(lines) == 2, out
+    assert unsafe_characters(out) == []
+    for line in lines:
+        assert "dead_letter" in line
+        assert stream in line
+        assert "group cli-dlq" in line
+        assert "consumer worker-1" in line
+    undecodable, unacked = lines
+    assert "1 attempt" in undecodable
+    assert "undecodable" in undecodable
+    assert "\\x1b]0;not json\\x07" in undecodable  # the original payload, escaped
+    assert "not acknowledged after 1 deliveries" in unacked
+    assert '"type":"tool_start"' in unacked
+
+
+@pytest.mark.anyio
+async def test_tail_prints_dead_letters_on_memory() -> None:
+    """tail on a dead-letter stream prints each letter: origin, group and consumer, attempts,
+    reason and an escaped preview of the payload; no "undecodable entry" warning."""
+    stream = f"session/dlq-{secrets.token_hex(4)}"
+    backend = await streamsink.open_backend("memory://cli-dlq")
+    try:
+        await _dead_letter_two_entries(backend, stream)
+        out, errors = await _tail_letters(backend, stream)
+    finally:
+        await backend.aclose()
+    assert_letters(out, errors, stream)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("anyio_backend", ["asyncio"])
+async def test_tail_prints_dead_letters_on_fakeredis() -> None:
+    """The same on fakeredis://."""
+    pytest.importorskip("fakeredis")
+    stream = f"session/dlq-{secrets.token_hex(4)}"
+    backend = await streamsink.open_backend("fakeredis://cli-dlq")
+    try:
+        await _dead_letter_two_entries(backend, stream)
+        out, errors = await _tail_letters(backend, stream)
+    finally:
+        await backend.aclose()
+    assert_letters(out, errors, stream)
+
+
+@pytest.mark.anyio
+async def test_tail_still_warns_about_undecodable_entries() -> None:
+    """An entry that is neither an envelope nor a dead letter gets one escaped warning."""
+    backend = await streamsink.open_backend(f"memory://cli-undecodable-{secrets.token_hex(4)}")
+    out, errors = io.StringIO(), io.StringIO()
+    try:
+        await backend.append([Entry("session/u", "x", b'{"no": "type\\u001b"}')])
+        async with streamsink.connect(backend) as streams:
+            await streams.sink.send(StreamEvent("run_stream_end", "r-1", "u"))
+        await run_tail(
+            backend,
+            "session/u",
+            PlainOutput(out),
+            start=StartPosition.oldest(),
+            limit=1,
+            errors=errors,
+        )
+    finally:
+        await backend.aclose()
+    assert "run r-1 ended" in out.getvalue()
+    warnings = errors.getvalue().splitlines()
+    assert len(warnings) == 1
+    assert warnings[0].startswith("streamsink: warning: undecodable entry session/u/")
