@@ -23,6 +23,7 @@ from streamsink import EventType, StartPosition, StreamEvent, StreamsinkError
 from streamsink._cli import (
     CommandError,
     PlainOutput,
+    demo_events,
     main,
     make_output,
     run_demo,
@@ -30,6 +31,7 @@ from streamsink._cli import (
     summarize,
 )
 from streamsink.backend import Backend, Entry, Record
+from streamsink_memory import get_broker
 
 DEMO_TYPES = ["tool_start", "tool_end", "assistant_reply", "usage", "workflow", "run_stream_end"]
 SCRIPT = Path(sys.executable).parent / "streamsink"
@@ -636,3 +638,117 @@ async def test_tail_still_warns_about_undecodable_entries() -> None:
     warnings = errors.getvalue().splitlines()
     assert len(warnings) == 1
     assert warnings[0].startswith("streamsink: warning: undecodable entry session/u/")
+
+
+# -- a closed stdout ------------------------------------------------------------------------------
+
+
+class _ClosedPipe(io.StringIO):
+    """A stdout whose reader has gone: every write fails as a closed pipe does."""
+
+    def write(self, text: str) -> int:
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.anyio
+async def test_demo_finishes_its_run_when_stdout_closes() -> None:
+    """With nowhere to print, the demo still publishes the whole run (kept here)."""
+    broker = f"cli-closed-{secrets.token_hex(4)}"
+    backend = await streamsink.open_backend(f"memory://{broker}")
+    output = PlainOutput(_ClosedPipe())
+    try:
+        assert await run_demo(backend, output, pace=0, keep=True, time_limit=5) == 0
+        assert output.broken
+        async with streamsink.connect(backend) as streams:
+            stream = next(s for s in get_broker(broker).stream_ids() if ":" not in s)
+            subscriber = streams.new_subscriber(group=None, start=StartPosition.oldest())
+            async with subscriber.subscribe(stream) as events:
+                types = []
+                async for event in events:
+                    types.append(event.type)
+                    if event.type == EventType.RUN_STREAM_END:
+                        break
+    finally:
+        await backend.aclose()
+    assert types == demo_entry_names()
+
+
+def demo_entry_names() -> list[str]:
+    """The event type of each entry the demo publishes, in order."""
+    return [event.type for _, event in demo_events("r", "s")]
+
+
+def _closed_stdout_run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    """Run the script with a stdout whose reader closed before it wrote anything (what
+    ``streamsink ... | head -1`` becomes once head has its line)."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        return subprocess.run(
+            [str(SCRIPT), *args],
+            env=_clean_env(**env),
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(write_end)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["demo", "--pace", "0"], ["backends"], ["--version"]],
+    ids=["demo", "backends", "version"],
+)
+def test_closed_stdout_ends_quietly_with_141(args: list[str]) -> None:
+    """A closed stdout ends the command like other Unix tools: no message, status 128+SIGPIPE."""
+    result = _closed_stdout_run(args)
+    assert (result.returncode, result.stderr) == (141, "")
+
+
+def test_help_into_a_closed_stdout_is_quiet() -> None:
+    """--help too ends without a message (argparse ignores its own write errors, so the status
+    may be 0)."""
+    result = _closed_stdout_run(["demo", "--help"])
+    assert result.returncode in (0, 141)
+    assert result.stderr == ""
+
+
+def test_demo_keeps_the_whole_run_when_stdout_closes(redis_url: str) -> None:
+    """demo --keep into a closed pipe leaves the complete run in Redis; without --keep, the
+    stream is destroyed as usual."""
+    redis = pytest.importorskip("redis")
+    prefix = f"app:pipe-{secrets.token_hex(4)}:"
+    url = f"{redis_url}?key_prefix={prefix}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        result = _closed_stdout_run(["demo", "--url", url, "--pace", "0", "--keep"])
+        assert (result.returncode, result.stderr) == (141, "")
+        keys = client.keys(f"{prefix}*")
+        assert len(keys) == 1
+        entries = client.xrange(keys[0])
+        names = [fields[b"n"].decode() for _, fields in entries]
+        assert names == demo_entry_names()
+        client.delete(*keys)
+
+        result = _closed_stdout_run(["demo", "--url", url, "--pace", "0"])
+        assert (result.returncode, result.stderr) == (141, "")
+        assert client.keys(f"{prefix}*") == []
+    finally:
+        client.close()
+
+
+def test_tail_stops_when_stdout_closes(redis_url: str) -> None:
+    """tail (which would otherwise run until interrupted) stops at a closed stdout."""
+    redis = pytest.importorskip("redis")
+    stream = f"session/pipe-{secrets.token_hex(4)}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        for payload in hostile_envelopes("pipe")[:2]:
+            client.xadd(f"pulse:stream:{stream}", {"n": "event", "p": payload})
+    finally:
+        client.close()
+    result = _closed_stdout_run(["tail", stream, "--url", redis_url, "--from", "oldest"])
+    assert (result.returncode, result.stderr) == (141, "")

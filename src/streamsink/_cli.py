@@ -13,12 +13,15 @@ plain text; with the ``cli`` extra (``rich``) installed it is coloured on a term
 What it prints is safe to print: the user part of a URL (user name, password, token) is shown as
 ``***``, and control and format characters that come from entries (escape sequences, carriage
 returns, bidi overrides) are shown escaped (``\x1b``, ``\r``, ``\u202e``), so an entry can
-neither drive the terminal nor break the one-line-per-event layout.
+neither drive the terminal nor break the one-line-per-event layout. A closed stdout
+(``streamsink demo | head -1``) ends a command quietly with status 141, as a shell reports for a
+writer stopped by SIGPIPE; the demo first finishes publishing its run.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import secrets
@@ -47,6 +50,9 @@ EXIT_OK = 0
 EXIT_FAILED = 1  # the command ran but did not get what it waited for (demo timeout)
 EXIT_ERROR = 2  # bad usage, bad URL or options, unknown scheme, unreachable backend
 EXIT_INTERRUPTED = 130
+# 128 + SIGPIPE (13): what a shell reports for `yes | head -1`, so pipelines and `set -o pipefail`
+# see the same status as for any Unix tool whose reader went away.
+EXIT_BROKEN_PIPE = 141
 
 DEMO_TIMEOUT = 10.0
 DEMO_GROUP = "streamsink-demo"
@@ -112,15 +118,23 @@ def safe_message(text: str) -> str:
 
 
 def _warn(errors: TextIO | None, text: str) -> None:
-    """A ``streamsink: warning:`` line."""
-    print(f"streamsink: warning: {safe_message(text)}", file=errors or sys.stderr, flush=True)
+    """A ``streamsink: warning:`` line; a closed stderr is no reason to stop."""
+    with contextlib.suppress(BrokenPipeError):
+        print(f"streamsink: warning: {safe_message(text)}", file=errors or sys.stderr, flush=True)
 
 
 # -- output -------------------------------------------------------------------------------------
 
 
 class Output(Protocol):
-    """Where commands write: plain text, or colour through rich on a terminal."""
+    """Where commands write: plain text, or colour through rich on a terminal.
+
+    ``write`` never raises for a closed reader (a broken pipe): it sets ``broken`` and drops this
+    and every later write, so a command can finish its work (the demo its run) or stop (tail).
+    """
+
+    @property
+    def broken(self) -> bool: ...
 
     def write(self, text: str, style: str | None = None) -> None: ...
 
@@ -130,10 +144,16 @@ class PlainOutput:
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self._stream = stream if stream is not None else sys.stdout
+        self.broken = False
 
     def write(self, text: str, style: str | None = None) -> None:
-        self._stream.write(text)
-        self._stream.flush()
+        if self.broken:
+            return
+        try:
+            self._stream.write(text)
+            self._stream.flush()
+        except BrokenPipeError:
+            self.broken = True
 
 
 class RichOutput:
@@ -150,10 +170,16 @@ class RichOutput:
             soft_wrap=True,
             force_terminal=True,
         )
+        self.broken = False
 
     def write(self, text: str, style: str | None = None) -> None:
-        self._console.print(text, style=style, end="")
-        self._console.file.flush()
+        if self.broken:
+            return
+        try:
+            self._console.print(text, style=style, end="")
+            self._console.file.flush()
+        except BrokenPipeError:
+            self.broken = True
 
 
 def make_output(color: str = "auto", stream: TextIO | None = None) -> Output:
@@ -410,7 +436,8 @@ async def run_demo(
 
     ``pace`` scales the delays between events (0 sends them back to back). The subscriber joins
     before anything is sent, from the oldest entry of a fresh stream, so nothing is missed. The
-    demo stream is destroyed at the end unless ``keep``.
+    demo stream is destroyed at the end unless ``keep``. A broken ``out`` (its reader went away)
+    does not stop the run: it is published to the end all the same, and then cleaned up.
 
     :raises CommandError: no ``run_stream_end`` within ``time_limit`` seconds (status 1).
     :raises StreamsinkError: the backend could not be opened or used.
@@ -520,7 +547,8 @@ async def run_tail(
     errors: TextIO | None = None,
 ) -> int:
     """Print the entries of ``stream_id`` as a fan-out reader (no group: nothing is acknowledged
-    or left behind) until interrupted, or until ``limit`` entries were printed.
+    or left behind) until interrupted, until ``limit`` entries were printed, or until ``out`` is
+    broken (its reader went away).
 
     One line per entry, every value from the entry escaped: events as summaries, dead letters
     (a ``:dlq`` stream) with their origin, group, consumer, attempts, reason and a payload
@@ -548,7 +576,7 @@ async def run_tail(
                     )
                     continue
                 count += 1
-                if limit is not None and count >= limit:
+                if out.broken or (limit is not None and count >= limit):
                     break
     return EXIT_OK
 
@@ -683,7 +711,26 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the ``streamsink`` command; return the exit status."""
+    """Run the ``streamsink`` command; return the exit status.
+
+    A closed stdout ends any command quietly with :data:`EXIT_BROKEN_PIPE`: no message, no
+    traceback, and nothing from the interpreter's last flush at exit.
+    """
+    try:
+        try:
+            status = _run(argv)
+        finally:
+            # Here, inside the try, also when argparse exits after --help: a pipe closed
+            # meanwhile shows now, not in the interpreter's flush at exit.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        status = EXIT_BROKEN_PIPE
+    if status == EXIT_BROKEN_PIPE:
+        _discard_stdout()
+    return status
+
+
+def _run(argv: Sequence[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.version:
@@ -696,26 +743,45 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_ERROR
     out = make_output(args.color)
     try:
-        if args.command == "backends":
-            return cmd_backends(out)
-        url = args.url or _default_url()
-        if args.command == "demo":
-            return anyio.run(
-                lambda: run_demo(url, out, time_limit=args.timeout, pace=args.pace, keep=args.keep)
-            )
-        start = StartPosition.oldest() if args.start == "oldest" else StartPosition.newest()
-        return anyio.run(lambda: run_tail(url, args.stream, out, start=start, limit=args.limit))
+        status = _dispatch(args, out)
     except KeyboardInterrupt:
-        sys.stdout.flush()
-        return EXIT_INTERRUPTED
+        status = EXIT_INTERRUPTED
     except BaseException as exc:
         failure = _expected_failure(exc)
         if failure is None:
             raise
         message, status = failure
-        sys.stdout.flush()
-        print(f"streamsink: error: {safe_message(message)}", file=sys.stderr)
-        return status
+        out.write("")  # what is printed goes out before the error line (and a closed pipe shows)
+        with contextlib.suppress(BrokenPipeError):  # nowhere left to say it
+            print(f"streamsink: error: {safe_message(message)}", file=sys.stderr, flush=True)
+    return EXIT_BROKEN_PIPE if out.broken else status
+
+
+def _dispatch(args: argparse.Namespace, out: Output) -> int:
+    if args.command == "backends":
+        return cmd_backends(out)
+    url = args.url or _default_url()
+    if args.command == "demo":
+        return anyio.run(
+            lambda: run_demo(url, out, time_limit=args.timeout, pace=args.pace, keep=args.keep)
+        )
+    start = StartPosition.oldest() if args.start == "oldest" else StartPosition.newest()
+    return anyio.run(lambda: run_tail(url, args.stream, out, start=start, limit=args.limit))
+
+
+def _discard_stdout() -> None:
+    """Point stdout's file descriptor at the null device, so that what is still buffered goes
+    there when the interpreter flushes stdout at exit, instead of failing on the closed pipe
+    ("Exception ignored ... BrokenPipeError"); the Python docs' recipe for SIGPIPE."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (captured, replaced)
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _expected_failure(exc: BaseException) -> tuple[str, int] | None:
