@@ -32,7 +32,7 @@ from ._plugins import get_plugin_manager, get_registry, open_backend
 from ._registry import BackendRegistry
 from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
 from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
-from ._streams import default_stream_id, validate_stream_id
+from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
 from ._subscription import Subscription, SubscriptionStatistics
 from .backend import Capabilities, Gap, StartPosition
@@ -53,6 +53,7 @@ __all__ = [
     "PublishedEvent",
     "default_stream_id",
     "validate_stream_id",
+    "validate_name",
     # consuming
     "Subscriber",
     "StreamSubscriber",

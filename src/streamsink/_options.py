@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from typing import Any
 
 import attrs
 
 from ._envelope import decode_envelope
 from ._events import Event
-from ._exceptions import StreamsinkError
-from ._validation import rule
+from ._exceptions import ConfigurationError, StreamsinkError
+from ._streams import shown, validate_name
+from ._validation import Validator, rule
 from .backend import StartPosition
 
 __all__ = ["DEFAULT_GROUP", "SubscriberOptions", "default_dead_letter_stream"]
@@ -37,8 +39,23 @@ def _is_seconds(value: object) -> bool:
     )
 
 
-def _is_name(value: object) -> bool:
-    return isinstance(value, str) and value != ""
+def _name_or_none(kind: str, expected: str) -> Validator:
+    """A validator of a ``kind`` name (or None): the rules every backend applies at open
+    (:func:`validate_name`), checked when the options are built."""
+
+    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+        if value is None:
+            return
+        try:
+            validate_name(kind, value)
+        except ConfigurationError as exc:
+            why = f": {exc}" if isinstance(value, str) and value else ""
+            raise ConfigurationError(
+                f"{type(inst).__name__}.{attribute.name}={shown(value)} is invalid: "
+                f"expected {expected}{why}"
+            ) from None
+
+    return validate
 
 
 _SECONDS = rule(_is_seconds, "a positive number of seconds")
@@ -88,11 +105,11 @@ class SubscriberOptions:
 
     group: str | None = attrs.field(
         default=DEFAULT_GROUP,
-        validator=rule(lambda v: v is None or _is_name(v), "a group name, or None for fan-out"),
+        validator=_name_or_none("group", "a group name, or None for fan-out"),
     )
     consumer_name: str | None = attrs.field(
         default=None,
-        validator=rule(lambda v: v is None or _is_name(v), "a name, or None for a generated one"),
+        validator=_name_or_none("consumer", "a name, or None for a generated one"),
     )
     buffer: int = attrs.field(
         default=64, validator=rule(lambda v: _is_int(v) and v >= 1, "an integer >= 1")

@@ -1,25 +1,75 @@
-"""Stream id rules shared by the sink and the subscriber."""
+"""Rules for the names streamsink writes: stream ids, group and consumer names.
+
+Shared by the sink, the subscriber and the backends, so a name one backend accepts every backend
+accepts, and Go's pulse reads it back. Also how a refused value is shown in an error message.
+"""
 
 from __future__ import annotations
 
 import re
+import reprlib
+from collections.abc import Callable
 
 from ._events import Event
 from ._exceptions import ConfigurationError
 
-__all__ = ["MAX_STREAM_ID_LENGTH", "default_stream_id", "validate_stream_id"]
+__all__ = [
+    "MAX_STREAM_ID_LENGTH",
+    "dead_letter_stream_id",
+    "default_stream_id",
+    "lone_surrogate",
+    "refuse_lone_surrogates",
+    "shown",
+    "validate_name",
+    "validate_stream_id",
+]
 
 MAX_STREAM_ID_LENGTH = 512
 # The characters goa.design/pulse refuses in a stream name; refusing them here keeps every name
 # we accept readable by Go services too.
 _FORBIDDEN = re.compile(r"[ \x00*?\[\]]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+# Values in error messages: escaped, cut short, and safe on any value (reprlib stops at a few
+# levels of nesting, where repr() of a deeply nested list raises RecursionError).
+_repr = reprlib.Repr()
+_repr.maxstring = 80
+_repr.maxother = 80
+_repr.maxlevel = 3
+
+
+def shown(value: object) -> str:
+    """``value`` for an error message: its repr, escaped, cut short, never raising."""
+    try:
+        return _repr.repr(value)
+    except Exception:  # e.g. an int of more digits than int-to-text conversion allows
+        return f"<{type(value).__name__} object>"
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The index of the first lone surrogate in ``text`` (a code point that UTF-8, hence Redis
+    and every JSON encoder we write with, cannot encode), or None."""
+    if text.isascii():
+        return None
+    found = _SURROGATE.search(text)
+    return None if found is None else found.start()
+
+
+def refuse_lone_surrogates(what: str, text: str) -> None:
+    """:raises ConfigurationError: ``text`` (``what`` names it) has a lone surrogate."""
+    index = lone_surrogate(text)
+    if index is not None:
+        raise ConfigurationError(
+            f"{what} {shown(text)} contains a lone surrogate {text[index]!r} at index {index}; "
+            "expected text that can be encoded as UTF-8"
+        )
 
 
 def validate_stream_id(stream_id: object) -> str:
     """Return ``stream_id`` if pulse would accept it as a stream name.
 
-    :raises ConfigurationError: not a string, empty, longer than 512 characters, or containing a
-        space, NUL, ``*``, ``?``, ``[`` or ``]``.
+    :raises ConfigurationError: not a string, empty, longer than 512 characters, containing a
+        space, NUL, ``*``, ``?``, ``[`` or ``]``, or a lone surrogate (it cannot be encoded).
     """
     if not isinstance(stream_id, str):
         raise ConfigurationError(f"stream id must be a string, got {type(stream_id).__name__}")
@@ -30,10 +80,25 @@ def validate_stream_id(stream_id: object) -> str:
     bad = _FORBIDDEN.search(stream_id)
     if bad:
         raise ConfigurationError(
-            f"stream id {stream_id[:80]!r} contains {bad.group()!r}; stream ids may not contain "
+            f"stream id {shown(stream_id)} contains {bad.group()!r}; stream ids may not contain "
             "space, NUL, '*', '?', '[' or ']'"
         )
+    refuse_lone_surrogates("stream id", stream_id)
     return stream_id
+
+
+def validate_name(kind: str, value: object) -> str:
+    """Return ``value`` if it can name a ``kind`` (``"group"``, ``"consumer"``) in any backend.
+
+    Backends call it when a group consumer is opened, so that every backend refuses the same
+    names, with the same message.
+
+    :raises ConfigurationError: not a string, empty, or containing a lone surrogate.
+    """
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"{kind} name must be a non-empty string, got {shown(value)}")
+    refuse_lone_surrogates(f"{kind} name", value)
+    return value
 
 
 def default_stream_id(event: Event) -> str:
@@ -45,3 +110,26 @@ def default_stream_id(event: Event) -> str:
     if not session_id:
         raise ConfigurationError("stream event missing session id")
     return f"session/{session_id}"
+
+
+def dead_letter_stream_id(make: Callable[[str], object], stream_id: str) -> str:
+    """The dead-letter stream of ``stream_id``, as ``make`` (the ``dead_letter_stream`` option)
+    names it, checked before anything is written there.
+
+    :raises ConfigurationError: ``make`` raised, or returned something that is not a valid
+        stream id (:func:`validate_stream_id`); the message names the option and both ids.
+    """
+    try:
+        made = make(stream_id)
+    except Exception as exc:
+        raise ConfigurationError(
+            f"SubscriberOptions.dead_letter_stream raised on stream id {shown(stream_id)}: {exc!r}"
+        ) from exc
+    try:
+        dead_letters = validate_stream_id(made)
+    except ConfigurationError as exc:
+        raise ConfigurationError(
+            f"SubscriberOptions.dead_letter_stream gave {shown(made)} for stream id "
+            f"{shown(stream_id)}, which is not a valid stream id: {exc}"
+        ) from None
+    return dead_letters

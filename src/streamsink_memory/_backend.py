@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from anyio.abc import AsyncResource
 
-from streamsink import SinkClosedError
+from streamsink import SinkClosedError, validate_name
 from streamsink.backend import Capabilities, Entry, StartPosition
 
 from ._broker import MemoryBroker
@@ -113,7 +113,13 @@ class MemoryBackend(AsyncResource):
     async def open_group_consumer(
         self, stream_id: str, group: str, consumer: str, start: StartPosition
     ) -> MemoryGroupConsumer:
-        """Join (creating it, and the stream, if needed) ``group`` on ``stream_id``."""
+        """Join (creating it, and the stream, if needed) ``group`` on ``stream_id``.
+
+        :raises ConfigurationError: a group or consumer name :func:`streamsink.validate_name`
+            refuses (nothing is created), or a malformed start entry id.
+        """
+        validate_name("group", group)
+        validate_name("consumer", consumer)
         self._check_open()
         await checkpoint()
         self._check_open()
