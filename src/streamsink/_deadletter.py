@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import TypeVar, overload
 
 import attrs
 import orjson
@@ -19,6 +20,8 @@ from ._exceptions import DecodeError
 __all__ = ["DEAD_LETTER_EVENT", "DeadLetter", "decode_dead_letter", "encode_dead_letter"]
 
 DEAD_LETTER_EVENT = "dead_letter"
+
+_T = TypeVar("_T", str, int)
 
 
 @attrs.frozen(kw_only=True)
@@ -57,30 +60,61 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
 
 
 def decode_dead_letter(data: bytes) -> DeadLetter:
-    """Read back a dead-letter payload.
+    """Read back a dead-letter payload, as :func:`encode_dead_letter` writes it.
 
-    :raises DecodeError: not a dead-letter document.
+    :raises DecodeError: not a dead-letter document: not a JSON object, a required field
+        missing, or a field of the wrong type (``attempts`` an integer, ``payload`` text,
+        ``payload_base64`` base64 text, ``group``, ``consumer`` and ``event_name`` text or null,
+        the rest text). Never any other exception type.
     """
     try:
         doc = orjson.loads(data)
-        if not isinstance(doc, dict):
-            raise TypeError("not an object")
-        if "payload_base64" in doc:
-            payload: bytes | None = base64.b64decode(doc["payload_base64"], validate=True)
-        elif doc.get("payload") is not None:
-            payload = str(doc["payload"]).encode()
-        else:
-            payload = None
-        return DeadLetter(
-            origin_stream=str(doc["origin_stream"]),
-            entry_id=str(doc["entry_id"]),
-            group=doc.get("group"),
-            consumer=doc.get("consumer"),
-            attempts=int(doc["attempts"]),
-            reason=str(doc["reason"]),
-            event_name=doc.get("event_name"),
-            payload=payload,
-            dead_lettered_at=parse_timestamp(doc["dead_lettered_at"]),
+    except (orjson.JSONDecodeError, TypeError) as exc:
+        raise DecodeError(f"not a dead-letter record: {exc}") from None
+    if type(doc) is not dict:
+        raise DecodeError(f"not a dead-letter record: a JSON {type(doc).__name__}, not an object")
+    if "payload_base64" in doc:
+        encoded = _field(doc, "payload_base64", str)
+        try:
+            payload: bytes | None = base64.b64decode(encoded, validate=True)
+        except ValueError as exc:  # binascii.Error, or non-ASCII text
+            raise DecodeError(f"dead-letter field 'payload_base64' is not base64: {exc}") from None
+    else:
+        text = _field(doc, "payload", str, optional=True)
+        # No lone surrogates here: orjson.loads refuses their escapes.
+        payload = None if text is None else text.encode()
+    return DeadLetter(
+        origin_stream=_field(doc, "origin_stream", str),
+        entry_id=_field(doc, "entry_id", str),
+        group=_field(doc, "group", str, optional=True),
+        consumer=_field(doc, "consumer", str, optional=True),
+        attempts=_field(doc, "attempts", int),
+        reason=_field(doc, "reason", str),
+        event_name=_field(doc, "event_name", str, optional=True),
+        payload=payload,
+        dead_lettered_at=parse_timestamp(_field(doc, "dead_lettered_at", str)),
+    )
+
+
+@overload
+def _field(doc: dict[str, object], key: str, kind: type[_T]) -> _T: ...
+@overload
+def _field(doc: dict[str, object], key: str, kind: type[_T], *, optional: bool) -> _T | None: ...
+def _field(
+    doc: dict[str, object], key: str, kind: type[_T], *, optional: bool = False
+) -> _T | None:
+    """``doc[key]``, of exactly type ``kind`` (``True`` is no count of attempts).
+
+    :raises DecodeError: missing (unless optional) or of another type.
+    """
+    value = doc.get(key)
+    if value is None:
+        if optional:
+            return None
+        raise DecodeError(f"not a dead-letter record: no {key!r}")
+    if type(value) is not kind:
+        raise DecodeError(
+            f"dead-letter field {key!r} must be {'an integer' if kind is int else 'a string'}"
+            f"{' or null' if optional else ''}, got {type(value).__name__}"
         )
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-        raise DecodeError(f"not a dead-letter record: {exc!r}") from None
+    return value

@@ -22,6 +22,7 @@ from orjson import dumps as _orjson_dumps
 
 from ._events import StreamEvent, decoded_event, raw_json
 from ._exceptions import ConfigurationError, DecodeError
+from ._streams import shown
 
 __all__ = [
     "Envelope",
@@ -93,13 +94,16 @@ def now_timestamp() -> str:
 
 # RFC 3339 as Go's time.RFC3339 parser accepts it; fromisoformat alone also takes forms Go refuses
 # (dates without time, spaces, basic format), and what we accept Go subscribers must accept too.
-_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)")
+# ASCII digits only: Go reads no others.
+_RFC3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d{1,9})?(?:Z|[+-]\d\d:\d\d)", re.ASCII)
 
 
 def parse_timestamp(text: str) -> datetime:
     """Parse RFC 3339 (nanoseconds truncated to microseconds, offsets converted) into UTC.
 
-    :raises DecodeError: anything that is not RFC 3339.
+    :raises DecodeError: anything that is not RFC 3339, or a time outside years 1 to 9999 once
+        converted to UTC (``9999-12-31T23:59:59-01:00`` is valid RFC 3339 that ``datetime``
+        cannot hold in UTC).
     """
     size = len(text)
     if (
@@ -116,9 +120,10 @@ def parse_timestamp(text: str) -> datetime:
         try:
             return datetime.fromisoformat(text)
         except ValueError as exc:
-            raise DecodeError(f"timestamp {text!r} is not RFC 3339: {exc}") from None
+            raise DecodeError(f"timestamp {shown(text)} is not RFC 3339: {exc}") from None
     if not _RFC3339.fullmatch(text):
-        raise DecodeError(f"timestamp {text!r} is not RFC 3339")
+        raise DecodeError(f"timestamp {shown(text)} is not RFC 3339")
+    given = text
     if "." in text:
         # datetime keeps microseconds; Go sends up to nanoseconds.
         head, _, rest = text.partition(".")
@@ -127,8 +132,14 @@ def parse_timestamp(text: str) -> datetime:
     try:
         ts = datetime.fromisoformat(text)
     except ValueError as exc:
-        raise DecodeError(f"timestamp {text!r} is not RFC 3339: {exc}") from None
-    return ts.astimezone(UTC)
+        raise DecodeError(f"timestamp {given!r} is not RFC 3339: {exc}") from None
+    try:
+        return ts.astimezone(UTC)
+    except OverflowError:
+        # Only an offset can take a valid date out of range: year 9999 behind UTC, year 1 ahead.
+        raise DecodeError(
+            f"timestamp {given!r} is out of range: in UTC it falls outside years 1 to 9999"
+        ) from None
 
 
 def _dumps(doc: dict[str, Any]) -> bytes:
@@ -224,8 +235,9 @@ def decode_envelope(data: bytes) -> StreamEvent:
     Accepts what Go produces: nanosecond timestamps, offsets, ``\\u003c`` escapes, unknown keys
     (ignored) and missing optional keys.
 
-    :raises DecodeError: not UTF-8 JSON, not an object, a field of the wrong type, or a timestamp
-        that is not RFC 3339. Never any other exception type.
+    :raises DecodeError: not UTF-8 JSON, not an object, a field of the wrong type, a timestamp
+        that is not RFC 3339 or falls outside years 1-9999 in UTC, or a ``server_data`` nested
+        too deep to be re-encoded. Never any other exception type.
     """
     return decode_entry(data, None, None)
 
@@ -237,6 +249,19 @@ def _text_field(doc: dict[str, Any], key: str) -> str:
     if not isinstance(value, str):
         raise DecodeError(f"envelope field {key!r} must be a string, got {type(value).__name__}")
     return value
+
+
+def _server_data(value: Any) -> bytes:
+    """``server_data`` back to raw JSON.
+
+    :raises DecodeError: nested deeper than orjson writes (it reads 1024 levels, writes fewer).
+    """
+    try:
+        return orjson.dumps(value)
+    except TypeError as exc:  # nesting is all it can be: orjson writes whatever else it reads
+        raise DecodeError(
+            f"envelope field 'server_data' is nested too deep to be re-encoded: {exc}"
+        ) from None
 
 
 def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> StreamEvent:
@@ -293,6 +318,8 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
             f"envelope field 'timestamp' must be a string, got {type(ts_text).__name__}"
         )
     server_data = doc.get("server_data")
+    if server_data is not None:
+        server_data = _server_data(server_data)
     run_id = doc.get("run_id", "")
     session_id = doc.get("session_id", "")
     event_key = doc.get("event_key", "")
@@ -302,7 +329,7 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
         session_id if type(session_id) is str else _text_field(doc, "session_id"),
         event_key if type(event_key) is str else _text_field(doc, "event_key"),
         doc.get("payload"),
-        None if server_data is None else orjson.dumps(server_data),
+        server_data,
         timestamp,
         entry_id,
         stream_id,

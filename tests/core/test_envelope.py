@@ -236,3 +236,49 @@ def test_malformed_timestamps_are_refused(text: str) -> None:
     """Timestamps shaped almost like ours but not RFC 3339 are decode errors."""
     with pytest.raises(DecodeError):
         parse_timestamp(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "9999-12-31T23:59:59-01:00",
+        "9999-12-31T23:30:00.123456789-00:31",
+        "0001-01-01T00:00:00+01:00",
+        "0001-01-01T00:59:59.5+01:00",
+    ],
+)
+def test_timestamps_out_of_range_in_utc_are_decode_errors(text: str) -> None:
+    """Valid RFC 3339 whose UTC time falls outside years 1-9999 is a DecodeError, on the
+    decoder's shortcut for six keys and on its general path, never an OverflowError."""
+    with pytest.raises(DecodeError, match="out of range"):
+        parse_timestamp(text)
+    usual = (
+        b'{"type":"x","event_key":"k","run_id":"r","session_id":"s","timestamp":"'
+        + text.encode()
+        + b'","payload":1}'
+    )
+    general = b'{"type":"x","run_id":"r","timestamp":"' + text.encode() + b'"}'
+    for data in (usual, general):
+        with pytest.raises(DecodeError, match="out of range"):
+            decode_envelope(data)
+        with pytest.raises(DecodeError):
+            decode_entry(data, "1-0", "s")
+
+
+def test_timestamps_at_the_edges_of_the_range_decode() -> None:
+    """The first and last instants datetime can hold in UTC decode, whatever their offset."""
+    assert parse_timestamp("9999-12-31T23:59:59.999999999Z") == datetime(
+        9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC
+    )
+    assert parse_timestamp("9999-12-31T22:59:59+01:00") == datetime(
+        9999, 12, 31, 21, 59, 59, tzinfo=UTC
+    )
+    assert parse_timestamp("0001-01-01T00:00:00-01:00") == datetime(1, 1, 1, 1, tzinfo=UTC)
+    assert parse_timestamp("0001-01-01T01:00:00+01:00") == datetime(1, 1, 1, tzinfo=UTC)
+
+
+def test_timestamp_errors_are_cut_short() -> None:
+    """A huge timestamp string is not echoed whole in the error."""
+    with pytest.raises(DecodeError) as caught:
+        parse_timestamp("2026-11-26T17:19:26." + "1" * 100_000 + "Z")
+    assert len(str(caught.value)) < 300
