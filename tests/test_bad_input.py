@@ -7,6 +7,7 @@ must also be a :class:`StreamsinkError` defined by streamsink itself.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -180,6 +181,19 @@ class Unencodable:
     pass
 
 
+def cyclic() -> dict[str, Any]:
+    loop: dict[str, Any] = {"n": 1}
+    loop["again"] = [loop]
+    return {"loop": loop}
+
+
+def nested(depth: int) -> Any:
+    value: Any = "leaf"
+    for _ in range(depth):
+        value = {"k": value}
+    return value
+
+
 class NotAStreamEvent:
     """Implements the Event protocol by hand, with server_data bytes nobody checked."""
 
@@ -227,6 +241,21 @@ def bad_events(session: str) -> list[tuple[str, Any, str]]:
             "lone surrogate",
             StreamEvent("t", "r", session, payload={"s": "\ud800"}),
             "payload.s (a str)",
+        ),
+        (
+            "reference cycle",
+            StreamEvent("t", "r", session, payload=cyclic()),
+            "reference cycle at payload.loop.again[0] (it is payload.loop again)",
+        ),
+        (
+            "nested past orjson's limit",
+            StreamEvent("t", "r", session, payload=nested(300)),
+            "levels at payload.k.k.k",
+        ),
+        (
+            "nested past the recursion limit",
+            StreamEvent("t", "r", session, payload=nested(sys.getrecursionlimit() * 5)),
+            "nesting deeper than",
         ),
         ("unchecked server_data", NotAStreamEvent(session), "server_data is not valid JSON"),
         ("not an event", "tool_start", "expected an event with type, run_id"),

@@ -10,11 +10,13 @@ RFC3339Nano); ``server_data`` is raw JSON embedded as is.
 
 from __future__ import annotations
 
+import functools
 import re
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from time import time_ns as _time_ns
-from typing import Any
+from typing import Any, NoReturn
 
 import attrs
 import orjson
@@ -22,7 +24,7 @@ from orjson import dumps as _orjson_dumps
 
 from ._events import StreamEvent, decoded_event, raw_json
 from ._exceptions import ConfigurationError, DecodeError
-from ._streams import shown
+from ._streams import lone_surrogate, shown
 
 __all__ = [
     "Envelope",
@@ -146,32 +148,107 @@ def _dumps(doc: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(doc)
     except TypeError as exc:
-        path = _unencodable_path(doc.get("payload"), "payload")
-        where = f" at {path[0]} (a {type(path[1]).__name__})" if path else ""
-        raise ConfigurationError(f"event payload cannot be encoded as JSON{where}: {exc}") from None
+        refused = exc
+    _refuse(doc, refused)  # outside the handler: the message says it all, unchained
 
 
-def _unencodable_path(value: Any, path: str) -> tuple[str, Any] | None:
-    """Find the first value orjson refuses, so the error names where it is."""
-    if isinstance(value, dict):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                return f"{path}[{key!r}] (key)", key
-            found = _unencodable_path(item, f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            found = _unencodable_path(item, f"{path}[{index}]")
-            if found:
-                return found
-        return None
-    try:
-        orjson.dumps(value)
-    except TypeError:
-        return path, value
+def _refuse(doc: dict[str, Any], exc: TypeError) -> NoReturn:
+    """Raise the error for an envelope orjson refused: where in its payload, and why.
+
+    :raises ConfigurationError: always.
+    """
+    problem = _payload_problem(doc.get("payload"))
+    raise ConfigurationError(f"event payload cannot be encoded as JSON{problem or f': {exc}'}")
+
+
+@attrs.frozen
+class _Key:
+    """A dict key orjson refuses, met while walking a payload."""
+
+    key: object
+
+
+def _children(container: Any, path: str) -> Iterator[tuple[str, Any]]:
+    """(path, value) of a container's items, keys orjson refuses included as :class:`_Key`."""
+    if isinstance(container, dict):
+        for key, item in dict.items(container):
+            if type(key) is not str or lone_surrogate(key) is not None:
+                yield f"{path}[{shown(key)}] (key)", _Key(key)
+                continue
+            shown_key = f".{key}" if key.isprintable() and len(key) <= 40 else f"[{shown(key)}]"
+            yield path + shown_key, item
+    else:
+        for index, item in enumerate(container):
+            yield f"{path}[{index}]", item
+
+
+def _payload_problem(payload: Any) -> str | None:
+    """What makes ``payload`` unencodable, as the end of an error message, or None if it is not
+    found (the payload is then refused with orjson's own words).
+
+    Depth-first in document order, with a stack of its own: a payload may be nested far deeper
+    than the interpreter's recursion limit, or contain itself.
+    """
+    limit = _payload_depth_limit()
+    opened: dict[int, str] = {}  # id -> path of each container on the current path
+    stack: list[tuple[int, Iterator[tuple[str, Any]]]] = [(0, iter((("payload", payload),)))]
+    while stack:
+        owner, items = stack[-1]
+        step = next(items, None)
+        if step is None:
+            stack.pop()
+            opened.pop(owner, None)
+            continue
+        path, value = step
+        if isinstance(value, dict | list) or type(value) is tuple:  # what orjson walks into
+            again = opened.get(id(value))
+            if again is not None:
+                return f": reference cycle at {_cut(path)} (it is {_cut(again)} again)"
+            if len(stack) > limit:
+                return f": nesting deeper than {limit} levels at {_cut(path)}"
+            opened[id(value)] = path
+            stack.append((id(value), _children(value, path)))
+            continue
+        if type(value) is _Key:
+            key = value.key
+            reason = "keys must be strings" if type(key) is not str else "it has a lone surrogate"
+            return f" at {_cut(path)} (a {type(key).__name__}): {reason}"
+        try:
+            orjson.dumps(value)
+        except TypeError as exc:
+            return f" at {_cut(path)} (a {type(value).__name__}): {exc}"
     return None
+
+
+def _cut(path: str) -> str:
+    """A payload path short enough for a message: its start and its end."""
+    return path if len(path) <= 120 else f"{path[:70]}...{path[-40:]}"
+
+
+@functools.cache
+def _payload_depth_limit() -> int:
+    """Levels of nesting orjson writes in a payload (its own limit, less the envelope's level),
+    found by trying; asked only once a payload was refused."""
+
+    def writes(depth: int) -> bool:
+        value: Any = None
+        for _ in range(depth):
+            value = [value]
+        try:
+            orjson.dumps(value)
+        except TypeError:
+            return False
+        return True
+
+    # Bisection, keeping: orjson writes `low` levels and refuses `high`. Should some orjson
+    # write 4096, deeper than that is called too deep here.
+    low, high = 1, 4096
+    if writes(high):
+        return high - 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        low, high = (middle, high) if writes(middle) else (low, middle)
+    return low - 1
 
 
 def encode_fields(
@@ -197,7 +274,8 @@ def encode_fields(
         try:
             return _orjson_dumps(doc)
         except TypeError:
-            return _dumps(doc)  # raises, naming what cannot be encoded
+            pass
+        return _dumps(doc)  # raises, naming what cannot be encoded (outside the handler, unchained)
     doc = {"type": type}
     if event_key:
         doc["event_key"] = event_key

@@ -16,7 +16,7 @@ from ._envelope import Envelope, encode_envelope, encode_fields, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError
 from ._slots import slot_setters
-from ._streams import default_stream_id, validate_stream_id
+from ._streams import default_stream_id, shown, validate_stream_id
 from ._validation import rule
 from .backend import Backend, Entry
 
@@ -96,7 +96,7 @@ def _check_text_fields(**fields: object) -> None:
     for name, value in fields.items():
         if value is not None and not isinstance(value, str):
             raise ConfigurationError(
-                f"event field {name} must be a string, got {type(value).__name__} {value!r:.80}"
+                f"event field {name} must be a string, got {type(value).__name__} {shown(value)}"
             )
 
 
@@ -197,7 +197,7 @@ class StreamSink(AsyncResource):
         if type(event_type) is not str or not event_type:
             if not isinstance(event_type, str) or not event_type:
                 raise ConfigurationError(
-                    f"event type must be a non-empty string, got {event_type!r}"
+                    f"event type must be a non-empty string, got {shown(event_type)}"
                 )
             event_type = str(event_type)  # a str subclass (an EventType member): its value
         if not (type(run_id) is str and type(session_id) is str and type(event_key) is str):

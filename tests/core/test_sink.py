@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import sys
 from collections.abc import Sequence
 
 import anyio
@@ -184,3 +186,102 @@ async def test_recording_sink_checks_like_the_real_one() -> None:
         assert len(sink.by_type("usage")) == 1
     with pytest.raises(SinkClosedError):
         await sink.send(StreamEvent("usage", "r", "s"))
+
+
+def _nested(depth: int, leaf: object = 1) -> object:
+    """``depth`` lists around ``leaf``, built without recursion."""
+    value = leaf
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def _depth_limit(message: str) -> int:
+    match = re.search(r"nesting deeper than (\d+) levels", message)
+    assert match, message
+    return int(match[1])
+
+
+async def test_payload_with_a_reference_cycle_is_refused() -> None:
+    """A payload that contains itself is a ConfigurationError naming where the cycle closes,
+    not a RecursionError; nothing is written."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    loop: list[object] = []
+    loop.append(loop)
+    mapping: dict[str, object] = {"x": 1}
+    mapping["self"] = mapping
+    through_tuple: list[object] = []
+    through_tuple.append(("t", through_tuple))
+    cases = [
+        (loop, "reference cycle at payload[0] (it is payload again)"),
+        ({"a": {"b": loop}}, "reference cycle at payload.a.b[0] (it is payload.a.b again)"),
+        (mapping, "reference cycle at payload.self (it is payload again)"),
+        ([through_tuple], "reference cycle at payload[0][0][1] (it is payload[0] again)"),
+    ]
+    for payload, fragment in cases:
+        with pytest.raises(ConfigurationError) as caught:
+            await sink.send(StreamEvent("t", "r", "s", payload=payload))
+        assert fragment in str(caught.value)
+        with pytest.raises(ConfigurationError, match="reference cycle"):
+            await sink.send_many(
+                [StreamEvent("t", "r", "s"), StreamEvent("t", "r", "s", payload=payload)]
+            )
+    assert backend.calls == []
+
+
+async def test_shared_values_are_not_cycles() -> None:
+    """The same list twice in a payload is no cycle: it is sent, and a bad value after it is
+    still found."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    shared = [1, 2]
+    await sink.send(StreamEvent("t", "r", "s", payload={"a": shared, "b": [shared, shared]}))
+    with pytest.raises(ConfigurationError, match=r"at payload\.c \(a object\)"):
+        await sink.send(
+            StreamEvent("t", "r", "s", payload={"a": shared, "b": shared, "c": object()})
+        )
+    assert len(backend.calls) == 1
+
+
+async def test_payload_nested_too_deep_is_refused() -> None:
+    """Nesting past what orjson writes, or far past the interpreter's recursion limit, is a
+    ConfigurationError saying how deep is allowed; the limit itself is sent."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError) as caught:
+        await sink.send(StreamEvent("t", "r", "s", payload=_nested(300)))
+    limit = _depth_limit(str(caught.value))
+    assert 100 <= limit < 300
+    assert "at payload[0][0]" in str(caught.value)
+    assert len(str(caught.value)) < 400  # the path is cut short
+    await sink.send(StreamEvent("t", "r", "s", payload=_nested(limit)))
+    for payload in (
+        _nested(limit + 1),
+        _nested(sys.getrecursionlimit() * 50),
+        {"deep": _nested(limit)},
+        [{"k": v} for v in [_nested(limit)]],
+    ):
+        with pytest.raises(ConfigurationError, match="nesting deeper than"):
+            await sink.send(StreamEvent("t", "r", "s", payload=payload))
+        with pytest.raises(ConfigurationError, match="nesting deeper than"):
+            await sink.send_many(
+                [StreamEvent("t", "r", "s"), StreamEvent("t", "r", "s", payload=payload)]
+            )
+    assert len(backend.calls) == 1
+
+
+async def test_deep_values_in_text_fields_are_refused_briefly() -> None:
+    """A deeply nested value where text belongs is refused with a short message, not a
+    RecursionError from its repr."""
+    sink = StreamSink(CountingBackend())  # type: ignore[arg-type]
+    deep = _nested(sys.getrecursionlimit() * 50)
+    for event, fragment in (
+        (StreamEvent(deep, "r", "s"), "event type must be a non-empty string, got [[["),  # type: ignore[arg-type]
+        (StreamEvent("t", deep, "s"), "event field run_id must be a string, got list [[["),  # type: ignore[arg-type]
+        (StreamEvent("t", "r", "s", deep), "event field event_key must be a string"),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ConfigurationError) as caught:
+            await sink.send(event)
+        assert fragment in str(caught.value)
+        assert len(str(caught.value)) < 300
