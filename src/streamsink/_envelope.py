@@ -24,7 +24,7 @@ from orjson import dumps as _orjson_dumps
 
 from ._events import StreamEvent, decoded_event, raw_json
 from ._exceptions import ConfigurationError, DecodeError
-from ._streams import lone_surrogate, shown
+from ._streams import lone_surrogate, refuse_lone_surrogates, shown
 
 __all__ = [
     "Envelope",
@@ -153,10 +153,14 @@ def _dumps(doc: dict[str, Any]) -> bytes:
 
 
 def _refuse(doc: dict[str, Any], exc: TypeError) -> NoReturn:
-    """Raise the error for an envelope orjson refused: where in its payload, and why.
+    """Raise the error for an envelope orjson refused: which field, where in its payload, why.
 
     :raises ConfigurationError: always.
     """
+    for key in ("type", "event_key", "run_id", "session_id"):
+        value = doc.get(key)
+        if isinstance(value, str):
+            refuse_lone_surrogates(f"event field {key}", value)
     problem = _payload_problem(doc.get("payload"))
     raise ConfigurationError(f"event payload cannot be encoded as JSON{problem or f': {exc}'}")
 

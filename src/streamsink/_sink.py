@@ -16,7 +16,13 @@ from ._envelope import Envelope, encode_envelope, encode_fields, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError
 from ._slots import slot_setters
-from ._streams import default_stream_id, shown, validate_stream_id
+from ._streams import (
+    default_stream_id,
+    refuse_lone_surrogates,
+    shown,
+    validate_event_type,
+    validate_stream_id,
+)
 from ._validation import rule
 from .backend import Backend, Entry
 
@@ -63,7 +69,7 @@ _set_published_event, _set_published_stream_id, _set_published_entry_id = slot_s
 )
 
 
-_VALID_STREAM_IDS_KEPT = 4096
+_VALID_KEPT = 4096  # checked stream ids (and event types) remembered per sink, at most
 
 OnPublished = Callable[[PublishedEvent], Awaitable[None] | None]
 
@@ -118,9 +124,11 @@ class StreamSink(AsyncResource):
         self._default_stream_ids = self._options.stream_id is default_stream_id
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
-        # Stream ids already validated: a runtime sends many events to few streams, and the
-        # check (a regex) would otherwise run on every send. Cleared when it grows large.
+        # Stream ids and event types already validated: a runtime sends many events to few
+        # streams with few types, and the checks (a regex, a scan of the text) would otherwise
+        # run on every send. Each is cleared when it grows large.
         self._valid_stream_ids: set[str] = set()
+        self._valid_event_types: set[str] = set()
 
     @property
     def options(self) -> SinkOptions:
@@ -130,8 +138,10 @@ class StreamSink(AsyncResource):
         """Publish one event; return where it went and its entry id.
 
         :raises SinkClosedError: the sink is closed (nothing written).
-        :raises ConfigurationError: no session id, a bad stream id, or a payload that cannot be
-            encoded (nothing written).
+        :raises ConfigurationError: no session id, a bad stream id, an event type that is not
+            printable text, a text field that is not text (or holds a lone surrogate), or a
+            payload that cannot be encoded: of a type orjson refuses, containing itself, or
+            nested too deep (nothing written; the message names the field or payload path).
         :raises PublishError: the backend refused the entry.
         :raises BackendUnavailableError: the backend could not be reached (may or may not be written).
         """
@@ -193,13 +203,13 @@ class StreamSink(AsyncResource):
                 f"got {type(event).__name__}: {exc}"
             ) from None
         if type(stream_id) is not str or stream_id not in self._valid_stream_ids:
-            self._remember_stream_id(stream_id)
-        if type(event_type) is not str or not event_type:
-            if not isinstance(event_type, str) or not event_type:
-                raise ConfigurationError(
-                    f"event type must be a non-empty string, got {shown(event_type)}"
-                )
-            event_type = str(event_type)  # a str subclass (an EventType member): its value
+            self._remember_stream_id(stream_id, session_id)
+        if type(event_type) is not str:  # a str subclass (an EventType member): its value
+            event_type = (
+                str(event_type) if isinstance(event_type, str) else validate_event_type(event_type)
+            )
+        if event_type not in self._valid_event_types:
+            self._remember_event_type(event_type)
         if not (type(run_id) is str and type(session_id) is str and type(event_key) is str):
             _check_text_fields(run_id=run_id, session_id=session_id, event_key=event_key)
         if type(event) is StreamEvent:
@@ -235,15 +245,28 @@ class StreamSink(AsyncResource):
                 )
         return Entry(stream_id, event_type, payload)
 
-    def _remember_stream_id(self, stream_id: object) -> None:
+    def _remember_stream_id(self, stream_id: object, session_id: object) -> None:
         """Validate a stream id not seen before; remember it once valid.
 
-        :raises ConfigurationError: see :func:`validate_stream_id`.
+        :raises ConfigurationError: see :func:`validate_stream_id`; a lone surrogate in the
+            session id the default stream id was made of is reported as the session id's.
         """
+        if self._default_stream_ids and isinstance(session_id, str):
+            refuse_lone_surrogates("event field session_id", session_id)
         valid = validate_stream_id(stream_id)
-        if len(self._valid_stream_ids) >= _VALID_STREAM_IDS_KEPT:
+        if len(self._valid_stream_ids) >= _VALID_KEPT:
             self._valid_stream_ids.clear()
         self._valid_stream_ids.add(valid)
+
+    def _remember_event_type(self, event_type: str) -> None:
+        """Validate an event type not seen before; remember it once valid.
+
+        :raises ConfigurationError: see :func:`validate_event_type`.
+        """
+        valid = validate_event_type(event_type)
+        if len(self._valid_event_types) >= _VALID_KEPT:
+            self._valid_event_types.clear()
+        self._valid_event_types.add(valid)
 
     async def _notify(self, callback: OnPublished, published: PublishedEvent) -> None:
         result = callback(published)

@@ -1,4 +1,4 @@
-"""Rules for the names streamsink writes: stream ids, group and consumer names.
+"""Rules for the names streamsink writes: stream ids, group and consumer names, event types.
 
 Shared by the sink, the subscriber and the backends, so a name one backend accepts every backend
 accepts, and Go's pulse reads it back. Also how a refused value is shown in an error message.
@@ -20,6 +20,7 @@ __all__ = [
     "lone_surrogate",
     "refuse_lone_surrogates",
     "shown",
+    "validate_event_type",
     "validate_name",
     "validate_stream_id",
 ]
@@ -99,6 +100,31 @@ def validate_name(kind: str, value: object) -> str:
         raise ConfigurationError(f"{kind} name must be a non-empty string, got {shown(value)}")
     refuse_lone_surrogates(f"{kind} name", value)
     return value
+
+
+def validate_event_type(value: object) -> str:
+    """Return ``value`` as a plain ``str`` if it can be an event type.
+
+    An event type is written as each entry's name (pulse field ``n``), and readers copy it into
+    an SSE ``event:`` line or a terminal line: a newline or other control character there would
+    start a frame or a line of its own, and format characters (bidi overrides) would disguise
+    one. So an event type must be printable as :meth:`str.isprintable` defines it: no character
+    of the Unicode categories "Other" (control, format, surrogate, private use, unassigned) or
+    "Separator" (line and paragraph separators, and spaces other than the ASCII space).
+
+    :raises ConfigurationError: not a string, empty, or not printable; the message names the
+        first offending character and its index.
+    """
+    if not isinstance(value, str) or not value:
+        raise ConfigurationError(f"event type must be a non-empty string, got {shown(value)}")
+    text = str.__str__(value)  # a str subclass (an EventType member): its value
+    if not text.isprintable():
+        index, char = next((i, c) for i, c in enumerate(text) if not c.isprintable())
+        raise ConfigurationError(
+            f"event type {shown(text)} contains {char!r} (U+{ord(char):04X}) at index {index}; "
+            "expected printable text: no control, format, separator or surrogate characters"
+        )
+    return text
 
 
 def default_stream_id(event: Event) -> str:

@@ -10,9 +10,11 @@ import anyio
 import orjson
 import pytest
 
+import streamsink._sink as sink_module
 from streamsink import (
     ConfigurationError,
     Envelope,
+    EventType,
     PublishedEvent,
     SinkClosedError,
     SinkOptions,
@@ -285,3 +287,92 @@ async def test_deep_values_in_text_fields_are_refused_briefly() -> None:
             await sink.send(event)
         assert fragment in str(caught.value)
         assert len(str(caught.value)) < 300
+
+
+FRAME_BREAKING_TYPES = [
+    ("a\nb", "'\\n' (U+000A) at index 1"),
+    ("a\r", "'\\r' (U+000D) at index 1"),
+    ("\x00", "U+0000"),
+    ("tab\there", "U+0009"),
+    ("\x1b[31mred", "U+001B"),
+    ("del\x7f", "U+007F"),
+    ("next\x85line", "U+0085"),
+    ("line\u2028sep", "U+2028"),
+    ("para\u2029sep", "U+2029"),
+    ("\u202eevil", "U+202E"),
+    ("zero\u200bwidth", "U+200B"),
+    ("\ufeffbom", "U+FEFF"),
+    ("lone\ud800", "U+D800"),
+    ("nb\u00a0sp", "U+00A0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("event_type", "fragment"), FRAME_BREAKING_TYPES, ids=[t[1] for t in FRAME_BREAKING_TYPES]
+)
+async def test_event_types_that_break_frames_are_refused(event_type: str, fragment: str) -> None:
+    """An event type becomes an SSE ``event:`` line and a terminal line: control, format,
+    separator and surrogate characters are refused, naming the character; nothing is written."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    for _ in range(2):  # refused again: a bad type is never remembered as checked
+        with pytest.raises(ConfigurationError) as caught:
+            await sink.send(StreamEvent(event_type, "r", "s"))
+        assert "event type" in str(caught.value)
+        assert fragment in str(caught.value), str(caught.value)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(ConfigurationError, match="event type"):
+        await sink.send_many([StreamEvent("ok", "r", "s"), StreamEvent(event_type, "r", "s")])
+    assert backend.calls == []
+
+
+async def test_printable_event_types_are_sent() -> None:
+    """Spaces, accents, other scripts and emoji are printable; an EventType member is sent as its
+    plain value."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    types = ["tool_start", "with space", "résumé", "日本語", "emoji 🙂", EventType.TOOL_END]
+    for event_type in types:
+        await sink.send(StreamEvent(event_type, "r", "s"))
+    names = [call[0].name for call in backend.calls]
+    assert names == ["tool_start", "with space", "résumé", "日本語", "emoji 🙂", "tool_end"]
+    assert type(names[-1]) is str
+
+
+async def test_event_types_are_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A runtime sends few event types many times: each is checked once, not on every send."""
+    checked: list[str] = []
+    real = sink_module.validate_event_type
+
+    def counting(value: object) -> str:
+        checked.append(str(value))
+        return real(value)
+
+    monkeypatch.setattr(sink_module, "validate_event_type", counting)
+    sink = StreamSink(CountingBackend())  # type: ignore[arg-type]
+    for _ in range(50):
+        await sink.send(StreamEvent("tool_start", "r", "s"))
+    await sink.send_many([StreamEvent("usage", "r", "s")] * 50)
+    assert checked == ["tool_start", "usage"]
+
+
+@pytest.mark.parametrize("field", ["run_id", "session_id", "event_key"])
+@pytest.mark.parametrize("custom_stream_id", [False, True])
+async def test_text_fields_with_lone_surrogates_are_refused(
+    field: str, custom_stream_id: bool
+) -> None:
+    """A lone surrogate cannot be encoded as UTF-8: the error names the field, whichever stream
+    id option is in use, and nothing is written."""
+    backend = CountingBackend()
+    options = SinkOptions(stream_id=lambda e: "fixed") if custom_stream_id else SinkOptions()
+    sink = StreamSink(backend, options)  # type: ignore[arg-type]
+    fields = {"run_id": "r", "session_id": "s", "event_key": "k", field: "bad\udc80"}
+    event = StreamEvent("t", fields["run_id"], fields["session_id"], fields["event_key"], 1)
+    for send in (lambda: sink.send(event), lambda: sink.send_many([event])):
+        with pytest.raises(ConfigurationError) as caught:
+            await send()
+        expected = (
+            f"event field {field} 'bad\\udc80' contains a lone surrogate '\\udc80' at index 3"
+        )
+        assert expected in str(caught.value)
+    assert backend.calls == []
