@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from typing import Any
 
+import anyio
 import pytest
 
 import streamsink
@@ -501,3 +502,63 @@ def test_dead_letter_stream_ids_are_validated() -> None:
     # The default naming of a stream id near the length limit goes past it: refused, clearly.
     with pytest.raises(ConfigurationError, match="1 to 512 characters, got 516"):
         dead_letter_stream_id(streamsink.default_dead_letter_stream, "x" * 512)
+
+
+# -- entry ids at open -----------------------------------------------------------------------------
+
+BAD_START_IDS = [
+    "abc",
+    "1-2-3",
+    " 1-0",
+    "1-0 ",
+    "1_000-0",
+    "\u0661-\u0660",  # Arabic-Indic digits
+    "\uff11-0",  # a fullwidth digit
+    "18446744073709551616-0",
+    "0-18446744073709551616",
+    "-1-0",
+    "1-",
+    "-",
+    "0x10-0",
+    "+1-0",
+    "1-\ud800",
+]
+GOOD_START_IDS = ["0-0", "18446744073709551615-18446744073709551615", "5", "0"]
+
+
+@pytest.mark.parametrize("group", ["g", None], ids=["group", "fan-out"])
+@pytest.mark.parametrize("entry_id", BAD_START_IDS)
+async def test_malformed_start_ids_are_refused_at_open(
+    streams: RuntimeStreams, entry_id: str, group: str | None
+) -> None:
+    """Every backend parses an ``after`` start id when the group consumer or reader is opened,
+    and refuses one Redis would refuse, at ``async with``, with the same error: not at the
+    first read, and never by waiting forever."""
+    stream = f"bad-{uuid.uuid4().hex[:8]}"
+    subscriber = streams.new_subscriber(group=group, start=StartPosition.after(entry_id))
+    for subscribe in (subscriber.subscribe, subscriber.subscribe_manual):
+        subscription = subscribe(stream)
+        with anyio.fail_after(5), pytest.raises(ConfigurationError) as info:
+            async with subscription:
+                pass
+        assert_streamsink_error(info.value)
+        assert "entry id" in str(info.value), str(info.value)
+    await streams.backend.destroy(stream)
+
+
+@pytest.mark.parametrize("entry_id", GOOD_START_IDS)
+async def test_start_ids_at_the_edges_are_accepted(streams: RuntimeStreams, entry_id: str) -> None:
+    """The smallest and largest ids, and ``<ms>`` alone, open on every backend; a group
+    started after one of them gets what follows it."""
+    session = f"bad-{uuid.uuid4().hex[:8]}"
+    stream = f"session/{session}"
+    await streams.sink.send(StreamEvent("tool_start", "r", session))
+    for group in ("g", None):
+        subscriber = streams.new_subscriber(group=group, start=StartPosition.after(entry_id))
+        async with subscriber.subscribe(stream) as events:
+            if entry_id.startswith("18446744073709551615"):
+                continue  # nothing can follow the last id
+            with anyio.fail_after(5):
+                event = await events.__anext__()
+            assert event.type == "tool_start"
+    await streams.backend.destroy(stream)
