@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import weakref
 from collections.abc import Generator
 from types import TracebackType
 from typing import Any
@@ -28,6 +29,10 @@ class RuntimeStreams(AsyncResource):
 
     ``aclose`` closes the sink, stops every subscriber made here, then closes the backend if this
     object owns it (it does when made from a URL).
+
+    Subscribers are referred to weakly, except while they have a subscription open: one that was
+    closed, or dropped by the application with nothing open, is garbage like any other object,
+    so making a subscriber per request does not grow the runtime.
     """
 
     def __init__(
@@ -42,7 +47,10 @@ class RuntimeStreams(AsyncResource):
         self._owns_backend = owns_backend
         self._sink = StreamSink(backend, sink_options)
         self._subscriber_options = subscriber_options or SubscriberOptions()
-        self._subscribers: list[StreamSubscriber] = []
+        # Every subscriber made here that is still alive; those with a subscription open are
+        # also in `_busy`, which keeps them alive until their last subscription closes.
+        self._subscribers: weakref.WeakSet[StreamSubscriber] = weakref.WeakSet()
+        self._busy: set[StreamSubscriber] = set()
         self._closed = False
 
     @property
@@ -70,7 +78,8 @@ class RuntimeStreams(AsyncResource):
             )
         merged = attrs.evolve(base, **overrides)
         subscriber = StreamSubscriber(self._backend, merged)
-        self._subscribers.append(subscriber)
+        subscriber._holder = self._busy
+        self._subscribers.add(subscriber)
         return subscriber
 
     async def aclose(self) -> None:
@@ -79,7 +88,7 @@ class RuntimeStreams(AsyncResource):
             return
         self._closed = True
         await self._sink.aclose()
-        for subscriber in self._subscribers:
+        for subscriber in list(self._subscribers):  # a copy: closing may release some
             await subscriber.aclose()
         if self._owns_backend:
             await self._backend.aclose()

@@ -48,6 +48,9 @@ class StreamSubscriber(AsyncResource):
         self._backend = backend
         self._options = options if options is not None else SubscriberOptions()
         self._live: set[Subscription[Any]] = set()
+        # Set by the RuntimeStreams that made this subscriber: a set that holds it while it has
+        # subscriptions open (so the runtime's aclose() can stop them) and only then.
+        self._holder: set[StreamSubscriber] | None = None
         self._dropped_errors = 0
         self._closed = False
         self._claim_interval = float(
@@ -111,9 +114,13 @@ class StreamSubscriber(AsyncResource):
 
     def _track_open(self, subscription: Subscription[Any]) -> None:
         self._live.add(subscription)
+        if self._holder is not None:
+            self._holder.add(self)
 
     def _track_closed(self, subscription: Subscription[Any]) -> None:
         self._live.discard(subscription)
+        if not self._live and self._holder is not None:
+            self._holder.discard(self)
 
     def _report(self, error: StreamsinkError) -> None:
         callback = self._options.on_error
