@@ -68,6 +68,11 @@ ODD_STRINGS = st.sampled_from(
         '"',
     ]
 )
+SOME_TEXT = st.text(st.characters(codec="utf-8"), max_size=8)  # no lone surrogates
+VALID_NUMBERS = st.one_of(
+    st.integers(min_value=-(2**63), max_value=2**64 - 1).map(str),
+    st.floats(allow_nan=False, allow_infinity=False).map(repr),
+)
 NUMBERS = st.one_of(
     st.integers().map(str),
     st.integers(min_value=2**63 - 2, max_value=2**64 + 2).map(str),
@@ -92,14 +97,30 @@ def _object(pairs: list[tuple[str, str]]) -> str:
     return "{" + ",".join(f"{_quoted(k)}:{v}" for k, v in pairs) + "}"
 
 
-JSON = st.recursive(
-    SCALARS,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4).map(_array),
-        st.lists(st.tuples(st.text(max_size=6), inner), max_size=4).map(_object),
+def _nested_json(
+    scalars: st.SearchStrategy[str], keys: st.SearchStrategy[str]
+) -> st.SearchStrategy[str]:
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4).map(_array),
+            st.lists(st.tuples(keys, inner), max_size=4).map(_object),
+        ),
+        max_leaves=12,
+    )
+
+
+# JSON orjson reads, for the fields' good values; and JSON with odd parts anywhere.
+VALID_JSON = _nested_json(
+    st.one_of(
+        st.sampled_from(["null", "true", "false"]),
+        VALID_NUMBERS,
+        SOME_TEXT.map(_quoted),
+        SOME_TEXT.map(lambda s: json.dumps(s, ensure_ascii=True)),
     ),
-    max_leaves=12,
+    SOME_TEXT,
 )
+JSON = _nested_json(SCALARS, st.text(max_size=6))
 # Nesting around the limits: orjson reads at most 1024 levels and writes at most 254.
 DEEP = st.builds(
     lambda depth, leaf, brace: (
@@ -199,11 +220,28 @@ def _text(good: st.SearchStrategy[str]) -> tuple[st.SearchStrategy[str], st.Sear
     return good.map(_quoted), ANY_VALUE
 
 
-SOME_TEXT = st.text(st.characters(codec="utf-8"), max_size=8)  # no lone surrogates
+def _rfc3339(wall: datetime, nanos: int, offset_minutes: int) -> str:
+    """Valid RFC 3339 as Go writes it: any wall time, up to 9 fraction digits, any offset.
+    At the ends of the calendar an offset takes it out of ``datetime``'s range in UTC."""
+    fraction = f".{nanos:09d}".rstrip("0").rstrip(".")
+    if offset_minutes == 0:
+        zone = "Z"
+    else:
+        sign = "+" if offset_minutes > 0 else "-"
+        zone = f"{sign}{_two(abs(offset_minutes) // 60)}:{_two(abs(offset_minutes) % 60)}"
+    return wall.strftime("%Y-%m-%dT%H:%M:%S").zfill(19) + fraction + zone
 
 
-GOOD_TIMESTAMPS = st.datetimes(timezones=st.just(UTC)).map(
-    lambda ts: ts.isoformat().replace("+00:00", "Z")
+WALL_TIMES = st.one_of(  # any time, or one on the first or last day datetime has
+    st.datetimes(),
+    st.datetimes(max_value=datetime(1, 1, 1, 23, 59, 59)),
+    st.datetimes(min_value=datetime(9999, 12, 31)),
+)
+GOOD_TIMESTAMPS = st.builds(
+    _rfc3339,
+    WALL_TIMES,
+    st.one_of(st.just(0), st.integers(0, 999_999_999)),
+    st.one_of(st.just(0), st.integers(-1439, 1439), st.sampled_from([-1439, -1, 1, 1439])),
 )
 ENVELOPE_FIELDS = {
     "type": _text(st.sampled_from(["tool_start", "x y", "x\ny", "\u202e"])),
@@ -211,8 +249,8 @@ ENVELOPE_FIELDS = {
     "run_id": _text(SOME_TEXT),
     "session_id": _text(SOME_TEXT),
     "timestamp": (GOOD_TIMESTAMPS.map(_quoted), TIMESTAMP_VALUES),
-    "payload": (JSON, ANY_VALUE),
-    "server_data": (JSON, ANY_VALUE),
+    "payload": (VALID_JSON, ANY_VALUE),
+    "server_data": (VALID_JSON, ANY_VALUE),
 }
 DEAD_LETTER_FIELDS = {
     "origin_stream": _text(SOME_TEXT),
