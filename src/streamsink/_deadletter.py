@@ -26,7 +26,13 @@ _T = TypeVar("_T", str, int)
 
 @attrs.frozen(kw_only=True)
 class DeadLetter:
-    """An entry taken out of circulation: where it came from, how often it was tried, and why."""
+    """An entry taken out of circulation: where it came from, how often it was tried, and why.
+
+    ``origin_stream`` and ``entry_id`` name the original entry, ``group`` and ``consumer`` who gave
+    up on it after ``attempts`` deliveries, ``reason`` why, ``event_name`` and ``payload`` the
+    original entry's name and bytes. ``letter_id`` is the id of the dead letter itself in the
+    dead-letter stream, set on letters read back (:meth:`StreamSubscriber.subscribe_dead_letters`).
+    """
 
     origin_stream: str
     entry_id: str
@@ -37,6 +43,7 @@ class DeadLetter:
     event_name: str | None
     payload: bytes | None
     dead_lettered_at: datetime = attrs.field(factory=lambda: datetime.now(UTC))
+    letter_id: str | None = None
 
 
 def encode_dead_letter(letter: DeadLetter) -> bytes:

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 from anyio.abc import AsyncResource
 
+from ._deadletter import DeadLetter
 from ._delivery import Delivery
 from ._events import StreamEvent
 from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
@@ -93,8 +94,35 @@ class StreamSubscriber(AsyncResource):
         Undecodable entries arrive too, with ``decode_error`` set and ``event`` None."""
         return self._open(stream_id, start, manual=True)
 
+    def subscribe_dead_letters(
+        self, stream_id: str, *, start: StartPosition | None = None
+    ) -> Subscription[DeadLetter]:
+        """The dead letters of ``stream_id`` (read from ``dead_letter_stream(stream_id)``, by
+        default ``<stream id>:dlq``) as :class:`DeadLetter` objects, each with its ``letter_id``;
+        in the subscriber's group (acknowledged as in :meth:`subscribe`) or as a fan-out reader.
+        ``start`` defaults to the oldest letter. Entries of that stream that are not dead letters
+        are reported as undecodable and skipped; a dead letter is never dead-lettered again.
+
+        :raises ConfigurationError: the subscriber has no dead-letter stream
+            (``dead_letter_stream=None``), or a stream id pulse would refuse.
+        """
+        make = self._options.dead_letter_stream
+        if make is None:
+            raise ConfigurationError(
+                "subscribe_dead_letters() needs a dead-letter stream; this subscriber has "
+                "dead_letter_stream=None"
+            )
+        validate_stream_id(stream_id)
+        letters = validate_stream_id(make(stream_id))
+        return self._open(letters, start or StartPosition.oldest(), manual=False, letters=True)
+
     def _open(
-        self, stream_id: str, start: StartPosition | None, *, manual: bool
+        self,
+        stream_id: str,
+        start: StartPosition | None,
+        *,
+        manual: bool,
+        letters: bool = False,
     ) -> Subscription[Any]:
         if self._closed:
             raise SubscriptionError("subscribe() on a closed subscriber")
@@ -104,7 +132,9 @@ class StreamSubscriber(AsyncResource):
                 f"start={start!r} is invalid: expected StartPosition.newest(), .oldest(), "
                 ".after(entry_id) or .at(datetime)"
             )
-        return Subscription(self, stream_id, start or self._options.start, manual=manual)
+        return Subscription(
+            self, stream_id, start or self._options.start, manual=manual, letters=letters
+        )
 
     def _consumer_name(self) -> str:
         if self._options.consumer_name:

@@ -153,6 +153,7 @@ class Subscription(Generic[ItemT]):
         self._claim_interval = subscriber._claim_interval
         self._max_block = options.max_block or (self._claim_interval if self._group else 5.0)
         # Dead-letter subscriptions yield DeadLetter objects; the default decoder is inlined.
+        self._letters = letters
         self._decoder: Callable[[bytes], Any] = decode_dead_letter if letters else options.decoder
         self._fast_decode = not letters and options.decoder is decode_envelope
         self._dead_letter_stream = _dead_letter_target(options, stream_id, letters=letters)
@@ -625,6 +626,8 @@ class Subscription(Generic[ItemT]):
                     event = decode_entry(payload, record.entry_id, self._stream_id)
                 else:
                     event = self._decoder(payload)
+                    if self._letters:
+                        event = attrs.evolve(event, letter_id=record.entry_id)
             except DecodeError as exc:
                 error = exc
             except Exception as exc:
