@@ -40,7 +40,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, final
 
 import attrs
@@ -120,22 +120,25 @@ class Appender:
         self._values = _Values()
         self.statistics = AppendStatistics()
 
-    async def append(self, keys: Sequence[str], entries: Sequence[Entry], maxlen: int) -> list[str]:
-        """XADD ``entries`` (to the stream keys ``keys``) and return their ids, in order.
+    async def append(
+        self, entries: Sequence[Entry], key: Callable[[str], str], maxlen: int
+    ) -> list[str]:
+        """XADD ``entries`` (to the Redis keys ``key(stream id)``) and return their ids, in order.
 
-        :raises ConfigurationError: an invalid entry; nothing was written.
+        :raises ConfigurationError: an invalid stream id or entry; nothing was written.
         :raises redis.exceptions.ResponseError: Redis refused an entry (others may be written).
         :raises OutcomeUnknown: some entries may or may not be written; none was written twice.
         :raises redis.exceptions.ConnectionError: no attempt got through (``retries`` exhausted);
             entries may or may not be written.
         """
         if len(entries) == 1:  # the common case: one send, no list building
-            commands = [wire.xadd_args(keys[0], entries[0], maxlen, self._values.one())]
+            entry = entries[0]
+            commands = [wire.xadd_args(key(entry.stream_id), entry, maxlen, self._values.one())]
         else:
             values = self._values.take(len(entries))
             commands = [
-                wire.xadd_args(key, entry, maxlen, value)
-                for key, entry, value in zip(keys, entries, values, strict=True)
+                wire.xadd_args(key(entry.stream_id), entry, maxlen, value)
+                for entry, value in zip(entries, values, strict=True)
             ]
         conn = self._conn
         async with conn.lock:
@@ -143,7 +146,7 @@ class Appender:
             try:
                 replies = await conn.attempt(commands)
             except (rex.ConnectionError, rex.TimeoutError) as failure:  # Unanswered included
-                replies = await self._recover(commands, keys, maxlen, failure, sent_at)
+                replies = await self._recover(commands, maxlen, failure, sent_at)
         ids: list[str] = []
         for reply in replies:
             if type(reply) is bytes:
@@ -157,7 +160,6 @@ class Appender:
     async def _recover(
         self,
         commands: list[list[Any]],
-        keys: Sequence[str],
         maxlen: int,
         failure: rex.ConnectionError | rex.TimeoutError,
         sent_at: float,
@@ -230,7 +232,7 @@ class Appender:
                     continue
             groups: dict[str, list[int]] = {}
             for index in pending:
-                groups.setdefault(keys[index], []).append(index)
+                groups.setdefault(commands[index][1], []).append(index)  # by stream key
             _log.debug(
                 "append outcome unknown (%s): resolving %s on %d stream(s)",
                 last, _entries(len(pending)), len(groups),

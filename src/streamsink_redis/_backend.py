@@ -192,9 +192,10 @@ class RedisBackend(AsyncResource):
         self._check()
         if not entries:
             return []
-        keys = [self.key(entry.stream_id) for entry in entries]
         with map_redis_errors("append", self.description):
-            return await self._ctx.commands.appender.append(keys, entries, self._ctx.options.maxlen)
+            return await self._ctx.commands.appender.append(
+                entries, self.key, self._ctx.options.maxlen
+            )
 
     async def open_group_consumer(
         self, stream_id: str, group: str, consumer: str, start: StartPosition

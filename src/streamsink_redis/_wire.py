@@ -74,7 +74,8 @@ def xadd_args(key: str, entry: Entry, maxlen: int, idempotency: bytes | None = N
     if entry.topic is not None:
         args += [FIELD_TOPIC, entry.topic]
     if idempotency is not None:
-        args += [FIELD_IDEMPOTENCY, idempotency]
+        args.append(FIELD_IDEMPOTENCY)
+        args.append(idempotency)
     return args
 
 

@@ -22,6 +22,7 @@ from streamsink_redis import RedisBackend
 from streamsink_redis._connection import CommandConnection, Unanswered
 from streamsink_redis._scripts import resolve_args, resolved
 from streamsink_redis._wire import xadd_args
+from tests.support.lost_replies import lose_replies
 from tests.support.redis_server import RedisServer
 
 from .conftest import raw_client_for, with_query
@@ -29,28 +30,6 @@ from .conftest import raw_client_for, with_query
 pytestmark = pytest.mark.anyio
 
 KEY = "pulse:stream:{}"
-
-
-def _lose_replies(
-    conn: CommandConnection, *, keep: int = 0, error: type[BaseException] = rex.ConnectionError
-) -> list[int]:
-    """Make the next round trip of ``conn`` fail after ``keep`` of its replies were read (its
-    commands still ran). Returns a list that gets the round trip's number of reads."""
-    real_read = conn._read
-    state = {"armed": True, "reads": 0}
-    seen: list[int] = []
-
-    async def read(connection: Any) -> Any:
-        if state["armed"]:
-            if state["reads"] >= keep:
-                state["armed"] = False
-                seen.append(state["reads"])
-                raise error("reply lost (test)")
-            state["reads"] += 1
-        return await real_read(connection)
-
-    conn._read = read  # type: ignore[method-assign]
-    return seen
 
 
 def _spy_attempts(conn: CommandConnection) -> list[list[str]]:
@@ -75,7 +54,7 @@ async def test_a_lost_reply_resolves_to_the_entry_already_written(
     first; one that was closed needs no kill (nor has fakeredis any)."""
     conn = backend._ctx.commands
     await backend.append([Entry(stream_id, "warm", b"0")])  # connected, its id learned
-    _lose_replies(conn, error=rex.ConnectionError if lost == "closed" else TimeoutError)
+    lose_replies(conn, error=rex.ConnectionError if lost == "closed" else TimeoutError)
     (entry_id,) = await backend.append([Entry(stream_id, "x", b"1")])
     rows = await raw.xrange(KEY.format(stream_id))
     assert [row[0].decode() for row in rows][1:] == [entry_id]
@@ -94,7 +73,7 @@ async def test_replies_read_before_the_cut_are_kept(
     await backend.append([Entry(stream_id, "warm", b"0")])
     other = stream_id + "-b"
     entries = [Entry(s, "x", b"%d" % i) for i, s in enumerate([stream_id, other] * 3)]
-    _lose_replies(conn, keep=2)
+    lose_replies(conn, keep=2)
     made = _spy_attempts(conn)
     ids = await backend.append(entries)
     for sid in (stream_id, other):
@@ -114,11 +93,12 @@ async def test_an_xadd_that_never_ran_is_appended_once(
     conn = backend._ctx.commands
     await backend.append([Entry(stream_id, "warm", b"0")])
     real_attempt = conn.attempt
+    lost: list[bool] = []
     scripts: list[Any] = []
 
     async def attempt(commands: Any) -> Any:
-        if commands[0][0] == "XADD" and not scripts:
-            scripts.append(None)  # the XADD is not sent at all
+        if commands[0][0] == "XADD" and not lost:
+            lost.append(True)  # the XADD is not sent at all
             raise Unanswered("lost before it ran (test)", replies=[], client_id=None, closed=True)
         if commands[0][0] == "EVAL":
             scripts.extend(commands)
@@ -130,7 +110,7 @@ async def test_an_xadd_that_never_ran_is_appended_once(
     assert [row[0].decode() for row in rows][1:] == [entry_id]
     assert conn.appender.statistics.appended == 1
     # The script is safe to run twice: a late copy finds what the first appended.
-    again = resolved(await raw.execute_command(*scripts[1]), 1)
+    again = resolved(await raw.execute_command(*scripts[0]), 1)
     assert [(e.outcome, e.value) for e in again.entries] == [("found", entry_id)]
     assert await raw.xlen(KEY.format(stream_id)) == 2
 
@@ -151,7 +131,7 @@ async def test_an_entry_trimmed_before_the_retry_is_reported_not_written_again(
             await raw.execute_command("XTRIM", KEY.format(stream_id), "MAXLEN", "0")
         return await real_attempt(commands)
 
-    _lose_replies(conn)
+    lose_replies(conn)
     monkeypatch.setattr(conn, "attempt", attempt)
     with pytest.raises(PublishError, match="outcome of 1 of 1 entry is unknown") as info:
         await backend.append([Entry(stream_id, "x", b"1")])
@@ -168,7 +148,7 @@ async def test_no_retries_means_no_retry(redis_url: str, stream_id: str) -> None
     async with await RedisBackend.open(with_query(redis_url, retries=0)) as backend:
         conn = backend._ctx.commands
         await backend.append([Entry(stream_id, "warm", b"0")])
-        _lose_replies(conn)
+        lose_replies(conn)
         made = _spy_attempts(conn)
         with pytest.raises(BackendUnavailableError, match="reply lost"):
             await backend.append([Entry(stream_id, "x", b"1")])
@@ -209,7 +189,7 @@ async def test_a_timeout_before_the_connection_told_its_id_is_reported(
     unknown) instead of writing the entry a second time."""
     url = with_query(redis_process.url, socket_timeout=1)
     async with await RedisBackend.open(url) as backend:
-        seen = _lose_replies(backend._ctx.commands, error=TimeoutError)
+        seen = lose_replies(backend._ctx.commands, error=TimeoutError)
         with pytest.raises(PublishError, match="could not be closed before a retry"):
             await backend.append([Entry(stream_id, "x", b"1")])
         assert seen == [0]
@@ -236,7 +216,7 @@ async def test_a_server_refusing_client_kill_is_logged_once_and_retries_go_on(
             await backend.append([Entry(stream_id, "warm", b"0")])
             with caplog.at_level(logging.WARNING, logger="streamsink_redis"):
                 for i in range(2):
-                    _lose_replies(conn, error=TimeoutError)  # open server-side: to be killed
+                    lose_replies(conn, error=TimeoutError)  # open server-side: to be killed
                     await backend.append([Entry(stream_id, "x", b"%d" % i)])
             warnings = [r for r in caplog.records if "CLIENT KILL" in r.getMessage()]
             assert len(warnings) == 1
