@@ -23,8 +23,9 @@ __all__ = [
 
 SCAN_BUDGET = 10_000
 """Most entries one script reads while looking for its entries: a bound on how long it holds the
-server (about 1 µs each on Redis 7; see ``python -m benchmarks.micro``). A window holding more
-entries than this ends the scan inconclusive: the outcome is reported unknown."""
+server (a few µs each; see ``python -m benchmarks.retry_path``). A window holding more entries
+than this, or more than 64 MiB of them, ends the scan inconclusive: the outcome is reported
+unknown. The script reads the stream in chunks of at most 512 entries and about 1 MiB."""
 
 # The stream is scanned newest first, in chunks, down to a floor: a server time (ms) no later
 # than when the first attempt was sent. An entry of the first attempt has an id at or above the
@@ -35,6 +36,7 @@ entries than this ends the scan inconclusive: the outcome is reported unknown.""
 # (nothing ever removed; or nothing deleted at or above the floor and the oldest entry still at
 # or below it).
 RESOLVE_APPEND = r"""
+local CHUNK_BYTES, MAX_CHUNK, MAX_BYTES = 1048576, 512, 67108864
 local key = KEYS[1]
 local maxlen = tonumber(ARGV[1])
 local floor = ARGV[2] .. '-0'
@@ -65,38 +67,50 @@ end
 local found = {}
 local missing = count
 local scanned = 0
+local bytes = 0
 local reason = ''
 if redis.call('EXISTS', key) == 1 then
   local reached = false
   local cursor = '+'
+  -- Chunks start small (the entries looked for are usually among the newest) and grow, each
+  -- to about CHUNK_BYTES of entries at most, so large entries are read a few at a time.
+  local chunk = 4
   while missing > 0 do
-    local take = math.min(200, budget - scanned)
-    if take <= 0 then break end
+    local take = math.min(chunk, budget - scanned)
+    if take <= 0 or bytes >= MAX_BYTES then break end
     local batch = redis.call('XREVRANGE', key, cursor, floor, 'COUNT', take)
+    local size = 0
     for _, item in ipairs(batch) do
       scanned = scanned + 1
       local fields = item[2]
       -- The idempotency field is written last: look from the end.
+      local seen = false
       for f = #fields - 1, 1, -2 do
-        if fields[f] == 'i' then
+        size = size + #fields[f + 1]
+        if not seen and fields[f] == 'i' then
+          seen = true
           local index = wanted[fields[f + 1]]
           if index and not found[index] then
             found[index] = item[1]
             missing = missing - 1
           end
-          break
         end
       end
     end
+    bytes = bytes + size
     if #batch < take then
       reached = true
       break
     end
     cursor = '(' .. batch[#batch][1]
+    local fit = math.floor(CHUNK_BYTES * #batch / math.max(size, 1))
+    chunk = math.max(1, math.min(MAX_CHUNK, chunk * 4, fit))
   end
   if missing > 0 then
     if not reached then
-      reason = string.format('scanned %d entries without reaching the time of the lost attempt', scanned)
+      reason = string.format(
+        'scanned %d entries (%d bytes) without reaching the time of the lost attempt',
+        scanned, bytes)
     else
       local info = redis.call('XINFO', 'STREAM', key)
       local fields = {}
