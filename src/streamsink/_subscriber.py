@@ -15,7 +15,7 @@ from ._delivery import Delivery
 from ._events import StreamEvent
 from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
 from ._options import SubscriberOptions
-from ._streams import validate_stream_id
+from ._streams import dead_letter_stream_id, validate_stream_id
 from ._subscription import Subscription
 from .backend import Backend, StartPosition
 
@@ -113,7 +113,7 @@ class StreamSubscriber(AsyncResource):
                 "dead_letter_stream=None"
             )
         validate_stream_id(stream_id)
-        letters = validate_stream_id(make(stream_id))
+        letters = dead_letter_stream_id(make, stream_id)
         return self._open(letters, start or StartPosition.oldest(), manual=False, letters=True)
 
     def _open(

@@ -39,7 +39,7 @@ from ._exceptions import (
 from ._handoff import Handoff
 from ._leases import Lease, ReadAheadLeases
 from ._options import SubscriberOptions, default_dead_letter_stream
-from ._streams import validate_stream_id
+from ._streams import dead_letter_stream_id
 from .backend import (
     Entry,
     Gap,
@@ -872,8 +872,7 @@ def _dead_letter_target(options: SubscriberOptions, stream_id: str, *, letters: 
         return None
     if make is default_dead_letter_stream and stream_id.endswith(":dlq"):
         return None
-    target = make(stream_id)
-    validate_stream_id(target)
+    target = dead_letter_stream_id(make, stream_id)
     if target == stream_id:
         return None
     return target
