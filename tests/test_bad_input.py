@@ -449,10 +449,6 @@ async def test_backends_refuse_unencodable_names_at_open(
 ) -> None:
     """A group or consumer name with a lone surrogate, given to the backend SPI directly, is
     refused at open with the core's message; nothing is created."""
-    if not streams.backend.description.startswith("memory"):
-        # Today: UnicodeEncodeError from redis-py at XGROUP CREATE (group), or at the first
-        # read and at close (consumer). Delete these two lines once it is wired.
-        pytest.xfail("the Redis backend does not call streamsink.validate_name at open yet")
     stream = f"bad-{uuid.uuid4().hex[:8]}"
     names = {"group": "g", "consumer": "c", which: "x\ud800"}
     with pytest.raises(ConfigurationError) as info:

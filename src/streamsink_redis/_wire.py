@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from streamsink import ConfigurationError
+from streamsink import ConfigurationError, validate_name
 from streamsink.backend import Entry, Record, StartPosition, after_timestamp_id, parse_entry_id
 
 __all__ = [
@@ -45,13 +45,12 @@ RawEntry = tuple[str, "dict[bytes, bytes] | None"]
 
 
 def check_name(kind: str, value: object) -> str:
-    """Validate a group or consumer name: a non-empty string.
+    """Validate a group or consumer name as every backend does (:func:`streamsink.validate_name`:
+    a non-empty string without lone surrogates, which Redis could not be sent).
 
     :raises ConfigurationError: anything else.
     """
-    if not isinstance(value, str) or not value:
-        raise ConfigurationError(f"{kind} name must be a non-empty string, got {value!r}")
-    return value
+    return validate_name(kind, value)
 
 
 def xadd_args(key: str, entry: Entry, maxlen: int, idempotency: bytes | None = None) -> list[Any]:
