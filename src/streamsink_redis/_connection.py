@@ -197,6 +197,50 @@ class DedicatedConnection:
                 self._scopes.discard(scope)
         raise Interrupted
 
+    async def read_after(self, first: Sequence[Any], command: ReadCommand) -> tuple[Any, Any]:
+        """Send ``first`` and ``command`` (not blocking) in one write and return both raw replies:
+        Redis runs a client's pipelined commands back to back, so ``first`` (a check) sees the
+        state the read then reads from. An error reply to either is raised once both are read,
+        the first one first, with the connection left in sync.
+
+        :raises Interrupted: :meth:`interrupt` or :meth:`aclose` was called.
+        :raises redis.exceptions.RedisError: from the server or the connection.
+        """
+        with anyio.CancelScope() as scope:
+            self._scopes.add(scope)
+            try:
+                if self._closed:
+                    raise Interrupted
+                async with self._lock:
+                    return await self._roundtrip_pair(first, command(0))
+            finally:
+                self._scopes.discard(scope)
+        raise Interrupted
+
+    async def _roundtrip_pair(self, first: Sequence[Any], second: Sequence[Any]) -> tuple[Any, Any]:
+        conn = self._connection()
+        replies: list[Any] = []
+        try:
+            with anyio.fail_after(self._grace):
+                await conn.send_packed_command(conn.pack_commands([first, second]))
+                for _ in range(2):
+                    try:
+                        replies.append(
+                            await conn.read_response(timeout=None if self._poll else math.inf)
+                        )
+                    except rex.ResponseError as exc:  # an error reply: the connection is in sync
+                        replies.append(exc)
+        except BaseException as exc:
+            with anyio.CancelScope(shield=True):
+                await conn.disconnect(nowait=True)
+            if type(exc) is TimeoutError and self._grace is not None:
+                raise rex.TimeoutError(f"no reply to a read within {self._grace:.3g} s") from exc
+            raise
+        for reply in replies:
+            if isinstance(reply, rex.ResponseError):
+                raise reply
+        return replies[0], replies[1]
+
     async def _poll_read(self, command: ReadCommand, block_ms: int) -> Any:
         deadline = anyio.current_time() + block_ms / 1000
         delay = _POLL_MIN

@@ -14,7 +14,7 @@ from streamsink.backend import Record, RecordBatch, StartPosition, parse_entry_i
 from . import _wire as wire
 from ._connection import execute
 from ._handle import Context, Handle
-from ._positions import ENSURE_GROUP, LUA_HELPERS, READ_GROUP, Script, group_gap
+from ._positions import CHECK_GROUP, ENSURE_GROUP, LUA_HELPERS, Script, group_gap
 
 __all__ = ["RedisGroupConsumer"]
 
@@ -38,7 +38,7 @@ CREATE_BUDGET = 100_000
 stream; past it the group's position is left unknown (its losses are then reported uncounted)."""
 
 _ENSURE_GROUP = Script(ENSURE_GROUP)
-_READ_GROUP = Script(READ_GROUP)
+_CHECK_GROUP = Script(CHECK_GROUP)
 _READ_OWN = Script(
     LUA_HELPERS
     + r"""
@@ -100,6 +100,8 @@ class RedisGroupConsumer(Handle):
         # The next read_new goes through the gap-counting script unless the last one caught up
         # (returned less than it asked for) less than CHECK_AFTER ago.
         self._caught_up_at = -math.inf
+        # The last id this consumer read with '>': the group has delivered at least that far.
+        self._last_new = ""
 
     @property
     def consumer(self) -> str:
@@ -128,6 +130,7 @@ class RedisGroupConsumer(Handle):
                 _ENSURE_GROUP, [self._group, start_at, start.kind, CREATE_BUDGET]
             )
         self._caught_up_at = -math.inf
+        self._last_new = ""  # a re-created group may stand before what this consumer read
 
     async def _script_on_pool(self, script: Script, args: Sequence[Any]) -> Any:
         try:
@@ -140,25 +143,14 @@ class RedisGroupConsumer(Handle):
         """Entries never delivered to the group, as ``XREADGROUP ... STREAMS key >``.
 
         A read that may find the group behind trimming (the first one, one after a full batch
-        or an idle spell) runs the gap-counting script instead, without blocking; entries trimmed
-        before the group got to them come back as the batch's ``gap``. A read that then finds
-        nothing waits with a plain blocking ``XREADGROUP`` on the dedicated connection.
+        or an idle spell) is preceded, in the same round trip, by the gap-counting script and
+        does not block; entries trimmed before the group got to them come back as the batch's
+        ``gap``. A read that then finds nothing waits with a plain blocking ``XREADGROUP`` on
+        the dedicated connection.
         """
         self._check()
         n = self._count(count)
         block_ms = self._block_ms(block)
-        if time.monotonic() - self._caught_up_at > CHECK_AFTER:
-            with self._errors("read"):
-                raw_entries, raw_gap = await self._script(
-                    _READ_GROUP, [self._group, self._consumer, n]
-                )
-            records = wire.records_of_read([(b"", raw_entries)])  # as one stream's reply
-            self._note_read(len(records), n)
-            gap = group_gap(self._stream_id, raw_gap)
-            if gap is not None:
-                return RecordBatch(records, gap)
-            if records or block_ms == 0:
-                return records
 
         def command(wait_ms: int) -> list[Any]:
             args: list[Any] = ["XREADGROUP", "GROUP", self._group, self._consumer, "COUNT", n]
@@ -166,14 +158,29 @@ class RedisGroupConsumer(Handle):
                 args += ["BLOCK", wait_ms]
             return [*args, "STREAMS", self._key, ">"]
 
+        if time.monotonic() - self._caught_up_at > CHECK_AFTER:
+            with self._errors("read"):
+                raw_gap, reply = await self._checked_read(
+                    _CHECK_GROUP, [self._group, self._last_new], command
+                )
+            records = wire.records_of_read(reply)
+            self._note_read(records, n)
+            gap = group_gap(self._stream_id, raw_gap)
+            if gap is not None:
+                return RecordBatch(records, gap)
+            if records or block_ms == 0:
+                return records
+
         with self._errors("read"):
             reply = await self._reads.read(command, block_ms)
         records = wire.records_of_read(reply)
-        self._note_read(len(records), n)
+        self._note_read(records, n)
         return records
 
-    def _note_read(self, got: int, asked: int) -> None:
-        self._caught_up_at = time.monotonic() if got < asked else -math.inf
+    def _note_read(self, records: Sequence[Record], asked: int) -> None:
+        if records:
+            self._last_new = records[-1].entry_id
+        self._caught_up_at = time.monotonic() if len(records) < asked else -math.inf
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
         """History read (``XREADGROUP ... STREAMS key <after>``) and the matching XPENDING range,

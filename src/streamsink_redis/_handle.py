@@ -12,13 +12,12 @@ from typing import Any
 import anyio
 import attrs
 import redis.asyncio as aioredis
-import redis.exceptions as rex
 from redis.asyncio.connection import ConnectionPool
 
 from streamsink import ConfigurationError, SinkClosedError, StreamsinkError
 from streamsink.backend import GroupLostError, StreamDestroyedError
 
-from ._connection import CommandConnection, DedicatedConnection, Interrupted
+from ._connection import CommandConnection, DedicatedConnection, Interrupted, ReadCommand
 from ._errors import Operation, is_driver_error, map_redis_errors
 from ._options import RedisOptions
 from ._positions import Script
@@ -128,15 +127,17 @@ class Handle:
                 raise self._destroyed_error() from exc
             raise
 
-    async def _script(self, script: Script, args: Sequence[Any]) -> Any:
-        """Run ``script`` on this stream's key, on the dedicated read connection (so it is
-        cancellable like a read and never waits behind a blocked one). Raw reply."""
-        keys = (self._key,)
-        try:
-            return await self._reads.read(lambda _: script.evalsha(keys, args), 0)
-        except rex.NoScriptError:
-            pass  # not cached (a restarted server): send the text
-        return await self._reads.read(lambda _: script.eval(keys, args), 0)
+    async def _checked_read(
+        self, script: Script, args: Sequence[Any], command: ReadCommand
+    ) -> tuple[Any, Any]:
+        """Run ``script`` on this stream's key and then ``command`` (not blocking) in one round
+        trip on the dedicated read connection, so the check sees what the read reads from.
+        Both raw replies.
+
+        The script goes as text (``EVAL``), not by its SHA: were the server's script cache
+        empty (a restart, ``SCRIPT FLUSH``), ``EVALSHA`` would fail while the read after it
+        went ahead unchecked, and its entries could not be sent again."""
+        return await self._reads.read_after(script.eval((self._key,), args), command)
 
     def _count(self, count: int) -> int:
         if isinstance(count, bool) or not isinstance(count, int) or count < 1:

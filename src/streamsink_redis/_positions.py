@@ -35,8 +35,8 @@ from . import _wire as wire
 __all__ = [
     "ENSURE_GROUP",
     "LUA_HELPERS",
-    "READ_GROUP",
-    "READ_STREAM",
+    "CHECK_GROUP",
+    "CHECK_STREAM",
     "ReaderPosition",
     "Script",
     "group_gap",
@@ -137,71 +137,54 @@ return 1
 """
 )
 
-READ_GROUP = (
+CHECK_GROUP = (
     LUA_HELPERS
     + r"""
--- KEYS[1] stream; ARGV: group, consumer, count. A non-blocking XREADGROUP ... > that first
--- settles entries trimmed ahead of the group. Returns {reply, gap}; gap = {after, before,
--- count} (count -1: unknown) or false; entries as in an XRANGE reply.
-local key, group, consumer, count = KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3])
-local state = redis.call('EXISTS', key) == 1 and group_state(key, group) or nil
+-- KEYS[1] stream; ARGV: group, the last id this consumer read with '>' ('' if none). Run just
+-- before a read of the group (pipelined with it): settles entries trimmed ahead of the group
+-- and returns them as {after, before, count} (count -1: unknown), or false.
+local key, group, floor = KEYS[1], ARGV[1], ARGV[2]
+local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
+if not head then return false end
+-- The usual case, and the cheap one: the group has delivered at least up to this consumer's
+-- last read, which is still kept, so nothing ahead of the group was trimmed.
+if floor ~= '' and cmp(floor, head[1]) >= 0 then return false end
+local state = group_state(key, group)
 if not state then
   return redis.error_reply('NOGROUP No such key or consumer group ' .. group .. ' in XREADGROUP')
 end
 local last, read, lag = field(state, 'last-delivered-id'), field(state, 'entries-read'), field(state, 'lag')
+if not lag or lag == 0 or cmp(last, head[1]) >= 0 then return false end
+local len = redis.call('XLEN', key)
+-- Everything between the group's position and the first kept entry was trimmed.
+local gone = field(redis.call('XINFO', 'STREAM', key), 'entries-added') - len
 local gap = false
-if lag and lag > 0 then
-  local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
-  if head and cmp(last, head[1]) < 0 then
-    -- Everything between the group's position and the first kept entry was trimmed. (Redis 7.0
-    -- counts those in lag; 7.4 and later do not, so count from entries-added.)
-    local len = redis.call('XLEN', key)
-    local gone = field(redis.call('XINFO', 'STREAM', key), 'entries-added') - len
-    if not read then
-      if gone > 0 then gap = {last, head[1], -1} end
-    elseif gone > read then
-      gap = {last, head[1], gone - read}
-    end
-    if not read or gone > read then
-      redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', gone)
-    end
-  end
+if not read then
+  if gone > 0 then gap = {last, head[1], -1} end
+elseif gone > read then
+  gap = {last, head[1], gone - read}
 end
-local entries = entries_of(
-  redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, '>'))
-if #entries < count and not gap then
-  -- caught up: whatever the group's counter still misses was lost past a read that did not
-  -- count it (another client's read, or a plain read racing a burst)
-  state = group_state(key, group)
-  local late = field(state, 'lag')
-  if late and late > 0 and field(state, 'entries-read') then
-    gap = {false, false, late}
-    redis.call('XGROUP', 'SETID', key, group, field(state, 'last-delivered-id'),
-      'ENTRIESREAD', field(state, 'entries-read') + late)
-  end
+if not read or gone > read then
+  redis.call('XGROUP', 'SETID', key, group, last, 'ENTRIESREAD', gone)
 end
-return {entries, gap}
+return gap
 """
 )
 
-READ_STREAM = (
+CHECK_STREAM = (
     LUA_HELPERS
     + r"""
--- KEYS[1] stream; ARGV: cursor, count. A non-blocking XREAD with what the reader needs to keep
--- its position: {entries, entries-added, length, first kept id, last generated id}.
-local key, cursor, count = KEYS[1], ARGV[1], ARGV[2]
-if redis.call('EXISTS', key) == 0 then return {{}, 0, 0, false, false} end
-local info = redis.call('XINFO', 'STREAM', key)
-local added, len, last = 0, 0, '0-0'
-for i = 1, #info, 2 do
-  local name = info[i]
-  if name == 'entries-added' then added = info[i + 1]
-  elseif name == 'length' then len = info[i + 1]
-  elseif name == 'last-generated-id' then last = info[i + 1] end
-end
+-- KEYS[1] stream; ARGV: cursor, '1' to always get the counts. Run just before a fan-out read
+-- (pipelined with it): {entries-added, length, first kept id} when entries may have been
+-- trimmed ahead of the cursor (or when asked), else {false, false, first kept id}.
+local key, cursor, always = KEYS[1], ARGV[1], ARGV[2] == '1'
+if redis.call('EXISTS', key) == 0 then return {0, 0, false} end
 local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
-local entries = entries_of(redis.call('XREAD', 'COUNT', count, 'STREAMS', key, cursor))
-return {entries, added, len, head and head[1] or false, last}
+if not always and (not head or cmp(cursor, head[1]) >= 0) then
+  return {false, false, head and head[1] or false}
+end
+local info = redis.call('XINFO', 'STREAM', key)
+return {field(info, 'entries-added'), field(info, 'length'), head and head[1] or false}
 """
 )
 
@@ -242,7 +225,7 @@ def id_key(entry_id: str) -> tuple[int, int]:
 
 
 def group_gap(stream_id: str, raw: Any) -> Gap | None:
-    """The gap part of a :data:`READ_GROUP` reply."""
+    """The gap a :data:`CHECK_GROUP` reply reports, if any."""
     if not raw:
         return None
     after, before, count = raw
@@ -260,8 +243,8 @@ class ReaderPosition:
     behind it (None while not known: after a resume ``after(id)``, until it catches up or
     crosses trimmed entries).
 
-    ``checked`` reads (:data:`READ_STREAM`) see the stream's counters and find losses; plain
-    reads (a blocking ``XREAD``) only advance the position.
+    ``checked`` reads (preceded by :data:`CHECK_STREAM`) see the stream's counters and find
+    losses; other reads only advance the position.
     """
 
     __slots__ = ("cursor", "pos", "resume")

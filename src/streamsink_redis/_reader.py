@@ -12,9 +12,9 @@ from streamsink.backend import Record, RecordBatch
 from . import _wire as wire
 from ._consumer import CHECK_AFTER
 from ._handle import Context, Handle
-from ._positions import READ_STREAM, ReaderPosition, Script
+from ._positions import CHECK_STREAM, ReaderPosition, Script
 
-_READ_STREAM = Script(READ_STREAM)
+_CHECK_STREAM = Script(CHECK_STREAM)
 
 __all__ = ["RedisStreamReader"]
 
@@ -52,33 +52,15 @@ class RedisStreamReader(Handle):
         """``XREAD COUNT n [BLOCK ms] STREAMS key <cursor>`` on the dedicated connection.
 
         A read that may find the reader behind trimming (the first one, one after a full batch
-        or an idle spell) is a non-blocking script that also reads the stream's counters;
-        entries trimmed before the reader got to them come back as the batch's ``gap``.
+        or an idle spell) is preceded, in the same round trip, by a script that looks at the
+        stream's first entry (and its counters when something may have been trimmed ahead of
+        the cursor) and does not block; entries trimmed before the reader got to them come back
+        as the batch's ``gap``.
         """
         self._check()
         n = self._count(count)
         block_ms = self._block_ms(block)
         position = self._position
-        if time.monotonic() - self._caught_up_at > CHECK_AFTER:
-            with self._errors("read"):
-                raw_entries, added, length, first, _last = await self._script(
-                    _READ_STREAM, [position.cursor, n]
-                )
-            entries = wire.entries_of_read([(b"", raw_entries)])  # as one stream's reply
-            self._note_read(len(entries), n)
-            gap = position.checked(
-                self._stream_id,
-                [entry_id for entry_id, _ in entries],
-                int(added),
-                int(length),
-                wire.text(first) if first else None,
-                caught_up=len(entries) < n,
-            )
-            records = wire.records(entries)
-            if gap is not None:
-                return RecordBatch(records, gap)
-            if records or block_ms == 0:
-                return records
         cursor = position.cursor
 
         def command(wait_ms: int) -> list[Any]:
@@ -86,6 +68,33 @@ class RedisStreamReader(Handle):
             if wait_ms > 0:
                 args += ["BLOCK", wait_ms]
             return [*args, "STREAMS", self._key, cursor]
+
+        if time.monotonic() - self._caught_up_at > CHECK_AFTER:
+            always = "1" if position.pos is None else "0"
+            with self._errors("read"):
+                counts, reply = await self._checked_read(_CHECK_STREAM, [cursor, always], command)
+            entries = wire.entries_of_read(reply)
+            self._note_read(len(entries), n)
+            added, length, first = counts
+            ids = [entry_id for entry_id, _ in entries]
+            if added is None:  # nothing trimmed ahead of the cursor
+                position.advanced(ids)
+                gap = None
+            else:
+                gap = position.checked(
+                    self._stream_id,
+                    ids,
+                    int(added),
+                    int(length),
+                    wire.text(first) if first else None,
+                    caught_up=len(entries) < n,
+                )
+            records = wire.records(entries)
+            if gap is not None:
+                return RecordBatch(records, gap)
+            if records or block_ms == 0:
+                return records
+            cursor = position.cursor
 
         with self._errors("read"):
             reply = await self._reads.read(command, block_ms)
