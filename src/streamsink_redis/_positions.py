@@ -99,7 +99,7 @@ if redis.call('EXISTS', key) == 1 then
   end
   if group_state(key, group) then return 0 end
   local info = redis.call('XINFO', 'STREAM', key)
-  added, len = field(info, 'entries-added'), field(info, 'length')
+  added, len = field(info, 'entries-added') or 0, field(info, 'length')
   last = field(info, 'last-generated-id')
   local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
   if head then first = head[1] end
@@ -129,10 +129,12 @@ end
 -- otherwise a resume after an id trimming overtook: Redis cannot tell what came after it, and
 -- the first read reports a loss of unknown size
 if read then
-  redis.call('XGROUP', 'CREATE', key, group, id, 'MKSTREAM', 'ENTRIESREAD', read)
-else
-  redis.call('XGROUP', 'CREATE', key, group, id, 'MKSTREAM')
+  local created = redis.pcall('XGROUP', 'CREATE', key, group, id, 'MKSTREAM', 'ENTRIESREAD', read)
+  if type(created) ~= 'table' or not created.err then return 1 end
+  -- Redis before 7.0 has no ENTRIESREAD (and counts nothing a loss could be told from)
+  if not string.find(string.lower(created.err), 'syntax', 1, true) then return created end
 end
+redis.call('XGROUP', 'CREATE', key, group, id, 'MKSTREAM')
 return 1
 """
 )
