@@ -111,7 +111,11 @@ def render(data: dict[str, Any]) -> str:
         "groups (auto and manual mode), each of which receives every well-formed event; its "
         "dead letters are 12 per group, and its redeliveries are the manual group's second, "
         "third and fourth reads of each poison entry (the fourth is dead-lettered). The crash "
-        "and shutdown rows count as redelivered what the stopped consumer held.",
+        "and shutdown rows count as redelivered what the stopped consumer held. The "
+        "`trim_lag` consumers receive only what was not trimmed before they got to it: the rest "
+        "is counted and reported as skipped (their table below), and their *lost* column is "
+        "what was neither handled nor reported. The publishing scenarios have no consumer "
+        "and are not in the totals (their table below).",
         "",
     ]
 
