@@ -7,8 +7,8 @@ import asyncio
 import logging
 import math
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import anyio
 import redis.asyncio as aioredis
@@ -41,6 +41,8 @@ __all__ = [
 ]
 
 _log = logging.getLogger("streamsink_redis")
+
+T = TypeVar("T")
 
 ReadCommand = Callable[[int], Sequence[Any]]
 """Builds a read command for a server-side wait in ms (0 = do not block)."""
@@ -184,18 +186,11 @@ class DedicatedConnection:
         :raises redis.exceptions.RedisError: from the server or the connection.
         :raises TimeoutError: no reply within the deadline (the connection is dropped).
         """
-        with anyio.CancelScope() as scope:
-            self._scopes.add(scope)
-            try:
-                if self._closed:
-                    raise Interrupted
-                async with self._lock:
-                    if self._poll and block_ms > 0:
-                        return await self._poll_read(command, block_ms)
-                    return await self._roundtrip(command(block_ms), block_ms / 1000)
-            finally:
-                self._scopes.discard(scope)
-        raise Interrupted
+        if self._poll and block_ms > 0:
+            return await self._interruptible(lambda: self._poll_read(command, block_ms))
+        return await self._interruptible(
+            lambda: self._roundtrip(command(block_ms), block_ms / 1000)
+        )
 
     async def read_after(self, first: Sequence[Any], command: ReadCommand) -> tuple[Any, Any]:
         """Send ``first`` and ``command`` (not blocking) in one write and return both raw replies:
@@ -206,13 +201,20 @@ class DedicatedConnection:
         :raises Interrupted: :meth:`interrupt` or :meth:`aclose` was called.
         :raises redis.exceptions.RedisError: from the server or the connection.
         """
+        return await self._interruptible(lambda: self._roundtrip_pair(first, command(0)))
+
+    async def _interruptible(self, roundtrip: Callable[[], Awaitable[T]]) -> T:
+        """Run ``roundtrip`` alone on the connection, ended at once by :meth:`interrupt`.
+
+        :raises Interrupted: :meth:`interrupt` or :meth:`aclose` was called.
+        """
         with anyio.CancelScope() as scope:
             self._scopes.add(scope)
             try:
                 if self._closed:
                     raise Interrupted
                 async with self._lock:
-                    return await self._roundtrip_pair(first, command(0))
+                    return await roundtrip()
             finally:
                 self._scopes.discard(scope)
         raise Interrupted

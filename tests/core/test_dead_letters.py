@@ -2,33 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import anyio
 import pytest
 
 from streamsink import (
     ConfigurationError,
     DeadLetter,
-    StartPosition,
     StreamEvent,
     StreamSink,
-    StreamSubscriber,
-    SubscriberOptions,
 )
 from streamsink.backend import Entry
 from streamsink_memory import MemoryBackend, MemoryBroker
+from tests.support.subscriptions import subscriber
 
 pytestmark = pytest.mark.anyio
 
 STREAM = "session/s"
-
-
-def _subscriber(backend: Any, **options: Any) -> StreamSubscriber:
-    options.setdefault("start", StartPosition.oldest())
-    options.setdefault("claim_interval", 0.02)
-    options.setdefault("on_error", lambda error: None)
-    return StreamSubscriber(backend, SubscriberOptions(**options))
 
 
 async def _dead_letter_two(backend: MemoryBackend) -> list[str]:
@@ -37,7 +26,7 @@ async def _dead_letter_two(backend: MemoryBackend) -> list[str]:
         [Entry(STREAM, "tool_end", b"junk"), Entry(STREAM, "tool_end", b"\xff\xfe")]
     )
     await StreamSink(backend).send(StreamEvent("tool_start", "r", "s"))
-    async with _subscriber(backend, group="worker").subscribe(STREAM) as events:
+    async with subscriber(backend, quiet=True, group="worker").subscribe(STREAM) as events:
         with anyio.fail_after(5):
             await events.__anext__()
     return poison
@@ -51,8 +40,8 @@ async def test_dead_letters_come_back_as_dead_letter_objects(group: str | None) 
     letter_ids = broker.entry_ids(f"{STREAM}:dlq")
     await backend.append([Entry(f"{STREAM}:dlq", "dead_letter", b"not a letter")])
     got: list[DeadLetter] = []
-    subscriber = _subscriber(backend, group=group)
-    async with subscriber.subscribe_dead_letters(STREAM) as letters:
+    made = subscriber(backend, quiet=True, group=group)
+    async with made.subscribe_dead_letters(STREAM) as letters:
         with anyio.fail_after(5):
             async for letter in letters:
                 got.append(letter)
@@ -75,9 +64,9 @@ async def test_dead_letters_come_back_as_dead_letter_objects(group: str | None) 
 
 
 async def test_dead_letters_need_a_dead_letter_stream() -> None:
-    subscriber = _subscriber(MemoryBackend(MemoryBroker()), dead_letter_stream=None)
+    made = subscriber(MemoryBackend(MemoryBroker()), quiet=True, dead_letter_stream=None)
     with pytest.raises(ConfigurationError, match="dead_letter_stream=None"):
-        subscriber.subscribe_dead_letters(STREAM)
+        made.subscribe_dead_letters(STREAM)
 
 
 async def test_a_custom_dead_letter_stream_is_read() -> None:
@@ -86,10 +75,14 @@ async def test_a_custom_dead_letter_stream_is_read() -> None:
     naming = {"dead_letter_stream": lambda stream_id: f"dead/{stream_id}"}
     await backend.append([Entry(STREAM, "tool_end", b"junk")])
     await StreamSink(backend).send(StreamEvent("tool_start", "r", "s"))
-    async with _subscriber(backend, group="worker", **naming).subscribe(STREAM) as events:
+    async with subscriber(backend, quiet=True, group="worker", **naming).subscribe(
+        STREAM
+    ) as events:
         with anyio.fail_after(5):
             await events.__anext__()
-    async with _subscriber(backend, group=None, **naming).subscribe_dead_letters(STREAM) as letters:
+    async with subscriber(backend, quiet=True, group=None, **naming).subscribe_dead_letters(
+        STREAM
+    ) as letters:
         with anyio.fail_after(5):
             letter = await letters.__anext__()
     assert (letter.origin_stream, letter.payload) == (STREAM, b"junk")

@@ -12,16 +12,15 @@ import pytest
 from streamsink import (
     BackendUnavailableError,
     ConfigurationError,
-    StartPosition,
     StreamEvent,
     StreamSink,
     StreamsinkError,
-    StreamSubscriber,
     SubscriberOptions,
     SubscriptionError,
 )
 from streamsink.backend import Backend, GroupConsumer
 from streamsink_memory import MemoryBackend, MemoryBroker
+from tests.support.subscriptions import subscriber as _subscriber
 
 pytestmark = pytest.mark.anyio
 
@@ -79,12 +78,6 @@ class FlakyBackend:
 
     async def aclose(self) -> None:
         await self.inner.aclose()
-
-
-def _subscriber(backend: Any, **options: Any) -> StreamSubscriber:
-    options.setdefault("start", StartPosition.oldest())
-    options.setdefault("claim_interval", 0.02)
-    return StreamSubscriber(backend, SubscriberOptions(**options))
 
 
 async def test_reads_resume_after_an_outage() -> None:

@@ -15,27 +15,18 @@ import pytest
 from streamsink import (
     BackendUnavailableError,
     DecodeError,
-    StartPosition,
     StreamEvent,
     StreamSink,
     StreamsinkError,
-    StreamSubscriber,
-    SubscriberOptions,
     decode_envelope,
 )
 from streamsink.backend import Entry, GroupConsumer, Record
 from streamsink_memory import MemoryBackend, MemoryBroker
+from tests.support.subscriptions import subscriber, take
 
 pytestmark = pytest.mark.anyio
 
 STREAM = "session/s"
-
-
-def _subscriber(backend: Any, **options: Any) -> StreamSubscriber:
-    options.setdefault("start", StartPosition.oldest())
-    options.setdefault("claim_interval", 0.02)
-    options.setdefault("on_error", lambda error: None)
-    return StreamSubscriber(backend, SubscriberOptions(**options))
 
 
 def _event(index: int) -> StreamEvent:
@@ -44,16 +35,6 @@ def _event(index: int) -> StreamEvent:
 
 def _envelope(timestamp: str) -> bytes:
     return orjson.dumps({"type": "tool_end", "run_id": "r", "timestamp": timestamp})
-
-
-async def _take(sub: Any, count: int, within: float = 5) -> list[Any]:
-    items = []
-    with anyio.fail_after(within):
-        async for item in sub:
-            items.append(item)
-            if len(items) == count:
-                break
-    return items
 
 
 # -- whatever a decoder raises is poison ---------------------------------------------------------
@@ -71,19 +52,17 @@ async def test_an_overflowing_timestamp_is_poison_not_the_end(mode: str) -> None
     await backend.append([Entry(STREAM, "tool_end", _envelope("0001-01-01T00:00:00+01:00"))])
     await sink.send(_event(2))
     errors: list[StreamsinkError] = []
-    subscriber = _subscriber(
-        backend, group=None if mode == "fan-out" else "g", on_error=errors.append
-    )
+    made = subscriber(backend, group=None if mode == "fan-out" else "g", on_error=errors.append)
     if mode == "manual":
-        async with subscriber.subscribe_manual(STREAM) as deliveries:
-            got = await _take(deliveries, 4)
+        async with made.subscribe_manual(STREAM) as deliveries:
+            got = await take(deliveries, 4)
             for delivery in got:
                 await delivery.ack()
         assert [d.event.payload["index"] for d in got if d.event is not None] == [1, 2]
         assert [type(d.decode_error) for d in got if d.event is None] == [DecodeError] * 2
         return
-    async with subscriber.subscribe(STREAM) as events:
-        got = await _take(events, 2)
+    async with made.subscribe(STREAM) as events:
+        got = await take(events, 2)
         stats = events.statistics()
     assert [event.payload["index"] for event in got] == [1, 2]
     assert stats.decode_errors == 2
@@ -108,8 +87,10 @@ async def test_whatever_a_decoder_raises_is_poison(
     await StreamSink(backend).send(_event(1))
     await backend.append([Entry(STREAM, "tool_end", b'{"poison": true}')])
     await StreamSink(backend).send(_event(2))
-    async with _subscriber(backend, group=group, decoder=decoder).subscribe(STREAM) as events:
-        got = await _take(events, 2)
+    async with subscriber(backend, quiet=True, group=group, decoder=decoder).subscribe(
+        STREAM
+    ) as events:
+        got = await take(events, 2)
         stats = events.statistics()
     assert [event.payload["index"] for event in got] == [1, 2]
     assert stats.decode_errors == 1
@@ -130,13 +111,13 @@ async def test_a_dead_letter_stream_is_never_dead_lettered_again(naming: str) ->
         options["dead_letter_stream"] = lambda stream_id: f"dead/{stream_id}"
     await backend.append([Entry(STREAM, "tool_end", b"junk")])
     await StreamSink(backend).send(_event(1))
-    async with _subscriber(backend, group="g", **options).subscribe(STREAM) as events:
-        await _take(events, 1)
+    async with subscriber(backend, quiet=True, group="g", **options).subscribe(STREAM) as events:
+        await take(events, 1)
     letters = f"{STREAM}:dlq" if naming == "default" else f"dead/{STREAM}"
     assert len(broker.entry_ids(letters)) == 1
     await StreamSink(backend, None).send(StreamEvent("tool_start", "r", "dlq-marker"))
-    subscriber = _subscriber(backend, group="dlq-reader", **options)
-    async with subscriber.subscribe(letters) as events:
+    made = subscriber(backend, quiet=True, group="dlq-reader", **options)
+    async with made.subscribe(letters) as events:
         with anyio.move_on_after(0.3):
             async for event in events:
                 raise AssertionError(f"a dead letter came out as an event: {event}")
@@ -170,9 +151,9 @@ async def test_a_dead_letter_that_cannot_be_written_leaves_its_entry_pending() -
     await backend.append([Entry(STREAM, "tool_end", b"junk")])
     await StreamSink(backend).send(_event(1))
     errors: list[StreamsinkError] = []
-    subscriber = _subscriber(backend, group="g", ack_grace_period=0.2, on_error=errors.append)
-    async with subscriber.subscribe(STREAM) as events:
-        (event,) = await _take(events, 1)
+    made = subscriber(backend, quiet=True, group="g", ack_grace_period=0.2, on_error=errors.append)
+    async with made.subscribe(STREAM) as events:
+        (event,) = await take(events, 1)
         assert event.payload["index"] == 1
         await anyio.sleep(0.5)  # two or so redeliveries of the junk entry, each refused
         assert backend.refused >= 2
@@ -201,8 +182,10 @@ async def test_large_entries_behind_a_stuck_handler_are_bounded_in_bytes() -> No
     for index in range(40):
         await sink.send(StreamEvent("tool_end", "r", "s", f"k{index}", {"blob": blob}))
     budget = 1024 * 1024
-    async with _subscriber(backend, group="g", buffer_bytes=budget).subscribe(STREAM) as events:
-        await _take(events, 1)  # the handler is stuck on it from here
+    async with subscriber(backend, quiet=True, group="g", buffer_bytes=budget).subscribe(
+        STREAM
+    ) as events:
+        await take(events, 1)  # the handler is stuck on it from here
         await anyio.sleep(0.2)
         received = events.statistics().received
     # The budget (4 entries) plus the batch the reader holds while waiting, and the first read.
@@ -225,14 +208,14 @@ async def test_read_ahead_whose_lease_ran_out_is_not_handed_out() -> None:
     other: list[int] = []
 
     async def other_consumer(*, task_status: Any) -> None:
-        async with _subscriber(backend, **options).subscribe(STREAM) as events:
+        async with subscriber(backend, quiet=True, **options).subscribe(STREAM) as events:
             task_status.started()
             async for event in events:
                 other.append(event.payload["index"])
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            async with _subscriber(backend, **options).subscribe(STREAM) as events:
+            async with subscriber(backend, quiet=True, **options).subscribe(STREAM) as events:
                 with anyio.move_on_after(2):
                     async for event in events:
                         stuck.append(event.payload["index"])
@@ -294,12 +277,12 @@ async def test_entries_of_a_lost_read_reply_come_back_at_once() -> None:
     backend = _LostReplies(MemoryBroker())
     sink = StreamSink(backend)
     options = {"group": "g", "ack_grace_period": 60.0, "buffer": 4, "fetch_count": 4}
-    async with _subscriber(backend, **options).subscribe(STREAM) as events:
+    async with subscriber(backend, quiet=True, **options).subscribe(STREAM) as events:
         await sink.send_many([_event(i) for i in range(3)])
-        first = await _take(events, 2)  # one more is read ahead and held
+        first = await take(events, 2)  # one more is read ahead and held
         backend.lose = 2
         await sink.send_many([_event(i) for i in range(3, 10)])
-        rest = await _take(events, 8, within=3)  # far less than the 60 s grace period
+        rest = await take(events, 8, within=3)  # far less than the 60 s grace period
         stats = events.statistics()
     seen = [event.payload["index"] for event in first + rest]
     assert seen == list(range(10))
@@ -312,12 +295,12 @@ async def test_pending_entries_held_are_not_recovered_twice_in_manual_mode() -> 
     backend = _LostReplies(MemoryBroker())
     sink = StreamSink(backend)
     options = {"group": "g", "ack_grace_period": 60.0, "buffer": 4, "fetch_count": 4}
-    async with _subscriber(backend, **options).subscribe_manual(STREAM) as deliveries:
+    async with subscriber(backend, quiet=True, **options).subscribe_manual(STREAM) as deliveries:
         await sink.send_many([_event(i) for i in range(2)])
-        held = await _take(deliveries, 2)
+        held = await take(deliveries, 2)
         backend.lose = 1
         await sink.send_many([_event(i) for i in range(2, 5)])
-        rest = await _take(deliveries, 3, within=3)
+        rest = await take(deliveries, 3, within=3)
         with anyio.move_on_after(0.3):
             extra = await deliveries.__anext__()
             raise AssertionError(f"delivered twice: {extra}")

@@ -258,51 +258,42 @@ def render(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _figures(title: str, rows: list[tuple[str, object]]) -> list[str]:
+    """A two-column figure/value table under ``title``."""
+    return [title, "", _row("figure", "value"), _row("---", "---"),
+            *(_row(name, value) for name, value in rows), ""]  # fmt: skip
+
+
 def _hostile_tables(tests: dict[str, dict[str, Any]]) -> list[str]:
     """Out of memory, a stopped consumer, a cut read reply, consumers behind trimming."""
     lines: list[str] = []
     if t := tests.get("out_of_memory"):
-        lines += [
-            "Redis out of memory (`maxmemory 1`, `noeviction`: every write refused)",
-            "",
-            _row("figure", "value"),
-            _row("---", "---"),
-            _row("valid events handled (joined the existing group while out of memory)",
-                 f"{t['handled']} of {t['valid_events']}"),
-            _row("dead-letter writes refused, entry left pending", t["dead_letter_writes_refused"]),
-            _row("dead-lettered once memory was freed", t["dead_lettered_after_memory_was_freed"]),
-            _row("subscriptions ended", t["subscription_errors"]),
-            _row("duplicates / lost", f"{t['duplicates']} / **{t['lost']}**"),
-            "",
-        ]  # fmt: skip
+        lines += _figures("Redis out of memory (`maxmemory 1`, `noeviction`: every write refused)", [
+            ("valid events handled (joined the existing group while out of memory)",
+             f"{t['handled']} of {t['valid_events']}"),
+            ("dead-letter writes refused, entry left pending", t["dead_letter_writes_refused"]),
+            ("dead-lettered once memory was freed", t["dead_lettered_after_memory_was_freed"]),
+            ("subscriptions ended", t["subscription_errors"]),
+            ("duplicates / lost", f"{t['duplicates']} / **{t['lost']}**"),
+        ])  # fmt: skip
     if t := tests.get("stopped_consumer"):
-        lines += [
-            "A consumer process stopped (SIGSTOP) past the grace period",
-            "",
-            _row("figure", "value"),
-            _row("---", "---"),
-            _row("events sent", t["sent"]),
-            _row("held by the stopped consumer", t["held_by_victim_when_stopped"]),
-            _row("stopped for (s), grace period 1 s", t["stopped_seconds"]),
-            _row("read-ahead not handed out after SIGCONT (expired)",
-                 t["read_ahead_not_handed_out_after_resume"]),
-            _row("handled twice (the event its handler was in)", t["handled_twice"]),
-            _row("lost", f"**{t['lost']}**"),
-            "",
-        ]  # fmt: skip
+        lines += _figures("A consumer process stopped (SIGSTOP) past the grace period", [
+            ("events sent", t["sent"]),
+            ("held by the stopped consumer", t["held_by_victim_when_stopped"]),
+            ("stopped for (s), grace period 1 s", t["stopped_seconds"]),
+            ("read-ahead not handed out after SIGCONT (expired)",
+             t["read_ahead_not_handed_out_after_resume"]),
+            ("handled twice (the event its handler was in)", t["handled_twice"]),
+            ("lost", f"**{t['lost']}**"),
+        ])  # fmt: skip
     if t := tests.get("lost_read_reply"):
-        lines += [
-            "A read reply cut on its way (TCP proxy)",
-            "",
-            _row("figure", "value"),
-            _row("---", "---"),
-            _row("events sent / handled", f"{t['sent']} / {t['handled']}"),
-            _row("replies cut", t["replies_cut"]),
-            _row("pending entries fetched again after reconnecting", t["fetched_again"]),
-            _row("seconds to handle all (grace period 30 s)", t["seconds_to_handle_all"]),
-            _row("duplicates / lost", f"{t['duplicates']} / **{t['lost']}**"),
-            "",
-        ]  # fmt: skip
+        lines += _figures("A read reply cut on its way (TCP proxy)", [
+            ("events sent / handled", f"{t['sent']} / {t['handled']}"),
+            ("replies cut", t["replies_cut"]),
+            ("pending entries fetched again after reconnecting", t["fetched_again"]),
+            ("seconds to handle all (grace period 30 s)", t["seconds_to_handle_all"]),
+            ("duplicates / lost", f"{t['duplicates']} / **{t['lost']}**"),
+        ])  # fmt: skip
     lagging = {n: t for n, t in tests.items() if n.startswith("trim_lag[")}
     if lagging:
         lines += [

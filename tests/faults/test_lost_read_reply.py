@@ -6,14 +6,14 @@ reclaim them; nothing is lost or handled twice."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 import anyio
 import pytest
 
 import streamsink
-from streamsink import StartPosition, StreamEvent, StreamsinkError, Subscription
+from streamsink import StartPosition, StreamEvent, StreamsinkError
 from tests.support.redis_server import RedisServer
+from tests.support.subscriptions import take
 from tests.support.tcp_proxy import TcpProxy
 
 from .support import record_figures
@@ -44,7 +44,7 @@ async def test_entries_of_a_cut_read_reply_come_back_at_once(own_server: RedisSe
             )
             async with subscriber.subscribe(stream) as events:
                 await direct.sink.send(StreamEvent("tool_start", "r", session, payload=-1))
-                (first,) = await _take(events, 1)
+                (first,) = await take(events, 1)
                 assert first.payload == -1
                 proxy.cut_next_reply(min_bytes=CUT_AT_BYTES)
                 await direct.sink.send_many(
@@ -54,7 +54,7 @@ async def test_entries_of_a_cut_read_reply_come_back_at_once(own_server: RedisSe
                     ]
                 )
                 started = anyio.current_time()
-                handled += [event.payload["i"] for event in await _take(events, EVENTS, 10)]
+                handled += [event.payload["i"] for event in await take(events, EVENTS, 10)]
                 took = anyio.current_time() - started
                 stats = events.statistics()
         cuts = proxy.stats().cuts
@@ -75,13 +75,3 @@ async def test_entries_of_a_cut_read_reply_come_back_at_once(own_server: RedisSe
             "grace_period": GRACE,
         },
     )
-
-
-async def _take(events: Subscription[StreamEvent], count: int, within: float = 5) -> list[Any]:
-    got: list[StreamEvent] = []
-    with anyio.fail_after(within):
-        async for event in events:
-            got.append(event)
-            if len(got) == count:
-                break
-    return got

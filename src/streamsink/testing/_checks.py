@@ -735,6 +735,16 @@ async def _lagging_behind_trimming(h: Harness, group: bool) -> None:
             assert event.gap.stream_id == f"session/{session}"
 
 
+def _reading_modes(h: Harness) -> list[dict[str, Any]]:
+    """Subscriber options for each way the backend can read: fan-out reader, consumer group."""
+    modes: list[dict[str, Any]] = []
+    if h.capabilities.fan_out:
+        modes.append({"group": None})
+    if h.capabilities.consumer_groups:
+        modes.append({})
+    return modes
+
+
 @check("4.16", "consumer_groups", "trim", "reports_gaps")
 async def groups_report_entries_trimmed_unread(h: Harness) -> None:
     """Entries trimmed before a group read them are counted and reported: the next event
@@ -758,12 +768,7 @@ async def resuming_from_a_trimmed_id_is_reported(h: Harness) -> None:
     sent = await h.sink(backend).send_many([h.event(session, i) for i in range(_TRIM_SENT)])
     kept = await h.read_all(backend, stream)
     assert len(kept) < _TRIM_SENT, "nothing was trimmed"
-    modes: list[dict[str, Any]] = []
-    if h.capabilities.fan_out:
-        modes.append({"group": None})
-    if h.capabilities.consumer_groups:
-        modes.append({})
-    for options in modes:
+    for options in _reading_modes(h):
         trimmed_start = StartPosition.after(sent[0].entry_id)
         async with h.subscriber(backend, start=trimmed_start, **options).subscribe(stream) as sub:
             (event,) = await h.take(sub, 1)
@@ -787,12 +792,7 @@ async def keeping_up_with_a_trimmed_stream_reports_nothing(h: Harness) -> None:
     session = h.session()
     stream = f"session/{session}"
     await h.sink(backend).send_many([h.event(session, i) for i in range(_TRIM_SENT)])
-    modes: list[dict[str, Any]] = []
-    if h.capabilities.fan_out:
-        modes.append({"group": None})
-    if h.capabilities.consumer_groups:
-        modes.append({})
-    for options in modes:
+    for options in _reading_modes(h):
         errors: list[StreamsinkError] = []
         subscriber = h.subscriber(backend, on_error=errors.append, **options)
         async with subscriber.subscribe(stream) as sub:
