@@ -20,6 +20,7 @@ class Delivery:
     - ``event`` is the decoded event, or None when decoding failed (then ``decode_error`` says why
       and ``raw_payload`` holds the bytes as read).
     - ``delivery_count`` is 1 on first delivery and grows with each redelivery.
+    - ``topic`` is the entry's topic (pulse field ``t``), None when it has none.
     - ``gap`` is set (a :class:`~streamsink.Gap`) when entries right before this one were trimmed
       from the stream before the subscription read them; None otherwise.
     - ``ack()`` is idempotent once it succeeded and may be retried after it raised
@@ -42,6 +43,7 @@ class Delivery:
         "name",
         "raw_payload",
         "stream_id",
+        "topic",
     )
 
     def __init__(
@@ -55,6 +57,7 @@ class Delivery:
         entry_id: str,
         stream_id: str,
         delivery_count: int,
+        topic: str | None = None,
     ) -> None:
         self._subscription = subscription
         self._settled = False
@@ -65,6 +68,7 @@ class Delivery:
         self.entry_id = entry_id
         self.stream_id = stream_id
         self.delivery_count = delivery_count
+        self.topic = topic
         self.gap: Gap | None = None
 
     @property

@@ -15,7 +15,15 @@ from ._slots import slot_setters
 if TYPE_CHECKING:
     from .backend import Gap
 
-__all__ = ["EventType", "Event", "StreamEvent", "decoded_event", "raw_json", "set_event_gap"]
+__all__ = [
+    "EventType",
+    "Event",
+    "StreamEvent",
+    "decoded_event",
+    "raw_json",
+    "set_event_gap",
+    "set_event_topic",
+]
 
 
 class EventType(StrEnum):
@@ -99,7 +107,8 @@ class StreamEvent:
     backend's entry id and the stream it came from) and are None on events never on a stream.
     ``gap`` is set on a received event when entries right before it were trimmed from the stream
     before the subscription read them (a :class:`~streamsink.Gap`; None otherwise): an SSE bridge
-    tells its client, a drain knows its copy has a hole. A sink ignores it.
+    tells its client, a drain knows its copy has a hole. ``topic`` is the entry's topic (pulse
+    field ``t``) on received events, None when it has none. A sink ignores both.
     """
 
     type: str
@@ -112,6 +121,7 @@ class StreamEvent:
     entry_id: str | None = attrs.field(default=None, kw_only=True)
     stream_id: str | None = attrs.field(default=None, kw_only=True)
     gap: Gap | None = attrs.field(default=None, kw_only=True)
+    topic: str | None = attrs.field(default=None, kw_only=True)
 
     def server_data_value(self) -> Any:
         """``server_data`` parsed from JSON (None when absent)."""
@@ -152,6 +162,7 @@ def decoded_event(
         set_id,
         set_stream,
         set_gap,
+        set_topic,
     ) = _SETTERS
     set_type(event, type)
     set_run(event, run_id)
@@ -163,8 +174,11 @@ def decoded_event(
     set_id(event, entry_id)
     set_stream(event, stream_id)
     set_gap(event, None)
+    set_topic(event, None)
     return event
 
 
-#: Sets ``StreamEvent.gap`` on an event the subscription received (it is frozen to everyone else).
-set_event_gap = _SETTERS[-1]
+#: Set ``StreamEvent.gap`` and ``.topic`` on an event the subscription received (it is frozen to
+#: everyone else).
+set_event_gap = _SETTERS[-2]
+set_event_topic = _SETTERS[-1]

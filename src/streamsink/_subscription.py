@@ -26,7 +26,7 @@ from ._coalesce import Coalescer
 from ._deadletter import DEAD_LETTER_EVENT, DeadLetter, decode_dead_letter, encode_dead_letter
 from ._delivery import Delivery
 from ._envelope import decode_entry, decode_envelope
-from ._events import StreamEvent, set_event_gap
+from ._events import StreamEvent, set_event_gap, set_event_topic
 from ._exceptions import (
     AckError,
     BackendUnavailableError,
@@ -526,7 +526,10 @@ class Subscription(Generic[ItemT]):
                 nbytes += len(payload)
             if inline and record.delivery_count == 1 and payload is not None:
                 try:
-                    batch.append((entry_id, decode_entry(payload, entry_id, stream_id)))
+                    event = decode_entry(payload, entry_id, stream_id)
+                    if record.topic is not None:
+                        set_event_topic(event, record.topic)
+                    batch.append((entry_id, event))
                     ids.append(entry_id)
                     continue
                 except Exception:
@@ -624,6 +627,8 @@ class Subscription(Generic[ItemT]):
             try:
                 if self._fast_decode:
                     event = decode_entry(payload, record.entry_id, self._stream_id)
+                    if record.topic is not None:
+                        set_event_topic(event, record.topic)
                 else:
                     event = self._decoder(payload)
                     if self._letters:
@@ -654,6 +659,7 @@ class Subscription(Generic[ItemT]):
                 entry_id=record.entry_id,
                 stream_id=self._stream_id,
                 delivery_count=record.delivery_count,
+                topic=record.topic,
             )
         return (record.entry_id, event)
 
