@@ -282,30 +282,133 @@ def test_tail_unknown_scheme_exits_2(capsys: pytest.CaptureFixture[str]) -> None
 # -- summaries ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("kind", "payload", "expected"),
-    [
-        (
-            "tool_end",
-            {
-                "tool_call_id": "c1",
-                "tool_name": "t",
-                "duration": 1_500_000,
-                "error": {"Message": "boom"},
-            },
-            "t [c1] failed after 2 ms: boom",
-        ),
-        ("planner_thought", {"note": "thinking  about\nit"}, "thinking about it"),
-        ("tool_authorization", {"tool_name": "rm", "approved": False}, "rm denied"),
-        ("workflow", {"phase": "running", "retryable": False}, "phase running"),
-        ("session_stream_end", None, "session ended"),
-        ("custom_type", {"a": 1}, '{"a":1}'),
-        ("usage", "not a dict", "not a dict"),
-    ],
-)
+SUMMARIES: list[tuple[str, object, str]] = [
+    ("assistant_reply", {"text": "Hello, "}, "Hello, "),
+    ("planner_thought", {"note": "thinking  about\nit"}, "thinking about it"),
+    ("planner_thought", {"redacted": "c2VjcmV0", "final": True}, "(redacted thinking)"),
+    (
+        "prompt_rendered",
+        {"prompt_id": "agent.system", "version": "v2", "scope": {}},
+        "agent.system v2",
+    ),
+    ("prompt_rendered", {"prompt_id": "agent.system", "version": "3"}, "agent.system v3"),
+    (
+        "tool_start",
+        {"tool_call_id": "c1", "tool_name": "t", "display_hint": "Looking"},
+        "t [c1] Looking",
+    ),
+    ("tool_start", {"tool_name": "t", "payload": {"q": 1}}, 't args={"q":1}'),
+    ("tool_start", None, ""),
+    (
+        "tool_update",
+        {"tool_call_id": "c1", "expected_children_total": 3},
+        "[c1] expects 3 children",
+    ),
+    (
+        "tool_call_args_delta",
+        {"tool_call_id": "c1", "tool_name": "t", "delta": '{"q":'},
+        't [c1] args += {"q":',
+    ),
+    (
+        "tool_output_delta",
+        {"tool_name": "sh", "stream": "stderr", "delta": "oops"},
+        "sh stderr += oops",
+    ),
+    (
+        "tool_end",
+        {
+            "tool_call_id": "c1",
+            "tool_name": "t",
+            "duration": 1_500_000,
+            "error": {"Message": "boom"},
+        },
+        "t [c1] failed after 2 ms: boom",
+    ),
+    (
+        "tool_end",
+        {"tool_name": "t", "duration": 12_300_000_000, "result": {"n": 1}},
+        't ok in 12.3 s: {"n":1}',
+    ),
+    # A shape loom never writes: Go's zero values, and the keys it does not know, named.
+    ("tool_end", {"status": "ok"}, "tool ok in 0 ms (+status)"),
+    # The wrong shape: shown raw, and flagged.
+    (
+        "tool_end",
+        {"tool_name": "t", "duration": "84ms"},
+        '{"tool_name":"t","duration":"84ms"} (malformed: duration: expected an integer, got a string)',
+    ),
+    ("await_clarification", {"id": "a", "question": "Which  one?"}, "asks: Which one?"),
+    (
+        "await_confirmation",
+        {"id": "a", "prompt": "Delete it?", "tool_name": "rm", "tool_call_id": "c2"},
+        "rm [c2] needs confirmation: Delete it?",
+    ),
+    (
+        "await_questions",
+        {"id": "a", "questions": [{"id": "q1"}, {"id": "q2"}]},
+        "2 question(s) for the user",
+    ),
+    (
+        "await_external_tools",
+        {"id": "a", "items": [{"tool_name": "x"}]},
+        "waits for 1 external tool call(s)",
+    ),
+    ("tool_authorization", {"tool_name": "rm", "approved": False}, "rm denied"),
+    (
+        "tool_authorization",
+        {"tool_name": "rm", "approved": True, "approved_by": "user:ada"},
+        "rm approved by user:ada",
+    ),
+    (
+        "usage",
+        {
+            "Model": "m",
+            "InputTokens": 10,
+            "OutputTokens": 2,
+            "TotalTokens": 12,
+            "CacheReadTokens": 8,
+        },
+        "m: 10 in / 2 out tokens (12 total, 8 from cache)",
+    ),
+    ("usage", "not a dict", "not a dict (malformed: payload: expected an object, got a string)"),
+    ("workflow", {"phase": "running", "retryable": False}, "phase running"),
+    (
+        "workflow",
+        {
+            "name": "chat",
+            "phase": "failed",
+            "status": "failed",
+            "error": "rate limited",
+            "retryable": True,
+        },
+        "chat: phase failed, status failed: rate limited",
+    ),
+    (
+        "child_run_linked",
+        {
+            "tool_name": "ada",
+            "tool_call_id": "c3",
+            "child_run_id": "r2",
+            "child_agent_id": "svc.ada",
+        },
+        "ada [c3] started child run r2 (svc.ada)",
+    ),
+    ("session_stream_started", {}, "session started"),
+    ("session_stream_end", None, "session ended"),
+    ("run_stream_end", {}, "run r ended"),
+    ("custom_type", {"a": 1}, '{"a":1}'),
+]
+
+
+@pytest.mark.parametrize(("kind", "payload", "expected"), SUMMARIES)
 def test_summaries(kind: str, payload: object, expected: str) -> None:
     """Every payload shape gets a short summary, unknown or malformed ones included."""
     assert summarize(StreamEvent(kind, "r", "s", payload=payload)) == expected
+
+
+def test_every_event_type_has_a_summary_case() -> None:
+    """The cases above cover each of the 19 event types."""
+    assert set(EventType) <= {kind for kind, _, _ in SUMMARIES}
 
 
 # -- colour -------------------------------------------------------------------------------------

@@ -43,6 +43,30 @@ from ._plugins import get_registry
 from ._runtime import DEFAULT_URL, URL_ENV, connect
 from ._streams import default_stream_id
 from .backend import Backend, StartPosition, _redact
+from .payloads import (
+    AssistantReply,
+    AwaitClarification,
+    AwaitConfirmation,
+    AwaitExternalTools,
+    AwaitQuestions,
+    ChildRunLinked,
+    Payload,
+    PlannerThought,
+    PromptRendered,
+    RawPayload,
+    RunStreamEnd,
+    SessionStreamStarted,
+    ToolAuthorization,
+    ToolCallArgsDelta,
+    ToolEnd,
+    ToolOutputDelta,
+    ToolStart,
+    ToolTelemetry,
+    ToolUpdate,
+    Usage,
+    Workflow,
+    typed_payload,
+)
 
 __all__ = ["main", "run_demo", "run_tail", "summarize"]
 
@@ -218,117 +242,119 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-def _duration(nanoseconds: Any) -> str:
-    if not isinstance(nanoseconds, int | float) or isinstance(nanoseconds, bool):
-        return "?"
+def _duration(nanoseconds: int) -> str:
     ms = nanoseconds / 1e6
     return f"{ms:.0f} ms" if ms < 10_000 else f"{ms / 1000:.1f} s"
 
 
-def _tool(payload: dict[str, Any]) -> str:
-    name = payload.get("tool_name") or "tool"
-    call = payload.get("tool_call_id")
-    return f"{name} [{call}]" if call else str(name)
+def _tool(name: str, call: str) -> str:
+    name = name or "tool"
+    return f"{name} [{call}]" if call else name
 
 
-def _summary_tool_start(p: dict[str, Any]) -> str:
-    text = _tool(p)
-    if p.get("display_hint"):
-        return f"{text} {_short(p['display_hint'])}"
-    if p.get("payload") is not None:
-        return f"{text} args={_short(p['payload'])}"
+def _summary_tool_end(p: ToolEnd) -> str:
+    tool, took = _tool(p.tool_name, p.tool_call_id), _duration(p.duration)
+    if p.error is not None:
+        return f"{tool} failed after {took}: {_short(p.error.message)}"
+    result = p.result_preview or ("" if p.result is None else _short(p.result))
+    return f"{tool} ok in {took}" + (f": {_short(result)}" if result else "")
+
+
+def _summary_usage(p: Usage) -> str:
+    text = f"{p.model or 'model'}: {p.input_tokens} in / {p.output_tokens} out tokens"
+    if p.total_tokens:
+        text += f" ({p.total_tokens} total"
+        text += f", {p.cache_read_tokens} from cache)" if p.cache_read_tokens else ")"
     return text
 
 
-def _summary_tool_end(p: dict[str, Any]) -> str:
-    took = _duration(p.get("duration"))
-    error = p.get("error")
-    if error:
-        message = error.get("Message") if isinstance(error, dict) else error
-        return f"{_tool(p)} failed after {took}: {_short(message)}"
-    result = p.get("result_preview") or (_short(p["result"]) if p.get("result") is not None else "")
-    return f"{_tool(p)} ok in {took}" + (f": {_short(result)}" if result else "")
-
-
-def _summary_usage(p: dict[str, Any]) -> str:
-    model = p.get("Model") or "model"
-    text = f"{model}: {p.get('InputTokens', 0)} in / {p.get('OutputTokens', 0)} out tokens"
-    if p.get("TotalTokens"):
-        text += f" ({p['TotalTokens']} total"
-        text += f", {p['CacheReadTokens']} from cache)" if p.get("CacheReadTokens") else ")"
+def _summary_workflow(p: Workflow) -> str:
+    text = f"{p.name}: " if p.name else ""
+    text += f"phase {p.phase or '?'}"
+    if p.status:
+        text += f", status {p.status}"
+    if p.error:
+        text += f": {_short(p.error)}"
     return text
 
 
-def _summary_workflow(p: dict[str, Any]) -> str:
-    text = f"{p['name']}: " if p.get("name") else ""
-    text += f"phase {p.get('phase', '?')}"
-    if p.get("status"):
-        text += f", status {p['status']}"
-    if p.get("error"):
-        text += f": {_short(p['error'])}"
-    return text
-
-
-_SUMMARIES: dict[str, Callable[[dict[str, Any]], str]] = {
-    EventType.ASSISTANT_REPLY: lambda p: str(p.get("text", "")),
-    EventType.PLANNER_THOUGHT: lambda p: _short(p.get("note") or p.get("text") or "(thinking)", 80),
-    EventType.PROMPT_RENDERED: lambda p: f"{p.get('prompt_id', '?')} v{p.get('version', '?')}",
-    EventType.TOOL_START: _summary_tool_start,
-    EventType.TOOL_UPDATE: lambda p: (
-        f"[{p.get('tool_call_id', '?')}] expects {p.get('expected_children_total', '?')} children"
-    ),
-    EventType.TOOL_CALL_ARGS_DELTA: lambda p: f"{_tool(p)} args += {_short(p.get('delta', ''))}",
-    EventType.TOOL_OUTPUT_DELTA: lambda p: (
-        f"{_tool(p)} {p.get('stream', 'out')} += {_short(p.get('delta', ''))}"
-    ),
-    EventType.TOOL_END: _summary_tool_end,
-    EventType.AWAIT_CLARIFICATION: lambda p: f"asks: {_short(p.get('question', ''))}",
-    EventType.AWAIT_CONFIRMATION: lambda p: (
-        f"{_tool(p)} needs confirmation: {_short(p.get('prompt', ''))}"
-    ),
-    EventType.AWAIT_QUESTIONS: lambda p: (
-        f"{len(p.get('questions') or [])} question(s) for the user"
-    ),
-    EventType.AWAIT_EXTERNAL_TOOLS: lambda p: (
-        f"waits for {len(p.get('items') or [])} external tool call(s)"
-    ),
-    EventType.TOOL_AUTHORIZATION: lambda p: (
-        f"{_tool(p)} {'approved' if p.get('approved') else 'denied'}"
-        + (f" by {p['approved_by']}" if p.get("approved_by") else "")
-    ),
-    EventType.USAGE: _summary_usage,
-    EventType.WORKFLOW: _summary_workflow,
-    EventType.CHILD_RUN_LINKED: lambda p: (
-        f"{_tool(p)} started child run {p.get('child_run_id', '?')}"
-        f" ({p.get('child_agent_id', '?')})"
-    ),
-}
+def _payload_summary(p: Payload) -> str:
+    """The line for a payload of its type's shape, from its typed fields."""
+    match p:
+        case AssistantReply():
+            return p.text
+        case PlannerThought():
+            thought = p.note or p.text or ("(redacted thinking)" if p.redacted else "(thinking)")
+            return _short(thought, 80)
+        case PromptRendered():
+            version = p.version or "?"
+            return f"{p.prompt_id or '?'} {version if version[0] in 'vV' else 'v' + version}"
+        case ToolStart():
+            tool = _tool(p.tool_name, p.tool_call_id)
+            if p.display_hint:
+                return f"{tool} {_short(p.display_hint)}"
+            return tool if p.payload is None else f"{tool} args={_short(p.payload)}"
+        case ToolUpdate():
+            return f"[{p.tool_call_id or '?'}] expects {p.expected_children_total} children"
+        case ToolCallArgsDelta():
+            return f"{_tool(p.tool_name, p.tool_call_id)} args += {_short(p.delta)}"
+        case ToolOutputDelta():
+            tool = _tool(p.tool_name, p.tool_call_id)
+            return f"{tool} {p.stream or 'out'} += {_short(p.delta)}"
+        case ToolEnd():
+            return _summary_tool_end(p)
+        case AwaitClarification():
+            return f"asks: {_short(p.question)}"
+        case AwaitConfirmation():
+            tool = _tool(p.tool_name, p.tool_call_id)
+            return f"{tool} needs confirmation: {_short(p.prompt)}"
+        case AwaitQuestions():
+            return f"{len(p.questions)} question(s) for the user"
+        case AwaitExternalTools():
+            return f"waits for {len(p.items)} external tool call(s)"
+        case ToolAuthorization():
+            verdict = "approved" if p.approved else "denied"
+            by = f" by {p.approved_by}" if p.approved_by else ""
+            return f"{_tool(p.tool_name, p.tool_call_id)} {verdict}{by}"
+        case Usage():
+            return _summary_usage(p)
+        case Workflow():
+            return _summary_workflow(p)
+        case ChildRunLinked():
+            tool = _tool(p.tool_name, p.tool_call_id)
+            return f"{tool} started child run {p.child_run_id or '?'} ({p.child_agent_id or '?'})"
+        case SessionStreamStarted():
+            return "session started"
+    return ""
 
 
 def summarize(event: Event) -> str:
-    """A short, human, one-line summary of an event, from its type and payload shape; control
-    and format characters in it are escaped (see :func:`escape`)."""
+    """A short, human, one-line summary of an event, from its typed payload
+    (:func:`~streamsink.typed_payload`); control and format characters in it are escaped (see
+    :func:`escape`). A payload of the wrong shape is shown raw and marked ``(malformed: ...)``;
+    one with keys its type does not have names them (``(+key)``)."""
     return escape(_summary(event))
 
 
 def _summary(event: Event) -> str:
-    payload = event.payload
-    if event.type in (EventType.RUN_STREAM_END, EventType.SESSION_STREAM_END):
-        return (
-            f"run {event.run_id} ended"
-            if event.type == EventType.RUN_STREAM_END
-            else "session ended"
-        )
-    if event.type == EventType.SESSION_STREAM_STARTED:
-        return "session started"
-    summary = _SUMMARIES.get(event.type)
-    if summary is not None and isinstance(payload, dict):
-        try:
-            text = summary(payload)
-        except (KeyError, TypeError, ValueError, AttributeError):
-            text = _short(payload, 80)
+    if event.type == EventType.RUN_STREAM_END:
+        text = f"run {event.run_id} ended"
+    elif event.type == EventType.SESSION_STREAM_END:
+        text = "session ended"
+    elif event.payload is None and event.type != EventType.SESSION_STREAM_STARTED:
+        text = ""
     else:
-        text = "" if payload is None else _short(payload, 80)
+        typed = typed_payload(event)
+        if isinstance(typed, RawPayload):
+            text = "" if typed.value is None else _short(typed.value, 80)
+            if typed.malformed:
+                more = "; …" if len(typed.problems) > 1 else ""
+                text += f" (malformed: {_short(typed.problems[0], 80)}{more})"
+        else:
+            text = _payload_summary(typed)
+            # A reply's chunks print as one text; anything else shows keys from elsewhere.
+            if typed.unknown_fields and not isinstance(typed, AssistantReply):
+                text += f" (+{_short(', '.join(typed.unknown_fields), 40)})"
     server_data = getattr(event, "server_data", None)
     if server_data:
         text += f" (+server_data, {len(server_data)} B)"
@@ -355,7 +381,8 @@ def cmd_backends(out: Output) -> int:
 
 
 def demo_events(run_id: str, session_id: str) -> list[tuple[float, StreamEvent]]:
-    """The demo run: (seconds to wait before sending, event) pairs, loom-shaped payloads."""
+    """The demo run: (seconds to wait before sending, event) pairs, built from the payload
+    classes, so their payloads are the JSON loom writes."""
     call = f"toolu_{secrets.token_hex(6)}"
     reply = [
         "Consumer groups split a stream ",
@@ -366,60 +393,52 @@ def demo_events(run_id: str, session_id: str) -> list[tuple[float, StreamEvent]]
     ]
     events: list[tuple[float, StreamEvent]] = []
 
-    def add(delay: float, kind: EventType, payload: Any, **extra: Any) -> None:
+    def add(delay: float, payload: Payload, server_data: Any = None) -> None:
         key = f"{run_id}/{len(events) + 1}"
-        events.append((delay, StreamEvent(kind, run_id, session_id, key, payload, **extra)))
+        events.append((delay, payload.to_event(run_id, session_id, key, server_data=server_data)))
 
     add(
         0.0,
-        EventType.TOOL_START,
-        {
-            "tool_call_id": call,
-            "tool_name": "docs.search",
-            "payload": {"query": "consumer group redelivery", "limit": 3},
-            "display_hint": "Searching the docs for “consumer group redelivery”",
-        },
+        ToolStart(
+            tool_call_id=call,
+            tool_name="docs.search",
+            payload={"query": "consumer group redelivery", "limit": 3},
+            display_hint="Searching the docs for “consumer group redelivery”",
+        ),
     )
     add(
         0.08,
-        EventType.TOOL_END,
-        {
-            "tool_call_id": call,
-            "tool_name": "docs.search",
-            "result": {
+        ToolEnd(
+            tool_call_id=call,
+            tool_name="docs.search",
+            result={
                 "hits": [
                     {"title": "Consumer groups", "path": "docs/semantics.md#groups"},
                     {"title": "Redelivery", "path": "docs/semantics.md#redelivery"},
                     {"title": "Dead letters", "path": "docs/semantics.md#dead-letters"},
                 ]
             },
-            "result_preview": "3 hits: Consumer groups, Redelivery, Dead letters",
-            "duration": 84_210_000,  # a Go time.Duration: nanoseconds
-            "telemetry": {"DurationMs": 84, "TokensUsed": 0, "Model": "", "Extra": None},
-        },
+            result_preview="3 hits: Consumer groups, Redelivery, Dead letters",
+            duration=84_210_000,  # a Go time.Duration: nanoseconds
+            telemetry=ToolTelemetry(duration_ms=84),
+        ),
         server_data={"ui": {"kind": "search_results", "count": 3}},
     )
     for i, chunk in enumerate(reply):
-        add(0.06 if i else 0.04, EventType.ASSISTANT_REPLY, {"text": chunk})
+        add(0.06 if i else 0.04, AssistantReply(text=chunk))
     add(
         0.03,
-        EventType.USAGE,
-        {
-            "Model": "claude-sonnet-4-5",
-            "ModelClass": "default",
-            "InputTokens": 1834,
-            "OutputTokens": 41,
-            "TotalTokens": 1875,
-            "CacheReadTokens": 1536,
-            "CacheWriteTokens": 0,
-        },
+        Usage(
+            model="claude-sonnet-4-5",
+            model_class="default",
+            input_tokens=1834,
+            output_tokens=41,
+            total_tokens=1875,
+            cache_read_tokens=1536,
+        ),
     )
-    add(
-        0.01,
-        EventType.WORKFLOW,
-        {"name": "chat", "phase": "completed", "status": "success", "retryable": False},
-    )
-    add(0.0, EventType.RUN_STREAM_END, {})
+    add(0.01, Workflow(name="chat", phase="completed", status="success"))
+    add(0.0, RunStreamEnd())
     return events
 
 
