@@ -35,6 +35,7 @@ from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
 from ._subscription import Subscription, SubscriptionStatistics
+from ._topics import event_topic
 from .backend import Capabilities, Gap, StartPosition
 from .hookspecs import hookimpl
 
@@ -52,6 +53,7 @@ __all__ = [
     "SinkOptions",
     "PublishedEvent",
     "default_stream_id",
+    "event_topic",
     "validate_stream_id",
     "validate_name",
     # consuming

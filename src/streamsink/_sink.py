@@ -14,7 +14,7 @@ from anyio.abc import AsyncResource
 from ._coalesce import Coalescer
 from ._envelope import Envelope, encode_envelope, encode_fields, now_timestamp
 from ._events import Event, StreamEvent, raw_json
-from ._exceptions import ConfigurationError, SinkClosedError
+from ._exceptions import ConfigurationError, SinkClosedError, StreamsinkError
 from ._slots import slot_setters
 from ._streams import (
     default_stream_id,
@@ -23,6 +23,7 @@ from ._streams import (
     validate_event_type,
     validate_stream_id,
 )
+from ._topics import validate_topic
 from ._validation import rule
 from .backend import Backend, Entry
 
@@ -69,7 +70,7 @@ _set_published_event, _set_published_stream_id, _set_published_entry_id = slot_s
 )
 
 
-_VALID_KEPT = 4096  # checked stream ids (and event types) remembered per sink, at most
+_VALID_KEPT = 4096  # checked stream ids (event types, topics) remembered per sink, at most
 
 OnPublished = Callable[[PublishedEvent], Awaitable[None] | None]
 
@@ -83,6 +84,15 @@ class SinkOptions:
     - ``on_published(published)``: called (sync or async) after each successful append. If it
       raises, ``send`` raises that same error — **and the entry is already written**, so a retry
       publishes the event twice.
+    - ``topic(event) -> str | None``: the topic the event's entry is written with (pulse field
+      ``t``, as Go's ``Add(..., WithTopic(topic))``), None for none. Default None: no topic, even
+      for an event that carries one; :func:`streamsink.event_topic` publishes each event's own
+      ``topic`` attribute (and relays received events with theirs). A topic is a non-empty
+      printable string of at most 512 characters: it is stored with every entry, matched
+      exactly by ``SubscriberOptions.topic`` and shown by tools, where a control or invisible
+      character would garble a line or make a filter that reads right miss. Anything else, or
+      an exception raised by the callable, fails the send with :class:`ConfigurationError`,
+      nothing written.
     """
 
     stream_id: Callable[[Event], str] = attrs.field(
@@ -93,6 +103,12 @@ class SinkOptions:
     )
     on_published: OnPublished | None = attrs.field(
         default=None, validator=rule(lambda v: v is None or callable(v), "a callable or None")
+    )
+    topic: Callable[[Event], str | None] | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: v is None or callable(v), "a callable taking an event, or None for no topic"
+        ),
     )
 
 
@@ -121,6 +137,7 @@ class StreamSink(AsyncResource):
         self._append = backend.append
         self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
         self._on_published = self._options.on_published
+        self._topic_of = self._options.topic
         self._default_stream_ids = self._options.stream_id is default_stream_id
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
@@ -129,6 +146,7 @@ class StreamSink(AsyncResource):
         # run on every send. Each is cleared when it grows large.
         self._valid_stream_ids: set[str] = set()
         self._valid_event_types: set[str] = set()
+        self._valid_topics: set[str] = set()
 
     @property
     def options(self) -> SinkOptions:
@@ -139,9 +157,10 @@ class StreamSink(AsyncResource):
 
         :raises SinkClosedError: the sink is closed (nothing written).
         :raises ConfigurationError: no session id, a bad stream id, an event type that is not
-            printable text, a text field that is not text (or holds a lone surrogate), or a
-            payload that cannot be encoded: of a type orjson refuses, containing itself, or
-            nested too deep (nothing written; the message names the field or payload path).
+            printable text, a text field that is not text (or holds a lone surrogate), a
+            payload that cannot be encoded (of a type orjson refuses, containing itself, or
+            nested too deep), or a bad topic from ``SinkOptions.topic`` (nothing written; the
+            message names the field, payload path or option).
         :raises PublishError: the backend refused the entry.
         :raises BackendUnavailableError: the backend could not be reached (may or may not be written).
         """
@@ -243,7 +262,39 @@ class StreamSink(AsyncResource):
                 raise ConfigurationError(
                     f"marshal_envelope must return bytes, got {type(payload).__name__}"
                 )
-        return Entry(stream_id, event_type, payload)
+        topic_of = self._topic_of
+        if topic_of is None:
+            return Entry(stream_id, event_type, payload)
+        return Entry(stream_id, event_type, payload, self._topic(topic_of, event, event_type))
+
+    def _topic(
+        self, topic_of: Callable[[Event], str | None], event: Event, event_type: str
+    ) -> str | None:
+        """The topic ``SinkOptions.topic`` gives ``event``, validated (once per distinct topic).
+
+        :raises ConfigurationError: the callable raised (its error chained; a streamsink error
+            goes through as it is), or gave something :func:`validate_topic` refuses.
+        """
+        try:
+            topic = topic_of(event)
+        except StreamsinkError:
+            raise
+        except Exception as exc:
+            raise ConfigurationError(
+                f"SinkOptions.topic raised on a {event_type!r} event: {exc!r}"
+            ) from exc
+        if topic is None or (type(topic) is str and topic in self._valid_topics):
+            return topic
+        try:
+            valid = validate_topic(topic)
+        except ConfigurationError as exc:
+            raise ConfigurationError(
+                f"SinkOptions.topic gave an invalid topic for a {event_type!r} event: {exc}"
+            ) from None
+        if len(self._valid_topics) >= _VALID_KEPT:
+            self._valid_topics.clear()
+        self._valid_topics.add(valid)
+        return valid
 
     def _remember_stream_id(self, stream_id: object, session_id: object) -> None:
         """Validate a stream id not seen before; remember it once valid.
