@@ -128,6 +128,11 @@ BAD_OPTIONS: list[tuple[dict[str, Any], str]] = [
     ({"decoder": 3}, "decoder=3"),
     ({"start": "oldest"}, "StartPosition.newest()"),
     ({"on_error": "print"}, "on_error='print'"),
+    ({"topic": ""}, "topic='' is invalid: expected None for no filter, or topic_pattern='^$'"),
+    ({"topic": 5}, "topic=5 is invalid: expected a topic (a non-empty string)"),
+    ({"topic_pattern": "("}, "topic pattern must be a valid regex: missing ), unterminated"),
+    ({"topic_pattern": "(a)\\1"}, "backreference '\\1' at position 3: RE2 has no backreferences"),
+    ({"topic_pattern": b"ops"}, "expected a regular expression (RE2 syntax) as a string"),
     ({"buffr": 8}, "unknown subscriber option(s) buffr; accepted: group"),
 ]
 

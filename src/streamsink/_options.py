@@ -11,7 +11,8 @@ import attrs
 from ._envelope import decode_envelope
 from ._events import Event
 from ._exceptions import ConfigurationError, StreamsinkError
-from ._streams import shown, validate_name
+from ._streams import lone_surrogate, shown, validate_name
+from ._topics import compile_topic_pattern
 from ._validation import Validator, rule
 from .backend import StartPosition
 
@@ -58,6 +59,40 @@ def _name_or_none(kind: str, expected: str) -> Validator:
     return validate
 
 
+def _validate_topic(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``topic``: None, or the exact topic to select; never ``""``, which pulse reads as "no
+    filter" and the rule "an entry without a topic has topic ''" as "only those": ambiguous."""
+    if value is None or (isinstance(value, str) and value and lone_surrogate(value) is None):
+        return
+    if value == "":
+        why = (
+            "None for no filter, or topic_pattern='^$' for the entries that have no topic "
+            "('' is ambiguous: pulse reads it as no filter)"
+        )
+    elif isinstance(value, str):
+        why = "a topic without lone surrogates (no entry can carry one), or None"
+    else:
+        why = "a topic (a non-empty string), or None for no filter"
+    raise ConfigurationError(
+        f"{type(inst).__name__}.{attribute.name}={shown(value)} is invalid: expected {why}"
+    )
+
+
+def _validate_topic_pattern(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """``topic_pattern``: None, or an RE2 pattern (compiled now, so a bad one fails here)."""
+    if value is None:
+        return
+    prefix = f"{type(inst).__name__}.{attribute.name}={shown(value)} is invalid"
+    if not isinstance(value, str):
+        raise ConfigurationError(
+            f"{prefix}: expected a regular expression (RE2 syntax) as a string, or None"
+        )
+    try:
+        compile_topic_pattern(value)
+    except ConfigurationError as exc:
+        raise ConfigurationError(f"{prefix}: {exc}") from None
+
+
 _SECONDS = rule(_is_seconds, "a positive number of seconds")
 _SECONDS_OR_NONE = rule(
     lambda v: v is None or _is_seconds(v), "a positive number of seconds, or None for the default"
@@ -85,6 +120,23 @@ class SubscriberOptions:
       reported as a :class:`DecodeError`.
     - ``start``: where a new group or reader starts (default newest). An existing group keeps its
       stored position, whatever ``start`` says.
+    - ``topic``: hand the application only entries with exactly this topic (pulse's
+      ``WithSinkTopic``/``WithReaderTopic``). Default None: every entry.
+    - ``topic_pattern``: hand it only entries whose topic this regular expression matches
+      anywhere (unanchored, as ``re.search`` and pulse's ``WithSinkTopicPattern``); write
+      ``^...$`` to match whole topics. The syntax is RE2's, as in pulse: what RE2 refuses
+      (backreferences, lookarounds, ...) is refused here too, with ``topic pattern must be a valid
+      regex: ...``; docs/interop.md lists the few remaining differences). An entry without a
+      topic is matched as the topic ``""`` (``^$`` selects those). ``topic`` wins if both are
+      set; ``""`` filters nothing.
+
+      Filtering happens after the read: the stream keeps every entry, and other groups and
+      readers still get them. Filtered-out entries are never handed to the application, nor
+      decoded; they count in ``Subscription.statistics().filtered``. **In a group they are
+      acknowledged** (with the next acks, in the same round trips), so they do not stay pending
+      as pulse leaves them: a group's filter belongs to the whole group, and every consumer of
+      it should use the same one (an entry one consumer filters out is gone for the others).
+      Dead-letter subscriptions (``subscribe_dead_letters``) are never filtered.
     - ``ack_grace_period``: seconds an entry may stay delivered but unacknowledged before the
       group redelivers it, to this or another consumer (default 20, as pulse). Events waiting in
       the buffer have their lease renewed while the application keeps taking events; the one
@@ -132,6 +184,8 @@ class SubscriberOptions:
             "StartPosition.newest(), .oldest(), .after(entry_id) or .at(datetime)",
         ),
     )
+    topic: str | None = attrs.field(default=None, validator=_validate_topic)
+    topic_pattern: str | None = attrs.field(default=None, validator=_validate_topic_pattern)
     ack_grace_period: float = attrs.field(default=20.0, validator=_SECONDS)
     claim_interval: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
     max_deliveries: int = attrs.field(

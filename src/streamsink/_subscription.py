@@ -40,6 +40,7 @@ from ._handoff import Handoff
 from ._leases import Lease, ReadAheadLeases
 from ._options import SubscriberOptions, default_dead_letter_stream
 from ._streams import dead_letter_stream_id
+from ._topics import TopicFilter, topic_filter
 from .backend import (
     Entry,
     Gap,
@@ -98,6 +99,10 @@ class SubscriptionStatistics:
     recovered: int = 0
     #: dead letters that could not be written; their entries stay pending and are tried again
     dead_letter_failures: int = 0
+    #: entries read but not handed to the application because the topic filter
+    #: (``SubscriberOptions.topic``/``topic_pattern``) dropped them; a group acknowledges them
+    #: (they count in ``acknowledged`` too), a fan-out reader just skips them
+    filtered: int = 0
 
 
 @attrs.define
@@ -114,6 +119,7 @@ class _Counters:
     expired: int = 0
     recovered: int = 0
     dead_letter_failures: int = 0
+    filtered: int = 0
 
     def snapshot(self) -> SubscriptionStatistics:
         return SubscriptionStatistics(**attrs.asdict(self))
@@ -157,6 +163,11 @@ class Subscription(Generic[ItemT]):
         self._decoder: Callable[[bytes], Any] = decode_dead_letter if letters else options.decoder
         self._fast_decode = not letters and options.decoder is decode_envelope
         self._dead_letter_stream = _dead_letter_target(options, stream_id, letters=letters)
+        # None (every entry handed out) unless a topic filter is set; dead letters carry no
+        # topic, so a dead-letter subscription is never filtered.
+        self._accepts: TopicFilter | None = (
+            None if letters else topic_filter(options.topic, options.topic_pattern)
+        )
         self._counters = _Counters()
         self._backoff = Backoff(budget=options.reconnect_timeout)
         self._consumer: GroupConsumer | None = None
@@ -171,7 +182,9 @@ class Subscription(Generic[ItemT]):
         self._state = "new"  # new -> open -> closed
         self._terminal: SubscriptionError | None = None
         self._current: str | None = None  # auto mode: id of the event the application holds
-        self._done: list[str] = []  # auto mode: ids finished by the application, not yet acked
+        # Ids finished by the application (auto mode) or dropped by the topic filter (group
+        # mode), not yet acked.
+        self._done: list[str] = []
         self._acking: list[str] = []  # ids of the ack call in flight
         self._unsettled: set[str] = set()  # manual group mode: delivered, not settled yet
         self._items: deque[Any] = deque()  # the batch being handed out, what is left of it
@@ -242,7 +255,9 @@ class Subscription(Generic[ItemT]):
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(self._run_pump)
-        if not self._manual:
+        # Auto mode acknowledges what the application finished; a filtered group also what its
+        # filter drops, in manual mode too.
+        if not self._manual or (self._accepts is not None and self._group is not None):
             task_group.start_soon(self._run_acker)
         self._stack = stack
         self._subscriber._track_open(self)
@@ -509,7 +524,10 @@ class Subscription(Generic[ItemT]):
     async def _deliver(self, records: Sequence[Record]) -> None:
         if type(records) is RecordBatch and records.gap is not None:
             self._note_gap(records.gap)
-        self._counters.received += len(records)
+        read = len(records)
+        self._counters.received += read
+        if self._accepts is not None:
+            records = self._drop_filtered(records, self._accepts)
         stream_id = self._stream_id
         # The common case, a first delivery of a good envelope in auto mode, is decoded inline;
         # everything else (redeliveries, custom decoders, manual mode, bad entries) goes
@@ -538,8 +556,10 @@ class Subscription(Generic[ItemT]):
             if item is not None:
                 batch.append(item)
                 ids.append(entry_id)
-        if records:
-            self._entry_bytes = nbytes // len(records)
+        if read:
+            # Per entry read, filtered-out ones included: they hold no read-ahead, and a stream
+            # of them must still be read in full batches.
+            self._entry_bytes = nbytes // read
         if not batch:
             return
         if self._pending_gap is not None:
@@ -574,6 +594,24 @@ class Subscription(Generic[ItemT]):
             # its next read, whose request would otherwise delay the event by a round trip's
             # worth of work.
             await checkpoint()
+
+    def _drop_filtered(self, records: Sequence[Record], accepts: TopicFilter) -> list[Record]:
+        """The records whose topic the filter accepts. The others are never handed out (nor
+        decoded, nor dead-lettered, whatever their delivery count); in a group they are
+        acknowledged with the application's next acks (the acker sends them, in the same round
+        trips), so that they do not stay pending for ever as pulse leaves them."""
+        kept: list[Record] = []
+        dropped: list[str] = []
+        for record in records:
+            if accepts(record.topic):
+                kept.append(record)
+            else:
+                dropped.append(record.entry_id)
+        if dropped:
+            self._counters.filtered += len(dropped)
+            if self._group is not None:
+                self._done.extend(dropped)
+        return kept
 
     def _note_gap(self, gap: Gap) -> None:
         """Count and report entries lost before this subscription read them; the next item
