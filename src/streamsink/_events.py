@@ -14,6 +14,7 @@ from ._slots import slot_setters
 
 if TYPE_CHECKING:
     from .backend import Gap
+    from .payloads import Payload, RawPayload
 
 __all__ = [
     "EventType",
@@ -126,6 +127,15 @@ class StreamEvent:
     def server_data_value(self) -> Any:
         """``server_data`` parsed from JSON (None when absent)."""
         return None if self.server_data is None else orjson.loads(self.server_data)
+
+    def typed_payload(self) -> Payload | RawPayload:
+        """The payload as its type's class from :mod:`streamsink.payloads` (``ToolEnd`` for a
+        ``tool_end``); :func:`streamsink.typed_payload` of this event. Never raises for what the
+        event holds: unknown types and misshapen payloads give a ``RawPayload``, unknown keys
+        are kept in ``unknown_fields``."""
+        from .payloads import typed_payload  # loaded on first use, as streamsink.typed_payload
+
+        return typed_payload(self)
 
 
 _new = object.__new__

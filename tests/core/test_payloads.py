@@ -3,8 +3,12 @@ arrives without ever failing on it."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -50,6 +54,8 @@ from streamsink.payloads import (
     json_default,
     typed_payload,
 )
+
+DOCS = Path(__file__).resolve().parents[2] / "docs" / "events.md"
 
 # -- the reference ------------------------------------------------------------------------------
 
@@ -191,6 +197,16 @@ def test_one_class_per_event_type() -> None:
     """The 19 event types, and only those, have a payload class."""
     assert set(PAYLOAD_CLASSES) == set(EventType)
     assert all(issubclass(cls, Payload) for cls in PAYLOAD_CLASSES.values())
+
+
+def test_the_public_surface() -> None:
+    """Reading is in the top-level API; the classes are in streamsink.payloads."""
+    assert streamsink.typed_payload is typed_payload
+    assert streamsink.RawPayload is RawPayload
+    assert streamsink.Payload is Payload
+    assert {"typed_payload", "RawPayload", "Payload"} <= set(streamsink.__all__)
+    for name in streamsink.payloads.__all__:
+        assert hasattr(streamsink.payloads, name), name
 
 
 # -- writing as Go writes -----------------------------------------------------------------------
@@ -835,3 +851,67 @@ def test_no_field_value_makes_reading_raise(event_type: str) -> None:
                 typed.to_json()
             else:
                 assert typed.malformed, (path, sample)
+
+
+# -- docs ---------------------------------------------------------------------------------------
+
+
+def _doc_sections() -> dict[str, list[list[str]]]:
+    """Class name -> rows of its table (cells without backticks) in docs/events.md."""
+    sections: dict[str, list[list[str]]] = {}
+    rows: list[list[str]] = []
+    for line in DOCS.read_text().splitlines():
+        if line.startswith("### "):
+            rows = sections.setdefault(re.findall(r"`([^`]+)`", line)[-1], [])
+        elif line.startswith("| `"):
+            cells = [
+                c.strip().strip("`").replace("\\|", "|") for c in re.split(r"(?<!\\)\|", line)[1:-1]
+            ]
+            rows.append(cells)
+    return sections
+
+
+def test_docs_tables_match_the_classes() -> None:
+    """docs/events.md has a table per payload and nested class, row for row: attribute, JSON
+    key, Python type, Go type, omitempty."""
+    sections = _doc_sections()
+    classes = {cls.__name__: cls for cls in [*PAYLOAD_CLASSES.values(), *nested_classes().values()]}
+    assert set(sections) == set(classes)
+    for name, cls in classes.items():
+        attributes = {a.name: a for a in attrs.fields(cls)}
+        expected = [
+            [
+                field,
+                meta.key,
+                str(attributes[field].type),
+                meta.go_type,
+                "yes" if meta.omitempty else "",
+            ]
+            for field, meta in go_fields(cls)
+        ]
+        assert [row[:5] for row in sections[name]] == expected, name
+        assert all(row[5] for row in sections[name]), name  # every field has a meaning
+
+
+def test_docs_examples_run_and_print_what_the_docs_say(tmp_path: Path) -> None:
+    """Each python block of docs/events.md runs and prints the text block after it."""
+    text = DOCS.read_text()
+    blocks = re.findall(r"^```python\n(.*?)^```\n\nprints\n\n```text\n(.*?)^```", text, re.M | re.S)
+    assert len(blocks) == 2
+    for code, printed in blocks:
+        script = tmp_path / "example.py"
+        script.write_text(code)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == printed
+
+
+def test_a_received_event_reads_its_own_typed_payload() -> None:
+    """``StreamEvent.typed_payload()`` is ``typed_payload(event)``, for known and unknown types."""
+    known = StreamEvent("tool_end", "r", payload={"tool_name": "search", "duration": 5})
+    assert known.typed_payload() == typed_payload(known)
+    assert known.typed_payload().tool_name == "search"  # type: ignore[union-attr]
+    unknown = StreamEvent("custom", "r", payload=[1, 2])
+    assert unknown.typed_payload() == RawPayload(type="custom", value=[1, 2])
