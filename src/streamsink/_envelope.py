@@ -10,7 +10,9 @@ RFC3339Nano); ``server_data`` is raw JSON embedded as is.
 
 from __future__ import annotations
 
+import codecs
 import functools
+import json
 import re
 import time
 from collections.abc import Iterator
@@ -317,9 +319,13 @@ def decode_envelope(data: bytes) -> StreamEvent:
     Accepts what Go produces: nanosecond timestamps, offsets, ``\\u003c`` escapes, unknown keys
     (ignored) and missing optional keys.
 
-    :raises DecodeError: not UTF-8 JSON, not an object, a field of the wrong type, a timestamp
-        that is not RFC 3339 or falls outside years 1-9999 in UTC, or a ``server_data`` nested
-        too deep to be re-encoded. Never any other exception type.
+    ``server_data`` is the bytes of its value exactly as they are in ``data`` (escapes, number
+    forms and whitespace kept, as Go's ``rawjson.Message`` keeps them), so an event relayed on
+    re-emits them unchanged.
+
+    :raises DecodeError: not UTF-8 JSON, not an object, a field of the wrong type, or a timestamp
+        that is not RFC 3339 or falls outside years 1-9999 in UTC. Never any other exception
+        type.
     """
     return decode_entry(data, None, None)
 
@@ -333,17 +339,242 @@ def _text_field(doc: dict[str, Any], key: str) -> str:
     return value
 
 
-def _server_data(value: Any) -> bytes:
-    """``server_data`` back to raw JSON.
+# -- reading JSON as Go's encoding/json reads it -------------------------------------------------
+#
+# orjson parses an envelope into Python values; it cannot say where a value's bytes are, and it
+# refuses some JSON that Go reads. This scanner walks the bytes instead. It accepts exactly the
+# grammar of Go's encoding/json scanner (RFC 8259, any byte but '"', '\\' and controls inside
+# strings, so bytes that are not UTF-8 too, and at most 10000 levels of nesting) and returns where
+# each member of the top-level object is. It runs only when orjson cannot answer: to find the span
+# of a value an envelope does not have in the usual place, and to read what orjson refuses.
 
-    :raises DecodeError: nested deeper than orjson writes (it reads 1024 levels, writes fewer).
+_WHITESPACE = b" \t\n\r"
+_SKIP = re.compile(rb"[ \t\n\r]*+")
+# Possessive quantifiers: a string or number that never ends fails in linear time.
+_STRING = re.compile(rb'"(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+"')
+_NUMBER = re.compile(rb"-?+(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][+-]?+[0-9]++)?+")
+_MAX_DEPTH = 10000  # Go's maxNestingDepth (encoding/json/scanner.go)
+_OPEN_OBJECT, _CLOSE_OBJECT, _OPEN_ARRAY, _CLOSE_ARRAY = b"{}[]"
+_QUOTE, _COMMA, _COLON = 0x22, 0x2C, b":"
+
+
+def _invalid(data: bytes, pos: int, what: str) -> NoReturn:
+    """:raises DecodeError: always, saying what was wrong where."""
+    found = "the end" if pos >= len(data) else shown(data[pos : pos + 1])
+    raise DecodeError(f"envelope is not valid JSON: {what} at byte {pos}, found {found}")
+
+
+def _skip(data: bytes, pos: int) -> int:
+    """The position of the first byte at or after ``pos`` that is not JSON whitespace."""
+    return _SKIP.match(data, pos).end()  # type: ignore[union-attr]  # `*` always matches
+
+
+def _key_end(data: bytes, pos: int) -> tuple[int, int]:
+    """(end of the key, start of the value) of the object member whose key starts at ``pos``.
+
+    :raises DecodeError: no key string, or no colon after it.
     """
+    found = _STRING.match(data, pos)
+    if found is None:
+        _invalid(data, pos, "expected a string as an object key")
+    key_end = found.end()
+    pos = _skip(data, key_end)
+    if data[pos : pos + 1] != _COLON:
+        _invalid(data, pos, "expected ':' after an object key")
+    return key_end, _skip(data, pos + 1)
+
+
+def _value_end(data: bytes, pos: int, depth: int) -> int:
+    """Where the JSON value that starts at ``pos``, inside ``depth`` containers, ends.
+
+    Iterative, with a stack of its own: Go reads 10000 levels, far past Python's recursion limit.
+
+    :raises DecodeError: not a JSON value as Go's scanner reads one.
+    """
+    closers = bytearray()  # what closes each container open inside the value
+    size = len(data)
+    while True:
+        # A value starts at pos.
+        byte = data[pos] if pos < size else -1
+        if byte == _QUOTE:
+            found = _STRING.match(data, pos)
+            if found is None:
+                _invalid(data, pos, "expected a string (terminated, with valid escapes)")
+            pos = found.end()
+        elif byte in (_OPEN_OBJECT, _OPEN_ARRAY):
+            if depth + len(closers) >= _MAX_DEPTH:
+                _invalid(data, pos, f"nesting deeper than {_MAX_DEPTH} levels")
+            pos = _skip(data, pos + 1)
+            closer = _CLOSE_OBJECT if byte == _OPEN_OBJECT else _CLOSE_ARRAY
+            if pos < size and data[pos] == closer:
+                pos += 1  # empty: the value is complete
+            else:
+                closers.append(closer)
+                if closer == _CLOSE_OBJECT:
+                    pos = _key_end(data, pos)[1]
+                continue
+        elif byte == 0x74 and data.startswith(b"true", pos):
+            pos += 4
+        elif byte == 0x66 and data.startswith(b"false", pos):
+            pos += 5
+        elif byte == 0x6E and data.startswith(b"null", pos):
+            pos += 4
+        else:
+            found = _NUMBER.match(data, pos)
+            if found is None:
+                _invalid(data, pos, "expected a JSON value")
+            pos = found.end()
+        # A value ended: close what it completes, or go on to the next item.
+        while closers:
+            pos = _skip(data, pos)
+            byte = data[pos] if pos < size else -1
+            if byte == _COMMA:
+                pos = _skip(data, pos + 1)
+                if closers[-1] == _CLOSE_OBJECT:
+                    pos = _key_end(data, pos)[1]
+                break
+            if byte != closers[-1]:
+                _invalid(data, pos, f"expected ',' or {chr(closers[-1])!r}")
+            closers.pop()
+            pos += 1
+        else:
+            return pos
+
+
+_KINDS = {b'"': "str", b"[": "list", b"t": "bool", b"f": "bool", b"n": "NoneType"}
+
+
+def _members(data: bytes) -> list[tuple[bytes, int, int]]:
+    """The members of the JSON object ``data`` in document order, duplicates included, as
+    (key token as written, value start, value end).
+
+    :raises DecodeError: not JSON as Go's encoding/json reads it, or JSON that is not an object.
+    """
+    size = len(data)
+    pos = _skip(data, 0)
+    if data[pos : pos + 1] != b"{":
+        if pos >= size:
+            _invalid(data, pos, "expected a JSON value")
+        end = _skip(data, _value_end(data, pos, 0))
+        if end != size:
+            _invalid(data, end, "unexpected data after the top-level value")
+        kind = _KINDS.get(data[pos : pos + 1], "number")
+        raise DecodeError(f"envelope must be a JSON object, got {kind}")
+    members: list[tuple[bytes, int, int]] = []
+    pos = _skip(data, pos + 1)
+    if data[pos : pos + 1] == b"}":
+        pos += 1
+    else:
+        while True:
+            key_end, start = _key_end(data, pos)
+            end = _value_end(data, start, 1)
+            members.append((data[pos:key_end], start, end))
+            pos = _skip(data, end)
+            following = data[pos : pos + 1]
+            if following == b"}":
+                pos += 1
+                break
+            if following != b",":
+                _invalid(data, pos, "expected ',' or '}' after an object member")
+            pos = _skip(data, pos + 1)
+    pos = _skip(data, pos)
+    if pos != size:
+        _invalid(data, pos, "unexpected data after the envelope")
+    return members
+
+
+def _go_replace(error: UnicodeError) -> tuple[str, int]:
+    """U+FFFD for each byte of a sequence that is not UTF-8: what Go's decoder makes of it."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    return "\ufffd" * (error.end - error.start), error.end
+
+
+codecs.register_error("streamsink.go-text", _go_replace)
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_text(token: bytes) -> str:
+    """The text of a JSON string token (valid by :data:`_STRING`) as Go's encoding/json decodes
+    it into a string: each byte that is not part of valid UTF-8, and each ``\\u`` escape of a
+    lone surrogate, becomes U+FFFD (the first a surrogate pair cannot be made of, as Go pairs
+    them: a high surrogate with the escape right after it)."""
     try:
-        return orjson.dumps(value)
-    except TypeError as exc:  # nesting is all it can be: orjson writes whatever else it reads
-        raise DecodeError(
-            f"envelope field 'server_data' is nested too deep to be re-encoded: {exc}"
-        ) from None
+        text: str = orjson.loads(token)
+    except orjson.JSONDecodeError:
+        # The json module pairs surrogates as Go does and keeps the lone ones, which are then
+        # replaced; the bytes that are not UTF-8 are replaced before it reads the text.
+        text = json.loads(token.decode("utf-8", "streamsink.go-text"))
+        return _LONE_SURROGATE.sub("\ufffd", text)
+    return text
+
+
+def _as_bytes(data: bytes | bytearray | memoryview | str) -> bytes:
+    """``data``, which orjson read, as bytes (what the decoder keeps is never a mutable view)."""
+    if type(data) is bytes:
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8", "surrogatepass")
+    return bytes(data)
+
+
+def _last_member(data: bytes, name: str) -> bytes | None:
+    """The bytes of the value of the last top-level member keyed ``name`` (once unescaped)."""
+    value = None
+    for key, start, end in _members(data):
+        if _go_text(key) == name:
+            value = data[start:end]
+    return value
+
+
+def _server_data_bytes(data: bytes, value: Any) -> bytes:
+    """The bytes of the envelope's ``server_data`` value, exactly as they are in ``data``, which
+    orjson has read into ``value`` (so it is valid JSON, with a ``server_data`` member).
+
+    A sink writes ``server_data`` last, so its value runs from after the last ``,"server_data":``
+    to before the closing brace. A look-alike nested in it, or one that is not a member of the
+    envelope at all, makes that slice something other than one JSON value, so a slice that is
+    one JSON value is the right one. Checking that costs a comparison with orjson's encoding of
+    ``value`` (the cost of the re-encoding this replaces) when the value is written as orjson
+    writes it, which is how most writers write it: :func:`_server_data_elsewhere` does the rest.
+    """
+    end = len(data) - 1
+    if data[end] != _CLOSE_OBJECT:  # whitespace after the closing brace
+        end = len(data.rstrip(_WHITESPACE)) - 1
+    at = data.rfind(b',"server_data":', 0, end)
+    if at > 0:
+        found = data[at + 15 : end]
+        try:
+            if found == _orjson_dumps(value):
+                return found
+        except TypeError:  # deeper than orjson writes
+            pass
+    return _server_data_elsewhere(data, end)
+
+
+def _server_data_elsewhere(data: bytes, end: int) -> bytes:
+    """:func:`_server_data_bytes` for a value written otherwise than orjson writes it, or
+    elsewhere than last in the envelope; ``end`` is where the closing brace is."""
+    stop = end
+    for _ in range(4):  # nested look-alikes are few; an envelope full of them takes the walk
+        at = data.rfind(b'"server_data":', 0, stop)
+        if at <= 0:
+            break
+        # After ',' or '{' the quote opens a key: it cannot end a string (a string is not
+        # followed by ',' or '{' and then more text) nor be escaped.
+        if data[at - 1] in b",{":
+            found = data[at + 14 : end].strip(_WHITESPACE)
+            try:
+                orjson.loads(found)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                return found
+        stop = at
+    walked = _last_member(data, "server_data")
+    if walked is None:  # orjson found the member: the walk does too
+        raise DecodeError("envelope field 'server_data' could not be located")
+    return walked
 
 
 def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> StreamEvent:
@@ -401,7 +632,9 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
         )
     server_data = doc.get("server_data")
     if server_data is not None:
-        server_data = _server_data(server_data)
+        if type(data) is not bytes:
+            data = _as_bytes(data)
+        server_data = _server_data_bytes(data, server_data)
     run_id = doc.get("run_id", "")
     session_id = doc.get("session_id", "")
     event_key = doc.get("event_key", "")
