@@ -104,9 +104,13 @@ _CALLABLE_OR_NONE = rule(lambda v: v is None or callable(v), "a callable or None
 class SubscriberOptions:
     """Options of a :class:`StreamSubscriber`; every value is checked when the options are built.
 
-    - ``group``: consumer group name (default ``loom_mcp_subscriber``, as loom-mcp). Subscribers
-      sharing a group on a stream split its events. ``None`` makes a fan-out reader: it sees every
-      event, acks nothing and leaves no state in the backend.
+    - ``group``: consumer group name (default ``loom_mcp_subscriber``, loom-mcp's default, so a
+      Python service can take over a Go one's group and its pending entries). Subscribers
+      sharing a group on a stream split its events: **two services that both take the default
+      each get only part of every session**, whether both are Python or one is Go. Give every
+      service its own group; keep the default for the replicas of one service
+      (docs/interop.md). ``None`` makes a fan-out reader: it sees every event, acks nothing and
+      leaves no state in the backend.
     - ``consumer_name``: this consumer's name in the group. ``None`` (default) generates a unique
       one. Give a stable name to have a restarted process first get back its own pending entries.
     - ``buffer``: events read ahead of the application (default 64). Reading stops while it is
