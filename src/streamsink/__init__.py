@@ -20,6 +20,7 @@ from ._exceptions import (
     BackendNotFoundError,
     BackendUnavailableError,
     ConfigurationError,
+    ConsumerDeletedError,
     DecodeError,
     EntriesSkippedError,
     PublishError,
@@ -99,6 +100,7 @@ __all__ = [
     "SubscriptionError",
     "EntriesSkippedError",
     "BackendUnavailableError",
+    "ConsumerDeletedError",
 ]
 
 

@@ -12,6 +12,7 @@
     ├── SubscriptionError                       a subscription ended by a failure
     ├── EntriesSkippedError                     reported, never raised: entries trimmed unread
     └── BackendUnavailableError                 the backend cannot be reached (retryable)
+        └── ConsumerDeletedError                a group consumer was deleted while open
 
 Backends translate their driver's errors into these at the SPI boundary, so an application
 catches ``StreamsinkError`` and never a redis-py (or other driver) exception.
@@ -36,6 +37,7 @@ __all__ = [
     "SubscriptionError",
     "EntriesSkippedError",
     "BackendUnavailableError",
+    "ConsumerDeletedError",
 ]
 
 
@@ -96,3 +98,23 @@ class EntriesSkippedError(StreamsinkError):
 
 class BackendUnavailableError(StreamsinkError):
     """The backend cannot be reached (connection lost, timeout); retrying may succeed."""
+
+
+class ConsumerDeletedError(BackendUnavailableError):
+    """A group consumer was deleted from its group while it was open (by an operator, or by
+    another service sharing the group, such as a Go pulse sink sweeping consumers it takes for
+    dead). The backend dropped the entries that consumer held unacknowledged: they will not be
+    redelivered, and acknowledging them acknowledged nothing.
+
+    Raised once per deletion noticed, by the consumer's next call or by the ack that noticed it
+    (after acknowledging whatever was still pending). Calling again proceeds normally: the
+    consumer is re-created. It is a :class:`BackendUnavailableError`, so a subscription reports
+    it to ``on_error`` and retries the call. ``stream_id``, ``group`` and ``consumer`` name the
+    consumer.
+    """
+
+    def __init__(self, message: str, *, stream_id: str, group: str, consumer: str) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
+        self.group = group
+        self.consumer = consumer

@@ -25,6 +25,7 @@ from ._connection import build_pool, execute, fake_pool, is_fake_pool, raw_clien
 from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
 from ._handle import Context, Handle
+from ._keepalive import forget_stream
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
@@ -203,7 +204,11 @@ class RedisBackend(AsyncResource):
         """Create the group if needed (``XGROUP CREATE ... MKSTREAM``) and return a consumer.
 
         Newest is ``$``, oldest ``0``, ``after(id)`` that id, ``at(t)`` the id just before
-        ``t`` (inclusive). An existing group keeps its stored position.
+        ``t`` (inclusive). An existing group keeps its stored position. With ``pulse_keepalive``
+        on, the consumer then joins pulse's keep-alive before it exists in the group, and keeps
+        it up until :meth:`RedisGroupConsumer.aclose` (see ``RedisGroupConsumer.join``).
+
+        :raises ConfigurationError: a bad name or start, or ``pulse_keepalive=True`` on fakeredis.
         """
         self._check()
         key = self.key(stream_id)
@@ -215,6 +220,7 @@ class RedisBackend(AsyncResource):
         try:
             await handle.ensure_group(start)
             await handle.connect()
+            await handle.join()
         except BaseException:
             await handle.abandon()
             raise
@@ -261,6 +267,8 @@ class RedisBackend(AsyncResource):
         handles = list(self._handles.get(key, ()))
         for handle in handles:
             handle.begin_destroy()
+        if self._ctx.options.keepalive_on(fake=self._ctx.poll):
+            await forget_stream(self._ctx, key, stream_id)
         try:
             with map_redis_errors("admin", self.description):
                 await execute(self._ctx.client, "DEL", key)

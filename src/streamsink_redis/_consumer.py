@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -9,14 +10,20 @@ from typing import Any, final
 
 import redis.exceptions as rex
 
+from streamsink import StreamsinkError
 from streamsink.backend import Record, RecordBatch, StartPosition, parse_entry_id
 
 from . import _wire as wire
 from ._connection import execute
+from ._deletion import DeletionWatch, lists_consumer
 from ._handle import Context, Handle
+from ._keepalive import Bookkeeping, KeepAlive
+from ._ownership import CLAIM, claim_reply
 from ._positions import CHECK_GROUP, ENSURE_GROUP, LUA_HELPERS, Script, group_gap
 
 __all__ = ["RedisGroupConsumer"]
+
+_log = logging.getLogger("streamsink_redis")
 
 NACK_IDLE_MS = 10 * 365 * 24 * 3600 * 1000
 """Idle time (10 years) given to nacked entries so that any ``claim_idle`` takes them at once.
@@ -81,7 +88,14 @@ class RedisGroupConsumer(Handle):
 
     Blocking reads use a connection of their own; everything else uses the backend's pool.
     Delivery counts come from the server's pending entries list: 1 for a ``>`` read, the PEL's
-    count for history reads and claims.
+    count for history reads and claims (2 for an entry claimed from a pulse consumer, see
+    :mod:`._ownership`).
+
+    With ``pulse_keepalive`` on, the consumer takes part in pulse's keep-alive protocol
+    (:mod:`._keepalive`) from :meth:`join` until it is closed, and its claims leave live pulse
+    consumers' entries alone (:mod:`._ownership`). Whether or not it is on, a deletion of the
+    consumer from its group while it is open is reported once, as
+    :class:`~streamsink.ConsumerDeletedError`, by its next call (:mod:`._deletion`).
     """
 
     def __init__(
@@ -102,6 +116,11 @@ class RedisGroupConsumer(Handle):
         self._caught_up_at = -math.inf
         # The last id this consumer read with '>': the group has delivered at least that far.
         self._last_new = ""
+        # claim_idle's next XPENDING start when sharing the group with pulse ('-': the first).
+        self._claim_from = "-"
+        self._watch = DeletionWatch(stream_id, group, consumer)
+        self._pulse = ctx.pulse_keepalive
+        self._keepalive: KeepAlive | None = None
 
     @property
     def consumer(self) -> str:
@@ -112,6 +131,54 @@ class RedisGroupConsumer(Handle):
     def group(self) -> str:
         """The consumer group's name."""
         return self._group
+
+    @property
+    def keepalive(self) -> KeepAlive | None:
+        """Its part in pulse's keep-alive, once joined (None with ``pulse_keepalive`` off)."""
+        return self._keepalive
+
+    async def _before_call(self) -> None:
+        """Every call, first: refresh the keep-alive when due, then raise a deletion noticed
+        since the last call (the call then does nothing)."""
+        keepalive = self._keepalive
+        if keepalive is not None and keepalive.due():
+            await keepalive.refresh_if_due()
+        error = self._watch.take()
+        if error is not None:
+            raise error
+
+    async def join(self) -> None:
+        """With ``pulse_keepalive`` on: register the consumer and write its keep-alive, before its
+        first read creates it in the group; from then on its calls refresh the keep-alive every
+        grace period, until it is closed (see :mod:`._keepalive`). Nothing otherwise. Called
+        once, after :meth:`ensure_group`.
+
+        :raises BackendUnavailableError: Redis cannot be reached.
+        """
+        self._check()
+        if not self._pulse or self._keepalive is not None:
+            return
+        keepalive = KeepAlive(
+            self._ctx,
+            Bookkeeping(self._key, self._stream_id, self._group, self._consumer),
+            self._watch,
+        )
+        with self._errors("admin"):
+            await keepalive.join()
+        self._keepalive = keepalive
+
+    async def _check_listed(self, how: str) -> None:
+        """After an ack or a touch found fewer of its ids than given: raise GroupLostError if the
+        group is gone, note a deletion if the group no longer lists this consumer."""
+        await self._call("XPENDING", self._key, self._group)  # NOGROUP if it is gone
+        reply = await self._call("XINFO", "CONSUMERS", self._key, self._group)
+        if not lists_consumer(reply, self._consumer):
+            self._watch.noticed(f"{how}, and XINFO CONSUMERS no longer lists it")
+        elif self._keepalive is None:
+            self._watch.seen_intact()  # with a keep-alive, only its refresh says so
+        error = self._watch.take()
+        if error is not None:
+            raise error
 
     def _describe(self) -> str:
         return f"redis consumer {self._consumer!r} of group {self._group!r} on {self._stream_id!r}"
@@ -131,13 +198,24 @@ class RedisGroupConsumer(Handle):
             )
         self._caught_up_at = -math.inf
         self._last_new = ""  # a re-created group may stand before what this consumer read
+        self._watch.regrouped()
+        if self._keepalive is not None:
+            # A group re-created after FLUSHALL: the keep-alive may be gone too; write it before
+            # the next read creates the consumer again, or a pulse sink would delete it.
+            try:
+                await self._keepalive.refresh()
+            except StreamsinkError as exc:
+                _log.debug("keep-alive of %s not written: %s", self._describe(), exc)
 
-    async def _script_on_pool(self, script: Script, args: Sequence[Any]) -> Any:
+    async def _script_on_pool(
+        self, script: Script, args: Sequence[Any], keys: Sequence[str] | None = None
+    ) -> Any:
+        keys = (self._key,) if keys is None else keys
         try:
-            return await self._call(*script.evalsha((self._key,), args))
+            return await self._call(*script.evalsha(keys, args))
         except rex.NoScriptError:
             pass  # not cached (a restarted server): send the text
-        return await self._call(*script.eval((self._key,), args))
+        return await self._call(*script.eval(keys, args))
 
     async def read_new(self, count: int, block: float) -> Sequence[Record]:
         """Entries never delivered to the group, as ``XREADGROUP ... STREAMS key >``.
@@ -149,6 +227,7 @@ class RedisGroupConsumer(Handle):
         the dedicated connection.
         """
         self._check()
+        await self._before_call()
         n = self._count(count)
         block_ms = self._block_ms(block)
 
@@ -178,6 +257,7 @@ class RedisGroupConsumer(Handle):
         return records
 
     def _note_read(self, records: Sequence[Record], asked: int) -> None:
+        self._watch.created()  # XREADGROUP creates the consumer
         if records:
             self._last_new = records[-1].entry_id
         self._caught_up_at = time.monotonic() if len(records) < asked else -math.inf
@@ -186,6 +266,7 @@ class RedisGroupConsumer(Handle):
         """History read (``XREADGROUP ... STREAMS key <after>``) and the matching XPENDING range,
         in one atomic script; trimmed entries are acknowledged (dropped) and skipped."""
         self._check()
+        await self._before_call()
         n = self._count(count)
         if after is None:
             start = "0-0"
@@ -203,6 +284,7 @@ class RedisGroupConsumer(Handle):
                 trimmed = [entry_id for entry_id, fields in entries if fields is None]
                 if trimmed:
                     await self._call("XACK", self._key, self._group, *trimmed)
+            self._watch.created()  # XREADGROUP creates the consumer
             live = wire.records(entries, wire.delivery_counts(pending_reply), default=2)
             if live and self._ctx.poll:
                 # fakeredis counts a history read as a delivery but, unlike Redis, does not
@@ -216,10 +298,18 @@ class RedisGroupConsumer(Handle):
 
     async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
         """One or a few ``XAUTOCLAIM`` pages from the cursor kept here, then the delivery counts
-        of the claimed entries (XPENDING per id, pipelined). Trimmed entries are dropped."""
+        of the claimed entries (XPENDING per id, pipelined). Trimmed entries are dropped.
+
+        With ``pulse_keepalive`` on, pages of ``XPENDING`` instead, claiming only entries whose
+        owner is not a live pulse consumer, in one script per page (:mod:`._ownership`); and
+        ``min_idle`` (the subscription's ack grace period) becomes the keep-alive's period."""
         self._check()
+        await self._before_call()
         n = self._count(count)
         idle_ms = 0 if not min_idle > 0 else math.ceil(min(min_idle, 2**40) * 1000)
+        if self._keepalive is not None:
+            self._keepalive.learn(min_idle)
+            return await self._claim_sharing(idle_ms, n, self._keepalive)
         with self._errors("read"):
             for _ in range(MAX_CLAIM_PAGES):
                 start = self._claim_cursor
@@ -238,6 +328,25 @@ class RedisGroupConsumer(Handle):
                     break
         return []
 
+    async def _claim_sharing(self, idle_ms: int, n: int, keepalive: KeepAlive) -> Sequence[Record]:
+        keys = (self._key, keepalive.books.keepalive, keepalive.books.registry)
+        stale_us = math.ceil(2 * keepalive.grace * 1_000_000)
+        with self._errors("read"):
+            for _ in range(MAX_CLAIM_PAGES):
+                now_us = time.time_ns() // 1000
+                raw = await self._script_on_pool(
+                    CLAIM,
+                    [self._group, self._consumer, idle_ms, self._claim_from, n, now_us, stale_us],
+                    keys,
+                )
+                next_start, claimed, counts = claim_reply(raw)
+                self._claim_from = "-" if next_start == "0-0" else next_start
+                if claimed:
+                    return wire.records(claimed, counts, default=2)
+                if next_start == "0-0":
+                    break
+        return []
+
     async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
         pipe = self._ctx.client.pipeline(transaction=False)
         for entry_id in entry_ids:
@@ -250,8 +359,10 @@ class RedisGroupConsumer(Handle):
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """One ``XACK`` for the batch, on the backend's command connection. When Redis acked fewer
         ids than given (already acked, or the group is gone), the group is checked so a lost
-        group raises GroupLostError."""
+        group raises GroupLostError, and a group that no longer lists this consumer raises
+        ConsumerDeletedError (once per deletion; the ack itself was done)."""
         self._check()
+        await self._before_call()
         ids = list(dict.fromkeys(entry_ids))
         if not ids:
             return
@@ -260,10 +371,13 @@ class RedisGroupConsumer(Handle):
             if isinstance(acked, rex.ResponseError):
                 raise acked
             if int(acked) < len(ids):
-                await self._call("XPENDING", self._key, self._group)  # NOGROUP if it is gone
+                missed = len(ids) - int(acked)
+                await self._check_listed(f"{missed} of {len(ids)} acks found nothing pending")
 
     async def nack(self, entry_ids: Sequence[str]) -> None:
         """``XCLAIM ... IDLE <10 years> JUSTID``: claimable at once, delivery count unchanged."""
+        self._check()
+        await self._before_call()
         await self._set_idle(entry_ids, NACK_IDLE_MS)
 
     async def touch(self, entry_ids: Sequence[str]) -> None:
@@ -271,11 +385,15 @@ class RedisGroupConsumer(Handle):
         delivery count unchanged (a script: XPENDING per id, then ``XCLAIM ... IDLE 0 JUSTID``
         of the owned ones). An entry another consumer claimed meanwhile stays that consumer's."""
         self._check()
+        await self._before_call()
         ids = list(dict.fromkeys(entry_ids))
         if not ids:
             return
         with self._errors("ack"):
-            await self._script_on_pool(_TOUCH_OWN, [self._group, self._consumer, 0, *ids])
+            owned = await self._script_on_pool(_TOUCH_OWN, [self._group, self._consumer, 0, *ids])
+            if int(owned) < len(ids):
+                missed = len(ids) - int(owned)
+                await self._check_listed(f"{missed} of {len(ids)} entries it renewed were not its")
 
     async def _set_idle(self, entry_ids: Sequence[str], idle_ms: int) -> None:
         self._check()
@@ -290,7 +408,16 @@ class RedisGroupConsumer(Handle):
 
     async def _cleanup(self) -> None:
         """Delete this consumer from the group when it owns no pending entries (deleting it
-        otherwise would drop them)."""
+        otherwise would drop them); with a keep-alive, remove its keep-alive and consumers-map
+        entries with it, or write its keep-alive once more when it stays (:mod:`._keepalive`)."""
+        if self._keepalive is not None:
+            await self._keepalive.leave()
+            return
         pending = await self._call("XPENDING", self._key, self._group, "-", "+", 1, self._consumer)
         if not pending:
             await self._call("XGROUP", "DELCONSUMER", self._key, self._group, self._consumer)
+
+    async def _forget(self) -> None:
+        """The stream was destroyed: remove the keep-alive and consumers-map entries."""
+        if self._keepalive is not None:
+            await self._keepalive.leave()

@@ -52,6 +52,14 @@ class Context:
     def dedicated(self) -> DedicatedConnection:
         return DedicatedConnection(self.pool, poll=self.poll, grace=self.grace)
 
+    @property
+    def pulse_keepalive(self) -> bool:
+        """Group consumers take part in pulse's keep-alive (the ``pulse_keepalive`` option).
+
+        :raises ConfigurationError: ``pulse_keepalive=True`` on fakeredis.
+        """
+        return self.options.keepalive_on(fake=self.poll)
+
 
 class Handle:
     """Base of :class:`RedisGroupConsumer` and :class:`RedisStreamReader`."""
@@ -154,6 +162,10 @@ class Handle:
     async def _cleanup(self) -> None:
         """Best-effort state removal in Redis on close; subclasses override."""
 
+    async def _forget(self) -> None:
+        """Best-effort removal, on close, of state kept outside the stream after the stream was
+        destroyed through the backend; subclasses override."""
+
     # -- closing ------------------------------------------------------------------------------
 
     async def abandon(self) -> None:
@@ -172,10 +184,11 @@ class Handle:
         self._on_close(self)
         with anyio.move_on_after(CLEANUP_TIMEOUT, shield=True):
             await self._reads.aclose()
-            if self._destroyed or self._destroying:
-                return
             try:
-                await self._cleanup()
+                if self._destroyed or self._destroying:
+                    await self._forget()
+                else:
+                    await self._cleanup()
             except (StreamsinkError, OSError) as exc:
                 _log.debug("cleanup of %s failed: %s", self._describe(), exc)
             except Exception as exc:

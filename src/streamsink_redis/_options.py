@@ -15,7 +15,7 @@ __all__ = ["ConnectionTarget", "RedisOptions", "accepted_keys", "parse_url"]
 
 SslCertReqs: TypeAlias = Literal["none", "optional", "required"]
 
-_STREAM_KEYS = ("maxlen", "key_prefix", "block_ms", "count", "claim_interval_ms")
+_STREAM_KEYS = ("maxlen", "key_prefix", "block_ms", "count", "claim_interval_ms", "pulse_keepalive")
 _CONNECTION_KEYS = (
     "db",
     "socket_timeout",
@@ -47,6 +47,18 @@ def accepted_keys(scheme: str) -> tuple[str, ...]:
 
 def _invalid(name: str, value: object, expected: str) -> ConfigurationError:
     return ConfigurationError(f"invalid redis option {name}={value!r}: expected {expected}")
+
+
+PULSE_KEY_PREFIX = "pulse:stream:"
+
+
+def _fakeredis_keepalive() -> ConfigurationError:
+    return _invalid(
+        "pulse_keepalive",
+        True,
+        "false on fakeredis (pulse's keep-alive scripts need Lua's struct library, which "
+        "fakeredis lacks, and no Go pulse sink can share an in-process server)",
+    )
 
 
 _MAX_INT = 2**63 - 1  # Redis refuses larger integers ("value is not an integer or out of range")
@@ -110,6 +122,11 @@ def _bool(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
         raise _invalid(attribute.name, value, "a boolean")
 
 
+def _bool_or_none(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and not isinstance(value, bool):
+        raise _invalid(attribute.name, value, "a boolean, or None for the default")
+
+
 @final
 @attrs.frozen(kw_only=True)
 class RedisOptions:
@@ -122,6 +139,11 @@ class RedisOptions:
     - ``block_ms``: upper bound of one blocking read; longer waits asked by the core are cut to it.
     - ``count``: upper bound of entries fetched by one read or claim (``XREADGROUP COUNT``).
     - ``claim_interval_ms``: how often the core should call ``claim_idle`` (pulse: 500 ms).
+    - ``pulse_keepalive``: group consumers take part in pulse's keep-alive protocol, so that Go
+      pulse sinks sharing a group neither delete them nor have their entries taken while they
+      live (see :mod:`streamsink_redis._keepalive`). ``None`` (default): on when ``key_prefix``
+      is pulse's ``pulse:stream:`` on a real Redis, off on fakeredis (it has no Lua ``struct``
+      library, and no Go process can share an in-process server, so ``True`` is refused there).
 
     Connection options (``redis://``, ``rediss://``, ``unix://``): ``db``, ``socket_timeout``,
     ``socket_connect_timeout`` (seconds, ``none`` = no timeout), ``health_check_interval``
@@ -135,10 +157,11 @@ class RedisOptions:
     """
 
     maxlen: int = attrs.field(default=1000, validator=_int_at_least(0, " (0 = unbounded)"))
-    key_prefix: str = attrs.field(default="pulse:stream:", validator=_key_prefix)
+    key_prefix: str = attrs.field(default=PULSE_KEY_PREFIX, validator=_key_prefix)
     block_ms: int = attrs.field(default=5000, validator=_int_at_least(1))
     count: int = attrs.field(default=100, validator=_int_at_least(1))
     claim_interval_ms: int = attrs.field(default=500, validator=_int_at_least(1))
+    pulse_keepalive: bool | None = attrs.field(default=None, validator=_bool_or_none)
     db: int = attrs.field(default=0, validator=_int_at_least(0))
     socket_timeout: float | None = attrs.field(default=5.0, validator=_optional_seconds)
     socket_connect_timeout: float | None = attrs.field(default=5.0, validator=_optional_seconds)
@@ -186,7 +209,22 @@ class RedisOptions:
                 f"unknown {scheme}:// URL option(s) {', '.join(map(repr, unknown))}; "
                 f"accepted: {', '.join(accepted)}"
             )
-        return cls(**{key: _CONVERTERS[key](key, value) for key, value in query.items()})
+        options = cls(**{key: _CONVERTERS[key](key, value) for key, value in query.items()})
+        if scheme == "fakeredis" and options.pulse_keepalive:
+            raise _fakeredis_keepalive()
+        return options
+
+    def keepalive_on(self, *, fake: bool) -> bool:
+        """Whether group consumers take part in pulse's keep-alive (``pulse_keepalive``, or its
+        default for this server: on for pulse's key prefix on a real Redis).
+
+        :raises ConfigurationError: ``pulse_keepalive=True`` on fakeredis.
+        """
+        if self.pulse_keepalive is None:
+            return not fake and self.key_prefix == PULSE_KEY_PREFIX
+        if self.pulse_keepalive and fake:
+            raise _fakeredis_keepalive()
+        return self.pulse_keepalive
 
 
 def _to_int(name: str, value: str) -> int:
@@ -232,6 +270,7 @@ _CONVERTERS: dict[str, Callable[[str, str], Any]] = {
     "block_ms": _to_int,
     "count": _to_int,
     "claim_interval_ms": _to_int,
+    "pulse_keepalive": _to_bool,
     "db": _to_int,
     "socket_timeout": _to_seconds,
     "socket_connect_timeout": _to_seconds,

@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.support.pulse_sink import forget_consumer
+
 from .support import (
     ConsumerLog,
     ProducerLog,
@@ -86,6 +88,7 @@ def test_consumer_killed_mid_batch(redis_url: str, tmp_path: Path) -> None:
         # remove it, as an operator would, so the session's leak check can hold everyone else
         # to "no consumer of a dead process".
         client.xgroup_delconsumer(key, group, victim_name)
+        forget_consumer(client, stream, group, victim_name)  # and its pulse keep-alive entries
     finally:
         client.close()
         stop_all(workers)

@@ -14,7 +14,9 @@ Three checks, each failing loudly with the list of leftovers:
    ``<host>-<pid>-<hex>`` with a dead pid), and no key that a test did not create on purpose:
    every key must be a *stream* under a stream key prefix the tests use (see
    :data:`STREAM_PREFIXES`). Streams themselves may stay (each test uses its own unique stream
-   id), but nothing else may.
+   id), and so may pulse's keep-alive bookkeeping of consumers that still exist in them
+   (``map:stream:<s>:sinks:content``, ``map:sink:<group>:keepalive:content``,
+   ``streamsink:sink:<group>:consumers``), but nothing else may.
 
 Set ``STREAMSINK_LEAK_CHECK=0`` to turn the checks off while debugging something else,
 ``STREAMSINK_LEAK_CHECK=each`` to run check 3 after every test, which names the test that left
@@ -29,6 +31,7 @@ from __future__ import annotations
 import functools
 import gc
 import inspect
+import json
 import os
 import re
 import socket
@@ -282,22 +285,30 @@ def redis_leftovers(port: int, *, host: str = "127.0.0.1") -> list[str]:
         dbs = sorted(int(name[2:]) for name in client.info("keyspace") if name.startswith("db"))
         for db in dbs:
             client.execute_command("SELECT", db)
+            hashes: list[str] = []
+            members: dict[tuple[str, str], set[str]] = {}  # (stream id, group) -> consumers
             for raw_key in client.scan_iter(count=1000):
                 key = _text(raw_key)
                 where = f"db {db} key {key!r}"
                 kind = _text(client.execute_command("TYPE", raw_key))
+                if kind == "hash" and _BOOKKEEPING.match(key):
+                    hashes.append(key)
+                    continue
                 if kind != "stream":
                     problems.append(f"{where}: a {kind}, not a stream")
                     continue
                 if not key.startswith(STREAM_PREFIXES):
                     problems.append(f"{where}: a stream outside the prefixes {STREAM_PREFIXES}")
                     continue
+                stream_id = key[len(next(p for p in STREAM_PREFIXES if key.startswith(p))) :]
                 for group in client.execute_command("XINFO", "GROUPS", raw_key):
                     group_name = _text(_pairs(group)["name"])
                     consumers = client.execute_command("XINFO", "CONSUMERS", raw_key, group_name)
+                    names = members.setdefault((stream_id, group_name), set())
                     for consumer in consumers:
                         info = _pairs(consumer)
                         name = _text(info["name"])
+                        names.add(name)
                         pending = int(info["pending"])
                         match = _CONSUMER_NAME.match(name)
                         if not match or match["host"] != socket.gethostname():
@@ -314,9 +325,44 @@ def redis_leftovers(port: int, *, host: str = "127.0.0.1") -> list[str]:
                                 "process holds nothing but was never deleted (orphaned: closed "
                                 "while holding entries that another consumer claimed since)"
                             )
+            problems += [
+                f"db {db} key {k!r}: {p}" for k in hashes for p in _stale(client, k, members)
+            ]
     finally:
         client.close()
     return problems
+
+
+# pulse's keep-alive bookkeeping (streamsink_redis._keepalive): legitimate while it describes
+# consumers that still exist (as a consumer closed holding entries stays, so does its keep-alive).
+_BOOKKEEPING = re.compile(
+    r"^(map:stream:(?P<stream>.+):sinks:content|map:sink:(?P<sink>.+):keepalive:content"
+    r"|streamsink:sink:(?P<group>.+):consumers)$"
+)
+
+
+def _stale(client: Any, key: str, members: dict[tuple[str, str], set[str]]) -> list[str]:
+    """What a keep-alive bookkeeping hash holds about consumers that no longer exist."""
+    match = _BOOKKEEPING.match(key)
+    assert match is not None
+    fields = {_text(k): _text(v) for k, v in client.hgetall(key).items()}
+    entries = {k: v for k, v in fields.items() if k not in ("=rev", "=kind")}
+    if not entries:
+        return ["keep-alive bookkeeping with no entry left (a replica was still subscribed?)"]
+    found: list[str] = []
+    if match["stream"] is not None:  # group -> consumers, on one stream
+        for group, value in entries.items():
+            gone = set(json.loads(value)) - members.get((match["stream"], group), set())
+            found += [f"consumers-map entry of deleted consumer {c!r}" for c in sorted(gone)]
+    elif match["sink"] is not None:  # consumer -> keep-alive, for one group on any stream
+        alive = {c for (_, g), names in members.items() if g == match["sink"] for c in names}
+        found += [f"keep-alive of deleted consumer {c!r}" for c in sorted(set(entries) - alive)]
+    else:  # consumer -> streams, for one group
+        for consumer, value in entries.items():
+            for stream in json.loads(value):
+                if consumer not in members.get((stream, match["group"]), set()):
+                    found.append(f"registry entry of deleted consumer {consumer!r} on {stream!r}")
+    return found
 
 
 _server_port: int | None = None

@@ -1,0 +1,397 @@
+"""A group consumer's part in pulse's keep-alive protocol, so that Go pulse sinks sharing its
+group do not delete it.
+
+A pulse sink deletes (``XGROUP DELCONSUMER``) every consumer of its group that has no entry in
+the sink's keep-alive map, or whose entry is older than twice its ack grace period, when it starts
+and on every idle check it wins (every 500 ms); Redis then drops that consumer's pending entries.
+A consumer that takes part, as pulse's own consumers do:
+
+- before it exists in the group, adds itself to the stream's consumers map
+  (``stream:<stream>:sinks``, field = group, a JSON array of consumer names) and sets its entry
+  in the group's keep-alive map (``sink:<group>:keepalive``, field = consumer, unix nanoseconds
+  as a decimal string); its first read creates it in the group;
+- writes its keep-alive again every ack grace period, pulse's schedule (the subscription's
+  ``ack_grace_period``, learned from the first ``claim_idle``; pulse's default, 20 s, until then),
+  on the first of its calls that finds it due (see :class:`KeepAlive`);
+- on close, if it holds nothing pending, deletes itself from the group and removes both entries;
+  if it still holds entries it stays, with its keep-alive written once more (pulse's Close leaves
+  its consumer and keep-alive too): pulse claims entries idle for a grace period before it finds
+  the keep-alive twice as old and deletes the consumer, so that margin is a full grace period.
+
+Both maps are pulse replicated maps, written with pulse's scripts (:mod:`._rmap`). The consumer
+also lists itself in a hash of streamsink's own, ``streamsink:sink:<group>:consumers`` (field =
+consumer, value = JSON array of the streams it is open on), which tells streamsink consumers from
+pulse ones (:mod:`._ownership`) and keeps the keep-alive entry while any stream still uses it.
+
+Cost per consumer: one script per ack grace period (0.05 commands/s at pulse's default of 20 s),
+whose message pulse fans out to every replica of the map; one script each to join and to leave.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from typing import Any, Final, final
+
+import attrs
+import redis.exceptions as rex
+
+from streamsink import BackendUnavailableError, StreamsinkError
+
+from . import _rmap as rmap
+from ._connection import execute
+from ._deletion import DeletionWatch
+from ._errors import is_driver_error, map_redis_errors
+from ._handle import Context
+from ._positions import Script
+
+__all__ = ["DEFAULT_GRACE", "Bookkeeping", "KeepAlive", "forget_stream"]
+
+_log = logging.getLogger("streamsink_redis")
+
+DEFAULT_GRACE: Final = 20.0
+"""pulse's default AckGracePeriod (seconds): the refresh period until the subscription's own
+grace period is known."""
+
+MIN_PERIOD: Final = 0.01
+"""Shortest refresh period, whatever grace period a caller passes (guards against a hot loop)."""
+
+RETRY_AFTER: Final = 1.0
+"""Longest wait (seconds) before a failed refresh is tried again (a quarter period if shorter)."""
+
+# A registry entry is a JSON array of stream ids, as pulse keeps its arrays.
+_MEMBERS_LUA = r"""
+local function members_add(hash, consumer, stream)
+  local streams = rmap_values(redis.call('HGET', hash, consumer))
+  for _, present in ipairs(streams) do
+    if present == stream then return end
+  end
+  streams[#streams + 1] = stream
+  redis.call('HSET', hash, consumer, cjson.encode(streams))
+end
+-- How many streams still list the consumer once `stream` is removed.
+local function members_remove(hash, consumer, stream)
+  local remaining = {}
+  for _, present in ipairs(rmap_values(redis.call('HGET', hash, consumer))) do
+    if present ~= stream then remaining[#remaining + 1] = present end
+  end
+  if #remaining == 0 then
+    redis.call('HDEL', hash, consumer)
+  else
+    redis.call('HSET', hash, consumer, cjson.encode(remaining))
+  end
+  return #remaining
+end
+"""
+
+_PRELUDE = rmap.RMAP_LUA + _MEMBERS_LUA
+
+# Every script: KEYS = stream, keep-alive hash, consumers hash, registry hash;
+# ARGV = group, consumer, now (unix ns), keep-alive channel, consumers channel, stream id.
+_JOIN = Script(
+    _PRELUDE
+    + r"""
+-- Before the consumer exists (its first read creates it): a pulse sweep must never find it in
+-- the group without a keep-alive (pulse creates its own consumers first, a small race).
+members_add(KEYS[4], ARGV[2], ARGV[6])
+rmap_append_unique(KEYS[3], ARGV[5], ARGV[1], ARGV[2])
+rmap_set(KEYS[2], ARGV[4], ARGV[2], ARGV[3])
+return 1
+"""
+)
+_REFRESH = Script(
+    _PRELUDE
+    + r"""
+-- {rejoined, listed}: rejoined = 1 when the keep-alive entry was gone (pulse deletes it with a
+-- stale consumer) and the consumer re-registered; listed = 1 / 0 whether the group lists the
+-- consumer, -1 when the group is gone.
+local rejoined = 0
+if not rmap_set(KEYS[2], ARGV[4], ARGV[2], ARGV[3]) then
+  members_add(KEYS[4], ARGV[2], ARGV[6])
+  rmap_append_unique(KEYS[3], ARGV[5], ARGV[1], ARGV[2])
+  rejoined = 1
+end
+local listed = -1
+local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
+if type(consumers) == 'table' and consumers.err == nil then
+  listed = 0
+  for _, info in ipairs(consumers) do
+    for i = 1, #info, 2 do
+      if info[i] == 'name' and info[i + 1] == ARGV[2] then listed = 1 end
+    end
+  end
+end
+return {rejoined, listed}
+"""
+)
+_LEAVE = Script(
+    _PRELUDE
+    + r"""
+-- 0: the consumer still holds entries, so it stays (keep-alive written once more); 1: it was
+-- deleted from the group (if the group still exists) and its entries removed.
+local held = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
+local grouped = type(held) == 'table' and held.err == nil
+if grouped and #held > 0 then
+  rmap_set(KEYS[2], ARGV[4], ARGV[2], ARGV[3])
+  return 0
+end
+if grouped then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
+rmap_remove(KEYS[3], ARGV[5], ARGV[1], ARGV[2])
+if members_remove(KEYS[4], ARGV[2], ARGV[6]) == 0 then
+  rmap_delete(KEYS[2], ARGV[4], ARGV[2])
+end
+rmap_drop_if_unused(KEYS[2], ARGV[4])
+rmap_drop_if_unused(KEYS[3], ARGV[5])
+return 1
+"""
+)
+
+
+_FORGET_STREAM = Script(
+    _PRELUDE
+    + r"""
+-- KEYS: stream, its consumers hash; ARGV: stream id, consumers channel. Before the stream is
+-- deleted: the streamsink consumers of each of its groups leave the group's registry (and its
+-- keep-alive map when no other stream lists them), and the consumers map goes (pulse's destroy
+-- tombstone instead while a replica follows it). pulse's own keep-alive entries stay, as pulse's
+-- Destroy leaves them.
+local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
+if type(groups) ~= 'table' or groups.err ~= nil then groups = {} end
+for _, info in ipairs(groups) do
+  local group
+  for i = 1, #info, 2 do
+    if info[i] == 'name' then group = info[i + 1] end
+  end
+  local registry = 'streamsink:sink:' .. group .. ':consumers'
+  local hash = 'map:sink:' .. group .. ':keepalive:content'
+  local chan = 'map:sink:' .. group .. ':keepalive:updates'
+  for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], group)) do
+    local name
+    for i = 1, #consumer, 2 do
+      if consumer[i] == 'name' then name = consumer[i + 1] end
+    end
+    if redis.call('HEXISTS', registry, name) == 1
+        and members_remove(registry, name, ARGV[1]) == 0 then
+      rmap_delete(hash, chan, name)
+    end
+  end
+  rmap_drop_if_unused(hash, chan)
+end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] == 0 then
+    redis.call('DEL', KEYS[2])
+  else
+    local rev = redis.call('HINCRBY', KEYS[2], '=rev', 1)
+    redis.call('DEL', KEYS[2])
+    redis.call('HSET', KEYS[2], '=rev', rev, '=kind', 'destroy')
+    redis.call('PUBLISH', ARGV[2], 'destroy:' .. tostring(rev))
+  end
+end
+return 1
+"""
+)
+
+
+async def forget_stream(ctx: Context, stream_key: str, stream_id: str) -> None:
+    """Before a stream is destroyed: remove its streamsink consumers' keep-alive bookkeeping and
+    its consumers map (see ``_FORGET_STREAM``). Best effort: failures are logged, not raised."""
+    keys = [stream_key, rmap.content(consumers_map(stream_id))]
+    args = [stream_id, rmap.channel(consumers_map(stream_id))]
+    try:
+        with map_redis_errors("admin", ctx.where):
+            try:
+                await execute(ctx.client, *_FORGET_STREAM.evalsha(keys, args))
+            except rex.NoScriptError:
+                await execute(ctx.client, *_FORGET_STREAM.eval(keys, args))
+    except StreamsinkError as exc:
+        _log.warning("keep-alive bookkeeping of %r not removed: %s", stream_id, exc)
+
+
+def keepalive_map(group: str) -> str:
+    """pulse's keep-alive map of a sink name (= group), shared by all its streams."""
+    return f"sink:{group}:keepalive"
+
+
+def consumers_map(stream_id: str) -> str:
+    """pulse's consumers map of a stream (field = sink name, value = JSON array of consumers)."""
+    return f"stream:{stream_id}:sinks"
+
+
+def registry(group: str) -> str:
+    """streamsink's own hash of the group's streamsink consumers."""
+    return f"streamsink:sink:{group}:consumers"
+
+
+@final
+@attrs.frozen
+class Bookkeeping:
+    """The keys and channels one consumer's keep-alive writes, and the arguments of its
+    scripts."""
+
+    stream_key: str
+    stream_id: str
+    group: str
+    consumer: str
+
+    @property
+    def keepalive(self) -> str:
+        return rmap.content(keepalive_map(self.group))
+
+    @property
+    def consumers(self) -> str:
+        return rmap.content(consumers_map(self.stream_id))
+
+    @property
+    def registry(self) -> str:
+        return registry(self.group)
+
+    def keys(self) -> list[str]:
+        return [self.stream_key, self.keepalive, self.consumers, self.registry]
+
+    def args(self, now_ns: int) -> list[Any]:
+        return [
+            self.group,
+            self.consumer,
+            str(now_ns),
+            rmap.channel(keepalive_map(self.group)),
+            rmap.channel(consumers_map(self.stream_id)),
+            self.stream_id,
+        ]
+
+
+@final
+class KeepAlive:
+    """One consumer's keep-alive: :meth:`join` at open, :meth:`refresh_if_due` on each of the
+    consumer's calls, :meth:`leave` at close.
+
+    The refresh rides on the consumer's own calls instead of a task of its own: a subscription's
+    pump calls its consumer at least once per claim interval (500 ms by default) while it runs,
+    far more often than the grace period, so the keep-alive is written on pulse's schedule within
+    a claim interval; and nothing runs besides the consumer's calls, before or after it is
+    closed. It also says what pulse's keep-alive means to say: the consumer is working. A
+    process that is stopped, or an application stuck for long enough that its subscription
+    renews nothing, stops refreshing, and pulse may then claim what it holds (entries idle for a
+    grace period) before it deletes the consumer (a keep-alive twice that old).
+    """
+
+    def __init__(self, ctx: Context, books: Bookkeeping, watch: DeletionWatch) -> None:
+        self._ctx = ctx
+        self._books = books
+        self._watch = watch
+        self._grace = DEFAULT_GRACE
+        self._written_at = -math.inf  # monotonic time of the last attempt to write
+        self._joined = False
+
+    @property
+    def books(self) -> Bookkeeping:
+        """The keys and channels it writes."""
+        return self._books
+
+    @property
+    def grace(self) -> float:
+        """The grace period in force (seconds): the refresh period, and half the age at which
+        pulse takes a keep-alive for stale."""
+        return self._grace
+
+    @property
+    def joined(self) -> bool:
+        """The consumer's keep-alive was written at least once."""
+        return self._joined
+
+    def learn(self, grace: float) -> None:
+        """Use the subscription's ack grace period from now on (ignored unless a positive
+        finite number of seconds)."""
+        if isinstance(grace, int | float) and math.isfinite(grace) and grace > 0:
+            self._grace = max(float(grace), MIN_PERIOD)
+
+    def due(self) -> bool:
+        """A grace period has passed since the keep-alive was last written (or tried)."""
+        return time.monotonic() - self._written_at >= self._grace
+
+    async def join(self) -> None:
+        """Register the consumer and write its keep-alive (before it exists in the group).
+
+        When Redis is out of memory (it refuses the writes) the consumer goes on without: it is
+        logged, and each refresh tries again.
+
+        :raises BackendUnavailableError: Redis cannot be reached.
+        """
+        self._written_at = time.monotonic()
+        try:
+            await self._run(_JOIN)
+        except BackendUnavailableError as exc:
+            if "out of memory" not in str(exc):
+                raise
+            _log.warning(
+                "%s not written (pulse sinks sharing the group may delete the consumer until it "
+                "is): %s",
+                self._name(),
+                exc,
+            )
+            return
+        self._joined = True
+        self._watch.seen_intact()
+
+    async def leave(self) -> bool:
+        """At close: delete the consumer and its entries if it holds nothing pending, and return
+        True; otherwise write its keep-alive once more, leave everything, and return False.
+
+        :raises StreamsinkError: the script failed (the caller logs it: cleanup is best effort).
+        """
+        return bool(await self._run(_LEAVE))
+
+    async def refresh_if_due(self) -> None:
+        """:meth:`refresh` if it is due; never raises a backend error (a failed refresh is
+        logged, and tried again a little later)."""
+        if not self.due():
+            return
+        try:
+            await self.refresh()
+        except (StreamsinkError, OSError) as exc:
+            self._retry_soon(exc)
+        except Exception as exc:
+            if not is_driver_error(exc):
+                raise
+            self._retry_soon(exc)
+
+    async def refresh(self) -> None:
+        """Write the keep-alive now (join, if the consumer never could), and check that the
+        consumer is still in its group, telling the watch when it is not.
+
+        :raises StreamsinkError: the script failed.
+        """
+        if not self._joined:
+            await self.join()
+            return
+        self._written_at = time.monotonic()  # before the await: concurrent calls skip it
+        rejoined, listed = await self._run(_REFRESH)
+        if int(rejoined):
+            self._watch.noticed(
+                "its keep-alive entry was gone, as a pulse sink's stale-consumer sweep leaves it"
+            )
+        elif int(listed) == 0:
+            self._watch.noticed("XINFO CONSUMERS no longer lists it")
+        elif int(listed) == 1:
+            self._watch.seen_intact()
+
+    def _retry_soon(self, exc: BaseException) -> None:
+        retry = min(self._grace / 4, RETRY_AFTER)
+        self._written_at = time.monotonic() - self._grace + retry
+        _log.warning("%s: refresh failed, tried again in %g s: %s", self._name(), retry, exc)
+
+    def _name(self) -> str:
+        books = self._books
+        return f"keep-alive of consumer {books.consumer!r} in group {books.group!r}"
+
+    async def _run(self, script: Script) -> Any:
+        books = self._books
+        keys: Sequence[str] = books.keys()
+        args = books.args(time.time_ns())
+        with map_redis_errors("admin", self._ctx.where):
+            try:
+                return await execute(self._ctx.client, *script.evalsha(keys, args))
+            except rex.NoScriptError:
+                pass  # not cached (a restarted server): send the text
+            return await execute(self._ctx.client, *script.eval(keys, args))
