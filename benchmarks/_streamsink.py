@@ -20,7 +20,8 @@ from streamsink import (
     SubscriberOptions,
     open_backend,
 )
-from streamsink.backend import Backend, Entry, parse_entry_id
+from streamsink.backend import Backend, Entry
+from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _workload as wl
 from ._env import Env

@@ -42,7 +42,8 @@ from ._exceptions import BackendUnavailableError, DecodeError, StreamsinkError
 from ._plugins import get_registry
 from ._runtime import DEFAULT_URL, URL_ENV, connect
 from ._streams import default_stream_id
-from .backend import Backend, StartPosition, _redact
+from .backend import Backend, StartPosition
+from .backend._url import redact_url
 from .payloads import (
     AssistantReply,
     AwaitClarification,
@@ -137,7 +138,7 @@ def safe_message(text: str) -> str:
     """One line for stderr from an error's text: URLs in it redacted (a second line of defence:
     streamsink's own messages already redact theirs), whitespace runs collapsed, the rest
     escaped."""
-    text = _URL_IN_TEXT.sub(lambda m: _redact(m.group()), text)
+    text = _URL_IN_TEXT.sub(lambda m: redact_url(m.group()), text)
     return escape(" ".join(text.split()))
 
 
@@ -547,7 +548,7 @@ async def run_demo(
             out.write(f"done: {len(seen)} events in {elapsed:.2f} s\n", "bold")
     if scope.cancelled_caught:
         if not opened:
-            where = _redact(target) if isinstance(target, str) else target.description
+            where = redact_url(target) if isinstance(target, str) else target.description
             raise timed_out(f"opening {where}")
         raise timed_out(f"waiting for run_stream_end ({len(seen)} of {len(events)} events seen)")
     return EXIT_OK
@@ -652,7 +653,7 @@ def _default_url() -> str:
 def _shown_default_url() -> str:
     """The default URL as ``--help`` may show it: user part redacted, nothing unprintable, and
     ``%`` doubled (argparse %-formats help texts; URLs hold percent escapes)."""
-    return escape(_redact(_default_url())).replace("%", "%%")
+    return escape(redact_url(_default_url())).replace("%", "%%")
 
 
 def _number(

@@ -26,14 +26,8 @@ from datetime import datetime
 from operator import attrgetter
 
 from streamsink import ConfigurationError
-from streamsink.backend import (
-    Gap,
-    Record,
-    RecordBatch,
-    StartPosition,
-    after_timestamp_id,
-    parse_entry_id,
-)
+from streamsink.backend import Gap, Record, RecordBatch, StartPosition
+from streamsink.backend.redis_ids import after_timestamp_id, parse_entry_id
 
 __all__ = [
     "Consumer",

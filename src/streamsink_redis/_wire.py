@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from streamsink import ConfigurationError, validate_name
-from streamsink.backend import Entry, Record, StartPosition, after_timestamp_id, parse_entry_id
+from streamsink.backend import Entry, Record, StartPosition
+from streamsink.backend.redis_ids import after_timestamp_id, parse_entry_id
 
 __all__ = [
     "FIELD_IDEMPOTENCY",

@@ -28,12 +28,8 @@ from streamsink import (
 )
 from streamsink._backoff import Backoff
 from streamsink._coalesce import Coalescer
-from streamsink.backend import (
-    GroupLostError,
-    StreamDestroyedError,
-    after_timestamp_id,
-    parse_entry_id,
-)
+from streamsink.backend import GroupLostError, StreamDestroyedError
+from streamsink.backend.redis_ids import after_timestamp_id, parse_entry_id
 
 
 def test_all_names_exist_and_are_unique() -> None:

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from streamsink.backend import Entry, StartPosition, parse_entry_id
+from streamsink.backend import Entry, StartPosition
+from streamsink.backend.redis_ids import parse_entry_id
 from streamsink_memory import MemoryBackend, MemoryBroker
 from streamsink_memory._stream import Stream
 

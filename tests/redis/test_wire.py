@@ -10,7 +10,8 @@ import pytest
 import redis.asyncio as aioredis
 
 from streamsink import ConfigurationError
-from streamsink.backend import Entry, Record, StartPosition, parse_entry_id
+from streamsink.backend import Entry, Record, StartPosition
+from streamsink.backend.redis_ids import parse_entry_id
 from streamsink_redis import RedisBackend
 from streamsink_redis import _wire as wire
 from streamsink_redis._wire import xadd_args

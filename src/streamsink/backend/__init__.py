@@ -1,0 +1,52 @@
+"""The backend SPI: what a plugin implements so streamsink can run on it (DESIGN §2).
+
+A backend is small: append entries, run a consumer group (read new entries, read its own pending
+entries, claim idle entries of the group, ack, nack, touch), open a fan-out reader, destroy a
+stream, close. Everything else (envelopes, stream ids, decoding, ack policy, dead-lettering,
+retries, statistics) lives once in the core, so every backend behaves the same.
+
+Rules every implementation follows (the conformance suite in :mod:`streamsink.testing` checks them):
+
+- Entry ids are assigned by the backend, strictly increasing per stream, returned as text.
+- Errors leave the backend as :mod:`streamsink` errors, never as driver exceptions:
+  :class:`~streamsink.BackendUnavailableError` for anything worth retrying (connection lost,
+  timeout), :class:`GroupLostError` when a consumer group vanished under a consumer,
+  :class:`StreamDestroyedError` when the stream was destroyed through this backend,
+  :class:`~streamsink.SinkClosedError` after ``aclose()``, other
+  :class:`~streamsink.StreamsinkError` subclasses for the rest.
+- Every blocking call is cancellable at once (anyio cancellation), and leaves the handle usable
+  or cleanly closed; nothing keeps running after ``aclose()``.
+
+A backend may also expose a ``claim_interval`` attribute (seconds): how often it suggests the
+core scan a group for idle entries. Subscribers use it unless ``SubscriberOptions.claim_interval``
+is set (default 0.5 s, as pulse).
+"""
+
+from __future__ import annotations
+
+from ._capabilities import Capabilities
+from ._errors import GroupLostError, StreamDestroyedError
+from ._protocols import Backend, BackendFactory, GroupConsumer, StreamReader
+from ._records import Entry, Gap, Record, RecordBatch
+from ._start import StartPosition
+from ._url import BackendURL
+
+# Until every backend imports them from .redis_ids, where they belong (not in __all__).
+from .redis_ids import after_timestamp_id as after_timestamp_id
+from .redis_ids import parse_entry_id as parse_entry_id
+
+__all__ = [
+    "Backend",
+    "BackendFactory",
+    "BackendURL",
+    "Capabilities",
+    "Entry",
+    "Gap",
+    "GroupConsumer",
+    "GroupLostError",
+    "Record",
+    "RecordBatch",
+    "StartPosition",
+    "StreamDestroyedError",
+    "StreamReader",
+]

@@ -1,0 +1,112 @@
+"""What backends append and read back: entries, records, gaps and record batches."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+from .._slots import slot_setters
+
+__all__ = ["Entry", "Gap", "Record", "RecordBatch"]
+
+
+# Entries and records are made once per event sent or read: their __init__ calls the slots'
+# setters (see `slot_setters`) instead of attrs' slower frozen __init__.
+
+
+@attrs.frozen(init=False)
+class Entry:
+    """One entry to append: the event name (pulse field ``n``), the payload bytes (``p``) and an
+    optional topic (``t``)."""
+
+    stream_id: str
+    name: str
+    payload: bytes
+    topic: str | None = None
+
+    def __init__(self, stream_id: str, name: str, payload: bytes, topic: str | None = None) -> None:
+        _set_entry_stream_id(self, stream_id)
+        _set_entry_name(self, name)
+        _set_entry_payload(self, payload)
+        _set_entry_topic(self, topic)
+
+
+@attrs.frozen(init=False)
+class Record:
+    """One entry as read back. ``name`` or ``payload`` is None when the entry lacks that field
+    (entries written by other producers can be malformed). ``delivery_count`` counts this delivery:
+    1 for a first delivery and for fan-out reads."""
+
+    entry_id: str
+    name: str | None
+    payload: bytes | None
+    topic: str | None = None
+    delivery_count: int = 1
+
+    def __init__(
+        self,
+        entry_id: str,
+        name: str | None,
+        payload: bytes | None,
+        topic: str | None = None,
+        delivery_count: int = 1,
+    ) -> None:
+        _set_record_entry_id(self, entry_id)
+        _set_record_name(self, name)
+        _set_record_payload(self, payload)
+        _set_record_topic(self, topic)
+        _set_record_delivery_count(self, delivery_count)
+
+
+_set_entry_stream_id, _set_entry_name, _set_entry_payload, _set_entry_topic = slot_setters(Entry)
+(
+    _set_record_entry_id,
+    _set_record_name,
+    _set_record_payload,
+    _set_record_topic,
+    _set_record_delivery_count,
+) = slot_setters(Record)
+
+
+@attrs.frozen(kw_only=True)
+class Gap:
+    """Entries a subscription never got because the stream lost them first (trimmed by
+    ``maxlen`` or by retention) while they were still unread by it.
+
+    - ``stream_id``: the stream.
+    - ``after``: the last entry id the subscription (or its group) had reached, or the resume
+      point it was opened ``after``; None when not known.
+    - ``before``: the first entry id still there after the gap; None when the stream holds
+      nothing after it yet.
+    - ``count``: how many entries were lost; None when the backend cannot tell (a resume from an
+      id that is no longer in the stream: entries after it may or may not have existed).
+    """
+
+    stream_id: str
+    after: str | None
+    before: str | None
+    count: int | None
+
+    def describe(self) -> str:
+        """One line for logs and error reports."""
+        lost = "an unknown number of entries" if self.count is None else f"{self.count} entries"
+        after = self.after or "the start"
+        before = self.before or "the end"
+        return f"{lost} of {self.stream_id!r} after {after} and before {before} were trimmed unread"
+
+
+class RecordBatch(list[Record]):
+    """What a read may return instead of a plain list when it has more to say than its records.
+
+    ``gap``: entries lost between what the reader had reached and the first record of this batch
+    (then this batch may also be empty: the loss was found before anything new arrived). A backend
+    that cannot detect losses returns plain lists; one that can declares
+    :attr:`Capabilities.reports_gaps`.
+    """
+
+    __slots__ = ("gap",)
+
+    def __init__(self, records: Sequence[Record] = (), gap: Gap | None = None) -> None:
+        super().__init__(records)
+        self.gap = gap

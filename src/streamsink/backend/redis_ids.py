@@ -1,0 +1,45 @@
+"""Entry ids of the form ``<ms>-<seq>``, as Redis Streams write them (and the memory backend, which
+mimics them). Backend-neutral code never parses an id: ids are opaque to the core and ordered by
+their backend's rule; these helpers are for backends whose ids look like Redis's."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+
+from .._exceptions import ConfigurationError
+
+__all__ = ["after_timestamp_id", "parse_entry_id"]
+
+_ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
+_MAX_PART = 2**64 - 1
+
+
+def parse_entry_id(entry_id: str) -> tuple[int, int]:
+    """Split a ``<ms>-<seq>`` id (Redis and memory backends) into integers; ``<ms>`` alone means
+    ``<ms>-0``. Both parts are ASCII digits and fit in 64 bits, as Redis requires, so an id that
+    one backend accepts every backend accepts.
+
+    :raises ConfigurationError: anything else.
+    """
+    match = _ENTRY_ID.fullmatch(entry_id) if isinstance(entry_id, str) else None
+    if match is None:
+        raise ConfigurationError(
+            f"entry id {entry_id!r:.80} is not of the form <ms>-<seq> (two decimal numbers)"
+        )
+    ms, seq = int(match[1]), int(match[2] or 0)
+    if ms > _MAX_PART or seq > _MAX_PART:
+        raise ConfigurationError(
+            f"entry id {entry_id!r} is out of range: <ms> and <seq> must each be at most 2**64-1"
+        )
+    return ms, seq
+
+
+_MAX_SEQ = 2**64 - 1
+
+
+def after_timestamp_id(time: datetime) -> str:
+    """The ``<ms>-<seq>`` id just before the first possible id at ``time``, so that reading
+    *after* it includes entries stamped exactly at ``time`` (pulse's ``<ms>-0`` is exclusive)."""
+    ms = int(time.timestamp() * 1000)
+    return "0-0" if ms <= 0 else f"{ms - 1}-{_MAX_SEQ}"
