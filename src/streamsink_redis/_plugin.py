@@ -14,9 +14,10 @@ from streamsink.hookspecs import hookimpl
 if TYPE_CHECKING:
     from streamsink.backend import Backend, BackendFactory, BackendURL
 
-__all__ = ["INSTALL_HINT", "open_redis_backend", "streamsink_add_backends"]
+__all__ = ["FAKEREDIS_HINT", "INSTALL_HINT", "open_redis_backend", "streamsink_add_backends"]
 
 INSTALL_HINT = "pip install 'streamsink[redis]'"
+FAKEREDIS_HINT = "pip install 'streamsink[fakeredis]'"
 _DRIVERS = ("redis", "fakeredis", "hiredis")
 
 
@@ -34,8 +35,11 @@ async def open_redis_backend(url: BackendURL) -> Backend:
     except ImportError as exc:
         if (exc.name or "").partition(".")[0] not in _DRIVERS:
             raise
+        extra, hint = (
+            ("fakeredis", FAKEREDIS_HINT) if url.scheme == "fakeredis" else ("redis", INSTALL_HINT)
+        )
         raise ConfigurationError(
-            f"{url.scheme}:// needs the redis extra ({exc.name} is not installed): {INSTALL_HINT}"
+            f"{url.scheme}:// needs the {extra} extra ({exc.name} is not installed): {hint}"
         ) from exc
     return await RedisBackend.open(url)
 

@@ -14,7 +14,12 @@ from streamsink import ConfigurationError
 from streamsink._registry import BackendRegistry
 from streamsink.backend import BackendURL
 from streamsink_redis import RedisBackend, RedisOptions
-from streamsink_redis._plugin import INSTALL_HINT, open_redis_backend, streamsink_add_backends
+from streamsink_redis._plugin import (
+    FAKEREDIS_HINT,
+    INSTALL_HINT,
+    open_redis_backend,
+    streamsink_add_backends,
+)
 
 
 def _registry() -> BackendRegistry:
@@ -67,10 +72,13 @@ async def test_install_hint_when_redis_is_missing(
 
 @pytest.mark.anyio
 async def test_install_hint_when_fakeredis_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Without fakeredis, fakeredis:// gets the same install hint."""
+    """Without fakeredis, fakeredis:// names its own extra: the redis extra does not bring it."""
     _hide(monkeypatch, "fakeredis")
-    with pytest.raises(ConfigurationError, match="fakeredis is not installed"):
+    with pytest.raises(ConfigurationError, match="fakeredis is not installed") as info:
         await open_redis_backend(BackendURL.parse("fakeredis://"))
+    assert "needs the fakeredis extra" in str(info.value)
+    assert FAKEREDIS_HINT in str(info.value)
+    assert "pip install 'streamsink[fakeredis]'" in str(info.value)
 
 
 def test_backend_class_import_explains_a_missing_redis(monkeypatch: pytest.MonkeyPatch) -> None:
