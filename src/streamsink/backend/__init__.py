@@ -1,4 +1,4 @@
-"""The backend SPI: what a plugin implements so streamsink can run on it (DESIGN §2).
+"""The backend SPI: what a plugin implements so streamsink can run on it (docs/writing-a-backend.md).
 
 A backend is small: append entries, run a consumer group (read new entries, read its own pending
 entries, claim idle entries of the group, ack, nack, touch), open a fan-out reader, destroy a

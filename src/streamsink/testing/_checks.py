@@ -1,4 +1,5 @@
-"""The contract checks of DESIGN §4, one coroutine each, pytest-free (they raise AssertionError)."""
+"""The contract checks of docs/contract.md, one coroutine each, pytest-free (they raise
+AssertionError)."""
 
 from __future__ import annotations
 
@@ -34,8 +35,8 @@ CheckFunction = Callable[[Harness], Awaitable[None]]
 
 @attrs.frozen
 class ConformanceCheck:
-    """One rule of the contract: ``rule`` is its DESIGN §4 number, ``requires`` the
-    :class:`~streamsink.backend.Capabilities` flags it needs."""
+    """One check of the contract: ``rule`` is the number of the rule it checks in
+    docs/contract.md, ``requires`` the :class:`~streamsink.backend.Capabilities` flags it needs."""
 
     name: str
     rule: str
@@ -70,7 +71,7 @@ def _payloads(records: Any) -> list[Any]:
 # -- publishing -----------------------------------------------------------------------------------
 
 
-@check("4.1", "fan_out")
+@check("1", "fan_out")
 async def send_publishes_envelope(h: Harness) -> None:
     """send() writes an envelope to session/<session id> and returns its entry id."""
     backend = await h.backend()
@@ -99,7 +100,7 @@ async def send_publishes_envelope(h: Harness) -> None:
     assert before <= decoded.timestamp <= datetime.now(UTC) + timedelta(seconds=1)
 
 
-@check("4.1", "fan_out")
+@check("1", "fan_out")
 async def bad_events_write_nothing(h: Harness) -> None:
     """An event without session id or with an unencodable payload raises ConfigurationError and
     writes nothing."""
@@ -123,7 +124,7 @@ async def bad_events_write_nothing(h: Harness) -> None:
     assert [r.entry_id for r in records] == [good.entry_id], records
 
 
-@check("4.1", "fan_out")
+@check("1", "fan_out")
 async def on_published_error_reaches_caller(h: Harness) -> None:
     """An on_published error is raised by send() as that error, and the entry is written."""
     backend = await h.backend()
@@ -148,7 +149,7 @@ async def on_published_error_reaches_caller(h: Harness) -> None:
     assert [r.entry_id for r in records] == [published.entry_id]
 
 
-@check("4.2", "fan_out")
+@check("2", "fan_out")
 async def entry_ids_increase_in_send_order(h: Harness) -> None:
     """Entry ids are unique, returned by send(), and read back in send order."""
     backend = await h.backend()
@@ -162,7 +163,7 @@ async def entry_ids_increase_in_send_order(h: Harness) -> None:
         assert numeric == sorted(numeric) and len(set(numeric)) == len(numeric)
 
 
-@check("4.3", "fan_out")
+@check("3", "fan_out")
 async def concurrent_sends_keep_per_task_order(h: Harness) -> None:
     """Concurrent send() calls all succeed with distinct ids; each task's events stay in order."""
     backend = await h.backend()
@@ -192,7 +193,7 @@ async def concurrent_sends_keep_per_task_order(h: Harness) -> None:
         assert read_order == ids, f"task {task}: ids returned out of write order"
 
 
-@check("4.3", "fan_out")
+@check("3", "fan_out")
 async def send_many_keeps_order(h: Harness) -> None:
     """send_many() writes a batch across streams in order and returns each entry's id."""
     backend = await h.backend()
@@ -206,7 +207,7 @@ async def send_many_keeps_order(h: Harness) -> None:
         assert [r.entry_id for r in records] == expected
 
 
-@check("4.4")
+@check("4")
 async def closed_sink_refuses_sends(h: Harness) -> None:
     """After aclose() (idempotent), send() and send_many() raise SinkClosedError."""
     backend = await h.backend()
@@ -221,7 +222,7 @@ async def closed_sink_refuses_sends(h: Harness) -> None:
         raise AssertionError("send after aclose() did not raise SinkClosedError")
 
 
-@check("4.5", "trim", "fan_out")
+@check("5", "trim", "fan_out")
 async def streams_are_trimmed(h: Harness) -> None:
     """A stream is kept near its max length: old entries go, the newest stay."""
     backend = await h.backend(maxlen=10)
@@ -235,7 +236,7 @@ async def streams_are_trimmed(h: Harness) -> None:
 # -- start positions ------------------------------------------------------------------------------
 
 
-@check("4.6", "consumer_groups")
+@check("6", "consumer_groups")
 async def group_start_positions(h: Harness) -> None:
     """Groups start at oldest, after(id) (exclusive), at(time) (inclusive) or newest; an existing
     group keeps its stored position."""
@@ -269,7 +270,7 @@ async def group_start_positions(h: Harness) -> None:
     assert await first_ids(StartPosition.oldest(), group, 1) == [last.entry_id]
 
 
-@check("4.6", "fan_out")
+@check("6", "fan_out")
 async def reader_start_positions(h: Harness) -> None:
     """Fan-out readers start at oldest, after(id) (exclusive) or newest."""
     backend = await h.backend()
@@ -289,7 +290,7 @@ async def reader_start_positions(h: Harness) -> None:
 # -- groups and fan-out ---------------------------------------------------------------------------
 
 
-@check("4.7", "consumer_groups")
+@check("7", "consumer_groups")
 async def group_consumers_split_events(h: Harness) -> None:
     """Consumers sharing a group get each event exactly once between them."""
     backend = await h.backend()
@@ -320,7 +321,7 @@ async def group_consumers_split_events(h: Harness) -> None:
     assert everything == list(range(40)), f"duplicates or gaps: {got}"
 
 
-@check("4.7", "consumer_groups")
+@check("7", "consumer_groups")
 async def each_group_sees_every_event(h: Harness) -> None:
     """Different groups on one stream each get every event."""
     backend = await h.backend()
@@ -331,7 +332,7 @@ async def each_group_sees_every_event(h: Harness) -> None:
             assert [e.entry_id for e in await h.take(sub, 10)] == ids
 
 
-@check("4.7", "fan_out")
+@check("7", "fan_out")
 async def fan_out_readers_see_every_event(h: Harness) -> None:
     """Every fan-out reader gets every event, and its deliveries need no settling."""
     backend = await h.backend()
@@ -353,7 +354,7 @@ async def fan_out_readers_see_every_event(h: Harness) -> None:
 # -- acknowledgement ------------------------------------------------------------------------------
 
 
-@check("4.8", "consumer_groups", "redelivery")
+@check("8", "consumer_groups", "redelivery")
 async def exception_leaves_event_pending(h: Harness) -> None:
     """Auto mode acks an event only once the application is done with it: leaving the loop by an
     exception leaves the current and the buffered events pending, redelivered with count 2."""
@@ -381,7 +382,7 @@ async def exception_leaves_event_pending(h: Harness) -> None:
         await h.nothing_within(manual, h.timing.grace * 3)
 
 
-@check("4.8", "consumer_groups", "redelivery")
+@check("8", "consumer_groups", "redelivery")
 async def leaving_normally_acks(h: Harness) -> None:
     """Leaving the loop normally (break) acknowledges the current event."""
     backend = await h.backend()
@@ -396,7 +397,7 @@ async def leaving_normally_acks(h: Harness) -> None:
         await h.nothing_within(sub, h.timing.grace * 3)
 
 
-@check("4.9", "consumer_groups", "redelivery")
+@check("9", "consumer_groups", "redelivery")
 async def manual_ack_is_idempotent(h: Harness) -> None:
     """ack() twice is fine and an acked entry is never redelivered; ack after the subscription
     closed raises AckError and the entry stays pending."""
@@ -423,7 +424,7 @@ async def manual_ack_is_idempotent(h: Harness) -> None:
         await h.nothing_within(sub, h.timing.grace * 3)
 
 
-@check("4.9", "consumer_groups", "redelivery")
+@check("9", "consumer_groups", "redelivery")
 async def nack_redelivers_now(h: Harness) -> None:
     """nack() makes the entry available again at once, with delivery count 2."""
     backend = await h.backend()
@@ -439,7 +440,7 @@ async def nack_redelivers_now(h: Harness) -> None:
         await again.ack()
 
 
-@check("4.9", "consumer_groups", "fan_out")
+@check("9", "consumer_groups", "fan_out")
 async def term_dead_letters_with_provenance(h: Harness) -> None:
     """term(reason) moves the entry to the dead-letter stream with its provenance and acks it."""
     backend = await h.backend()
@@ -466,7 +467,7 @@ async def term_dead_letters_with_provenance(h: Harness) -> None:
     assert letter.payload == delivery.raw_payload
 
 
-@check("4.9", "consumer_groups", "redelivery")
+@check("9", "consumer_groups", "redelivery")
 async def in_progress_renews_the_lease(h: Harness) -> None:
     """in_progress() keeps a slow handler's entry from being redelivered past the grace period."""
     backend = await h.backend()
@@ -495,7 +496,7 @@ async def in_progress_renews_the_lease(h: Harness) -> None:
 # -- redelivery -----------------------------------------------------------------------------------
 
 
-@check("4.10", "consumer_groups", "redelivery")
+@check("10", "consumer_groups", "redelivery")
 async def unacked_entries_are_redelivered(h: Harness) -> None:
     """An entry not acknowledged within ack_grace_period is delivered again with its count raised."""
     backend = await h.backend()
@@ -522,7 +523,7 @@ async def unacked_entries_are_redelivered(h: Harness) -> None:
             await again.ack()
 
 
-@check("4.10", "consumer_groups")
+@check("10", "consumer_groups")
 async def restarted_consumer_gets_its_pending_first(h: Harness) -> None:
     """A consumer restarting under its name first gets back the entries it had not acknowledged."""
     backend = await h.backend()
@@ -551,7 +552,7 @@ async def restarted_consumer_gets_its_pending_first(h: Harness) -> None:
 # -- poison ---------------------------------------------------------------------------------------
 
 
-@check("4.11", "consumer_groups", "fan_out")
+@check("11", "consumer_groups", "fan_out")
 async def undecodable_entries_do_not_stop_auto_mode(h: Harness) -> None:
     """In auto mode an undecodable entry is reported, dead-lettered and acked; consumption goes on."""
     backend = await h.backend()
@@ -571,7 +572,7 @@ async def undecodable_entries_do_not_stop_auto_mode(h: Harness) -> None:
     assert letter.payload == b"\xff\xfe not json" and "undecodable" in letter.reason
 
 
-@check("4.11", "consumer_groups")
+@check("11", "consumer_groups")
 async def undecodable_entries_arrive_in_manual_mode(h: Harness) -> None:
     """In manual mode an undecodable entry arrives as a Delivery with decode_error set."""
     backend = await h.backend()
@@ -588,7 +589,7 @@ async def undecodable_entries_arrive_in_manual_mode(h: Harness) -> None:
         await fine.ack()
 
 
-@check("4.11", "consumer_groups", "redelivery", "fan_out")
+@check("11", "consumer_groups", "redelivery", "fan_out")
 async def max_deliveries_dead_letters(h: Harness) -> None:
     """After max_deliveries unacknowledged deliveries the entry goes to the dead-letter stream."""
     backend = await h.backend()
@@ -613,7 +614,7 @@ async def max_deliveries_dead_letters(h: Harness) -> None:
 # -- ending ---------------------------------------------------------------------------------------
 
 
-@check("4.13")
+@check("13")
 async def close_is_prompt_and_clean(h: Harness) -> None:
     """Closing a subscription blocked in a read ends iteration without error, well under a second."""
     backend = await h.backend()
@@ -638,7 +639,7 @@ async def close_is_prompt_and_clean(h: Harness) -> None:
         assert anyio.current_time() - started < 0.5
 
 
-@check("4.12", "destroy_ends_subscriptions")
+@check("12", "destroy_ends_subscriptions")
 async def destroy_ends_subscriptions(h: Harness) -> None:
     """Destroying a stream ends its subscriptions' iteration without error."""
     backend = await h.backend()
@@ -652,7 +653,7 @@ async def destroy_ends_subscriptions(h: Harness) -> None:
                 raise AssertionError(f"unexpected {event!r} after destroy")
 
 
-@check("4.15", "consumer_groups")
+@check("15", "consumer_groups")
 async def vanished_group_is_recreated(h: Harness) -> None:
     """When a stream (with its group) vanishes under a subscription, as after a Redis FLUSHALL or
     a destroy by another process, the group is re-created and new events flow (backends where
@@ -677,7 +678,7 @@ async def vanished_group_is_recreated(h: Harness) -> None:
         assert sub.statistics().groups_recreated >= 1
 
 
-@check("4.14", "consumer_groups")
+@check("14", "consumer_groups")
 async def slow_consumer_bounds_reading(h: Harness) -> None:
     """A consumer that does not keep up stops the subscription from reading ahead past its buffer."""
     backend = await h.backend()
@@ -746,20 +747,20 @@ def _reading_modes(h: Harness) -> list[dict[str, Any]]:
     return modes
 
 
-@check("4.16", "consumer_groups", "trim", "reports_gaps")
+@check("16", "consumer_groups", "trim", "reports_gaps")
 async def groups_report_entries_trimmed_unread(h: Harness) -> None:
     """Entries trimmed before a group read them are counted and reported: the next event
     carries the gap, on_error gets EntriesSkippedError, statistics count them."""
     await _lagging_behind_trimming(h, group=True)
 
 
-@check("4.16", "fan_out", "trim", "reports_gaps")
+@check("16", "fan_out", "trim", "reports_gaps")
 async def readers_report_entries_trimmed_unread(h: Harness) -> None:
     """Entries trimmed before a fan-out reader read them are counted and reported as for a group."""
     await _lagging_behind_trimming(h, group=False)
 
 
-@check("4.16", "trim", "reports_gaps")
+@check("16", "trim", "reports_gaps")
 async def resuming_from_a_trimmed_id_is_reported(h: Harness) -> None:
     """A group or reader opened after(id) whose id trimming has overtaken is told so on its
     first event (the count may be unknown: None), and nothing when the id is still there."""
@@ -785,7 +786,7 @@ async def resuming_from_a_trimmed_id_is_reported(h: Harness) -> None:
         assert event.gap is None, f"a resume from an id still in the stream reported {event.gap}"
 
 
-@check("4.16", "trim", "reports_gaps")
+@check("16", "trim", "reports_gaps")
 async def keeping_up_with_a_trimmed_stream_reports_nothing(h: Harness) -> None:
     """No gap is reported for entries trimmed after they were read, nor for entries trimmed
     before a group or reader started at the oldest entry."""
@@ -820,7 +821,7 @@ async def _publish_topics(h: Harness, backend: Backend, session: str) -> list[st
     return [published.entry_id for published in await sink.send_many(events)]
 
 
-@check("4.17", "fan_out")
+@check("17", "fan_out")
 async def sinks_write_derived_topics(h: Harness) -> None:
     """SinkOptions.topic's result is each entry's topic (none for None, and by default), read
     back by readers and carried by received events."""
@@ -838,7 +839,7 @@ async def sinks_write_derived_topics(h: Harness) -> None:
     assert [event.topic for event in received] == [*_TOPICS, None, "t-6"], received
 
 
-@check("4.17")
+@check("17")
 async def subscriptions_filter_by_topic(h: Harness) -> None:
     """Groups and readers hand out only entries whose topic is the ``topic`` option exactly, or
     matches ``topic_pattern`` anywhere (an entry without topic has topic ""); ``topic`` wins;
@@ -865,7 +866,7 @@ async def subscriptions_filter_by_topic(h: Harness) -> None:
             assert stats.filtered == len(_TOPICS) - len(expected), (options, stats)
 
 
-@check("4.17", "consumer_groups")
+@check("17", "consumer_groups")
 async def groups_acknowledge_filtered_entries(h: Harness) -> None:
     """A group acknowledges the entries its topic filter drops (pulse leaves them pending for
     ever), in auto and manual mode: nothing stays pending once the application settled what it
