@@ -192,16 +192,39 @@ class DedicatedConnection:
             lambda: self._roundtrip(command(block_ms), block_ms / 1000)
         )
 
-    async def read_after(self, first: Sequence[Any], command: ReadCommand) -> tuple[Any, Any]:
-        """Send ``first`` and ``command`` (not blocking) in one write and return both raw replies:
-        Redis runs a client's pipelined commands back to back, so ``first`` (a check) sees the
-        state the read then reads from. An error reply to either is raised once both are read,
-        the first one first, with the connection left in sync.
+    async def read_after(
+        self,
+        first: Sequence[Any],
+        command: ReadCommand,
+        block_ms: int = 0,
+        *,
+        first_may_fail: bool = False,
+    ) -> tuple[Any, Any]:
+        """Send ``first`` and ``command`` (waiting up to ``block_ms``) in one write and return
+        both raw replies: Redis runs a client's pipelined commands back to back, so ``first`` (a
+        check) sees the state the read then reads from. An error reply to either is raised once
+        both are read, the first one first, with the connection left in sync; with
+        ``first_may_fail``, an error reply to ``first`` is returned (a ``ResponseError``)
+        instead. On a polled server (fakeredis) a blocking ``command`` is polled after ``first``.
 
         :raises Interrupted: :meth:`interrupt` or :meth:`aclose` was called.
         :raises redis.exceptions.RedisError: from the server or the connection.
+        :raises TimeoutError: no reply within the deadline (the connection is dropped).
         """
-        return await self._interruptible(lambda: self._roundtrip_pair(first, command(0)))
+        if self._poll and block_ms > 0:
+            head: Any
+            try:
+                head = await self._interruptible(lambda: self._roundtrip(first, 0.0))
+            except rex.ResponseError as exc:
+                if not first_may_fail:
+                    raise
+                head = exc
+            return head, await self.read(command, block_ms)
+        return await self._interruptible(
+            lambda: self._roundtrip_pair(
+                first, command(block_ms), block_ms / 1000, first_may_fail=first_may_fail
+            )
+        )
 
     async def _interruptible(self, roundtrip: Callable[[], Awaitable[T]]) -> T:
         """Run ``roundtrip`` alone on the connection, ended at once by :meth:`interrupt`.
@@ -219,11 +242,18 @@ class DedicatedConnection:
                 self._scopes.discard(scope)
         raise Interrupted
 
-    async def _roundtrip_pair(self, first: Sequence[Any], second: Sequence[Any]) -> tuple[Any, Any]:
+    async def _roundtrip_pair(
+        self,
+        first: Sequence[Any],
+        second: Sequence[Any],
+        wait: float = 0.0,
+        *,
+        first_may_fail: bool = False,
+    ) -> tuple[Any, Any]:
         conn = self._connection()
         replies: list[Any] = []
         try:
-            with anyio.fail_after(self._grace):
+            with anyio.fail_after(None if self._grace is None else wait + self._grace):
                 await conn.send_packed_command(conn.pack_commands([first, second]))
                 for _ in range(2):
                     try:
@@ -238,7 +268,7 @@ class DedicatedConnection:
             if type(exc) is TimeoutError and self._grace is not None:
                 raise rex.TimeoutError(f"no reply to a read within {self._grace:.3g} s") from exc
             raise
-        for reply in replies:
+        for reply in replies[1:] if first_may_fail else replies:
             if isinstance(reply, rex.ResponseError):
                 raise reply
         return replies[0], replies[1]

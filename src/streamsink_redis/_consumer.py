@@ -16,10 +16,12 @@ from streamsink.backend import Record, RecordBatch, StartPosition, parse_entry_i
 from . import _wire as wire
 from ._connection import execute
 from ._deletion import DeletionWatch, lists_consumer
+from ._group_scripts import READ_OWN as _READ_OWN
+from ._group_scripts import TOUCH_OWN as _TOUCH_OWN
 from ._handle import Context, Handle
 from ._keepalive import Bookkeeping, KeepAlive
 from ._ownership import CLAIM, claim_reply
-from ._positions import CHECK_GROUP, ENSURE_GROUP, LUA_HELPERS, Script, group_gap
+from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
 
 __all__ = ["RedisGroupConsumer"]
 
@@ -46,39 +48,6 @@ stream; past it the group's position is left unknown (its losses are then report
 
 _ENSURE_GROUP = Script(ENSURE_GROUP)
 _CHECK_GROUP = Script(CHECK_GROUP)
-_READ_OWN = Script(
-    LUA_HELPERS
-    + r"""
--- KEYS[1] stream; ARGV: group, consumer, count, start id, XPENDING start. A history read of this
--- consumer's pending entries with their delivery counts, atomically (a script, not MULTI: Redis
--- refuses every command queued in a MULTI when it is out of memory). {entries, pending rows}.
-local key, group, consumer, count = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local entries = entries_of(
-  redis.call('XREADGROUP', 'GROUP', group, consumer, 'COUNT', count, 'STREAMS', key, ARGV[4]))
-return {entries, redis.call('XPENDING', key, group, ARGV[5], '+', count, consumer)}
-"""
-)
-_TOUCH_OWN = Script(
-    r"""
--- KEYS[1] stream; ARGV: group, consumer, idle ms, ids... Reset the idle time of the ids this
--- consumer still owns; leave the others alone (XCLAIM alone would take them back from whoever
--- claimed them meanwhile).
-local key, group, consumer, idle = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
-local own = {}
-for i = 4, #ARGV do
-  local row = redis.call('XPENDING', key, group, ARGV[i], ARGV[i], 1)[1]
-  if row and row[2] == consumer then own[#own + 1] = ARGV[i] end
-end
-local owned = #own
-if owned > 0 then
-  own[#own + 1] = 'IDLE'
-  own[#own + 1] = idle
-  own[#own + 1] = 'JUSTID'
-  redis.call('XCLAIM', key, group, consumer, 0, unpack(own))
-end
-return owned
-"""
-)
 
 
 @final
@@ -251,10 +220,31 @@ class RedisGroupConsumer(Handle):
                 return records
 
         with self._errors("read"):
-            reply = await self._reads.read(command, block_ms)
+            # The listing goes in the same write as the read, so it costs no round trip: a
+            # consumer deleted since the last call is still missing from it (the read, and any
+            # XAUTOCLAIM, silently re-create it).
+            listing, reply = await self._reads.read_after(
+                self._listing(), command, block_ms, first_may_fail=True
+            )
+        self._check_listing(listing, "before a read")
         records = wire.records_of_read(reply)
         self._note_read(records, n)
         return records
+
+    def _listing(self) -> list[Any]:
+        """``XINFO CONSUMERS`` of the group: read-only, so it works while Redis is out of
+        memory (``XGROUP CREATECONSUMER`` would say as much, but is refused then)."""
+        return ["XINFO", "CONSUMERS", self._key, self._group]
+
+    def _check_listing(self, reply: Any, when: str) -> None:
+        # An error reply (no such key: the stream is gone) says nothing of the consumer; what
+        # follows it (the read, the claim) reports a lost group.
+        if isinstance(reply, rex.ResponseError):
+            return
+        if not lists_consumer(reply, self._consumer):
+            self._watch.noticed(f"XINFO CONSUMERS no longer listed it {when}")
+        elif self._keepalive is None:
+            self._watch.seen_intact()  # with a keep-alive, only its refresh says so
 
     def _note_read(self, records: Sequence[Record], asked: int) -> None:
         self._watch.created()  # XREADGROUP creates the consumer
@@ -307,6 +297,15 @@ class RedisGroupConsumer(Handle):
         await self._before_call()
         n = self._count(count)
         idle_ms = 0 if not min_idle > 0 else math.ceil(min(min_idle, 2**40) * 1000)
+        if self._watch.expected:
+            # Before claiming: XAUTOCLAIM and XCLAIM re-create a deleted consumer.
+            listing: Any
+            with self._errors("read"):
+                try:
+                    listing = await self._call(*self._listing())
+                except rex.ResponseError as exc:
+                    listing = exc
+            self._check_listing(listing, "before a claim")
         if self._keepalive is not None:
             self._keepalive.learn(min_idle)
             return await self._claim_sharing(idle_ms, n, self._keepalive)

@@ -3,9 +3,14 @@
 ``XGROUP DELCONSUMER`` (an operator, or a pulse sink's stale-consumer sweep) drops the consumer's
 pending entries: they are never redelivered, and its later acks find nothing to acknowledge.
 Redis does not tell the consumer, and its next ``XREADGROUP`` silently creates it again, so the
-consumer looks for the traces a deletion leaves: acks that found nothing pending while the group
-does not list the consumer, or (with pulse's keep-alive, see :mod:`._keepalive`) its keep-alive
-entry gone, which pulse deletes together with the consumer.
+consumer looks for the traces a deletion leaves before anything re-creates it:
+
+- ``XINFO CONSUMERS`` no longer lists it, checked in the same write as every blocking read and
+  before every claim (both re-create a deleted consumer), so a deletion while the consumer
+  waits is always seen; one between a read that returns entries and the next call is not;
+- acks that found nothing pending while the group does not list the consumer;
+- with pulse's keep-alive (:mod:`._keepalive`), its keep-alive entry gone, which pulse deletes
+  together with a consumer it took for stale.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ class DeletionWatch:
         """The consumer was created in its group (``XGROUP CREATECONSUMER``, a read): from now on
         its absence is a deletion."""
         self._expected = True
+
+    @property
+    def expected(self) -> bool:
+        """Whether the consumer should be in its group by now (see :meth:`created`)."""
+        return self._expected
 
     def regrouped(self) -> None:
         """The group was (or may have been) created afresh: the consumer is not in it until it

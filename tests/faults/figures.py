@@ -41,6 +41,9 @@ EXPECTED = [
     "lost_read_reply",
     "trim_lag[group]",
     "trim_lag[fan-out reader]",
+    "pulse_mixed_group",
+    "pulse_mixed_group[held 20]",
+    "pulse_mixed_group[keepalive off]",
 ]
 
 
@@ -293,6 +296,30 @@ def _hostile_tables(tests: dict[str, dict[str, Any]]) -> list[str]:
             ("pending entries fetched again after reconnecting", t["fetched_again"]),
             ("seconds to handle all (grace period 30 s)", t["seconds_to_handle_all"]),
             ("duplicates / lost", f"{t['duplicates']} / **{t['lost']}**"),
+        ])  # fmt: skip
+    if t := tests.get("pulse_mixed_group"):
+        lines += _figures("A group shared with Go pulse sinks (2 streamsink and 2 emulated pulse "
+                          "sink processes, grace period 1 s)", [
+            ("events sent / handled", f"{t['sent']} / {t['processed']}"),
+            ("handled by streamsink / by pulse",
+             f"{t['handled_by_streamsink']} / {t['handled_by_pulse']}"),
+            ("pulse stale-consumer sweeps", t["pulse_sweeps"]),
+            ("streamsink consumers deleted by pulse", t["streamsink_consumers_deleted_by_pulse"]),
+            ("dead-lettered / duplicates / lost",
+             f"{t['dead_lettered']} / {t['duplicates']} / **{t['lost']}**"),
+        ])  # fmt: skip
+    if t := tests.get("pulse_mixed_group[held 20]"):
+        lines += _figures("A pulse sink joining while a streamsink consumer holds 20 entries", [
+            ("pending before / after 3 pulse sweeps",
+             f"{t['pending_before_pulse_joined']} / {t['pending_after_pulse_sweeps']}"),
+            ("pending after the acks", t["pending_after_acks"]),
+            ("lost", f"**{t['lost']}**"),
+        ])  # fmt: skip
+    if t := tests.get("pulse_mixed_group[keepalive off]"):
+        lines += _figures("The same with `pulse_keepalive=false`: the deletion is reported", [
+            ("entries dropped by pulse's deletion", t["dropped_by_pulse_deletion"]),
+            ("ConsumerDeletedError reports", t["deletions_reported"]),
+            ("lost without a report", f"**{t['lost_unreported']}**"),
         ])  # fmt: skip
     lagging = {n: t for n, t in tests.items() if n.startswith("trim_lag[")}
     if lagging:

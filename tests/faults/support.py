@@ -47,7 +47,7 @@ class Worker:
         self.log = directory / f"{name}.log"
         self.out.touch()
         argv = [sys.executable, "-m", "tests.faults.workers", *args, "--out", str(self.out)]
-        if args[0] == "consumer":
+        if args[0] in ("consumer", "pulse"):
             argv += ["--stats", str(self.stats_path)]
         with open(self.log, "wb") as log:
             self.process = subprocess.Popen(argv, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)

@@ -5,7 +5,8 @@ Run from the repository root with the test interpreter::
     python -m tests.faults.workers producer --url URL --session S --producer 1 --count 10000 --out F
     python -m tests.faults.workers consumer --url URL --stream session/S --group G --out F --stats F
 
-(``--group -`` makes the consumer a fan-out reader.)
+(``--group -`` makes the consumer a fan-out reader.) ``python -m tests.faults.workers pulse --url
+URL --stream S --group G --out F --stats F`` runs an emulated Go pulse sink instead.
 
 Both write one line per event to ``--out`` and flush it at once (a write to the OS, which keeps it
 even if the process is SIGKILLed right after), so the test reads exactly what happened:
@@ -178,6 +179,45 @@ async def handle(delivery: Delivery, out: TextIO, delay: float) -> None:
     await delivery.ack()
 
 
+# -- a pulse sink (the emulation of tests/support/pulse_sink.py) ----------------------------------
+
+
+async def pulse(args: argparse.Namespace) -> None:
+    """Run an emulated Go pulse sink on ``--stream`` in ``--group`` until SIGTERM. It writes
+    ``consumer <name> <pid>`` and ``ready`` first, then ``<seq> <entry id> <count> <unix time>``
+    per entry handled (count 1 for a read, 2 for an entry its idle check claimed: pulse keeps no
+    delivery count) before acking it; on SIGTERM it closes and writes, to ``--stats``, every
+    consumer its stale-consumer sweeps deleted and how many idle checks it won."""
+    from tests.support.pulse_sink import PulseEvent, PulseSink
+
+    out = _open_out(args.out)
+
+    async def handler(sink: PulseSink, event: PulseEvent) -> None:
+        payload = json.loads(event.payload or b"{}").get("payload")
+        seq = payload.get("seq") if isinstance(payload, dict) else None
+        count = 2 if event.claimed else 1
+        out.write(f"{seq} {event.entry_id} {count} {time.time():.6f}\n")
+        await sink.ack(event.entry_id)
+
+    sink = PulseSink(
+        args.url, args.stream, args.group, grace=args.grace, start="0", handler=handler
+    )
+    async with sink:
+        out.write(f"consumer {sink.consumer} {os.getpid()}\n")
+        out.write(f"{READY}\n")
+        with anyio.open_signal_receiver(signal.SIGTERM) as signals:
+            async for _ in signals:
+                break
+    report = {
+        "consumers": sink.consumers,
+        "deletions": [attrs.asdict(d) for d in sink.deletions],
+        "sweeps": sink.sweeps,
+        "handled": len(sink.events),
+    }
+    await anyio.Path(args.stats).write_text(json.dumps(report), encoding="utf-8")
+    out.close()
+
+
 # -- command line ------------------------------------------------------------------------------------
 
 
@@ -207,9 +247,19 @@ def main(argv: list[str] | None = None) -> None:
     consumer.add_argument("--max-deliveries", type=int, default=5)
     consumer.add_argument("--delay", type=float, default=0.0)
 
+    sink = commands.add_parser("pulse")
+    sink.add_argument("--url", required=True, help="a plain redis:// URL (no streamsink options)")
+    sink.add_argument("--stream", required=True)
+    sink.add_argument("--group", required=True)
+    sink.add_argument("--out", required=True)
+    sink.add_argument("--stats", required=True)
+    sink.add_argument("--grace", type=float, default=1.0)
+
     args = parser.parse_args(argv)
     if args.command == "producer":
         anyio.run(produce, args)
+    elif args.command == "pulse":
+        anyio.run(pulse, args)
     else:
         anyio.run(consume, args)
 

@@ -13,11 +13,12 @@ it matters to the consumers it shares a group with:
 - **read loop**: ``ensureConsumer`` (a new consumer when its own keep-alive is older than twice
   the grace period), then ``XREADGROUP GROUP <sink> <consumer> COUNT <max polled> BLOCK <block>
   STREAMS <key> >``; each entry goes to the handler.
-- **keep-alive**: every ack grace period, ``Set(consumer, now ns)`` on the keep-alive map.
-- **idle check**: every 500 ms, the lease script on ``sink:<sink>:stalelease`` (``now + 495``,
-  ``now``, ``495``); the winner runs ``XAUTOCLAIM <key> <sink> <own consumer> <grace ms> 0-0``
-  following the cursor to ``0-0`` (claimed entries go to the handler), then deletes stale
-  consumers.
+- **keep-alive**: a ticker of one ack grace period, ``Set(consumer, now ns)`` on the keep-alive
+  map (``periodicKeepAlive``).
+- **idle check**: a ticker of 500 ms (``periodicIdleMessageCheck``), the lease script on
+  ``sink:<sink>:stalelease`` (``now + 495``, ``now``, ``495``); the winner runs
+  ``XAUTOCLAIM <key> <sink> <own consumer> <grace ms> 0-0`` following the cursor to ``0-0``
+  (claimed entries go to the handler), then deletes stale consumers.
 - **stale consumers**: ``XINFO CONSUMERS``; a consumer with no entry in the local copy of the
   keep-alive map is deleted (``XGROUP DELCONSUMER``) at once; one whose keep-alive is older than
   twice the grace period is deleted, and its keep-alive and consumers-map entries too.
@@ -312,6 +313,21 @@ class Deletion:
     at: float  # time.monotonic()
 
 
+class _Ticker:
+    """Go's ``time.NewTicker``: ticks at fixed multiples of ``period`` from its creation, not
+    ``period`` after the previous tick's work; ticks missed while the work ran are dropped."""
+
+    def __init__(self, period: float) -> None:
+        self._period = period
+        self._next = anyio.current_time() + period
+
+    async def tick(self) -> None:
+        await anyio.sleep_until(self._next)
+        now = anyio.current_time()
+        missed = max(0, int((now - self._next) // self._period))
+        self._next += (missed + 1) * self._period
+
+
 Handler = Callable[["PulseSink", PulseEvent], Awaitable[None] | None]
 
 
@@ -399,8 +415,9 @@ class PulseSink:
         """Close: the loops stop and the maps are left; the consumer and its keep-alive stay."""
         stack, self._stack = self._stack, None
         if stack is not None:
-            with anyio.CancelScope(shield=True):
-                await stack.aclose()
+            # Not under a shielded scope: the stack exits the sink's task group, whose cancel
+            # scope must be the current one when it does.
+            await stack.aclose()
 
     async def ack(self, entry_id: str) -> None:
         """``XACK <key> <sink> <id>``, result ignored."""
@@ -495,8 +512,9 @@ class PulseSink:
                 await self._deliver(entries, claimed=False)
 
     async def _periodic_keepalive(self) -> None:
+        ticker = _Ticker(self.grace)
         while True:
-            await anyio.sleep(self.grace)
+            await ticker.tick()
             now = time.time_ns()
             try:
                 await self.keepalives.set(self.consumer, str(now))
@@ -505,8 +523,9 @@ class PulseSink:
             self._last_keepalive = now
 
     async def _periodic_idle_check(self) -> None:
+        ticker = _Ticker(CHECK_IDLE_PERIOD)
         while True:
-            await anyio.sleep(CHECK_IDLE_PERIOD)
+            await ticker.tick()
             now = time.time_ns() // 1_000_000
             try:
                 won = await self._client.evalsha(
