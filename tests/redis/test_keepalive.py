@@ -1,0 +1,161 @@
+"""pulse's keep-alive protocol, ownership in claims, and deletion reports (real Redis only:
+fakeredis has no Lua ``struct`` library)."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import redis.asyncio as aioredis
+
+from streamsink import ConfigurationError, ConsumerDeletedError
+from streamsink.backend import Entry, StartPosition
+from streamsink_redis import RedisBackend
+from streamsink_redis._options import RedisOptions
+from tests.support.pulse_sink import Replica
+
+from .conftest import OpenBackend
+
+pytestmark = [pytest.mark.redis, pytest.mark.anyio]
+
+OLDEST = StartPosition.oldest()
+GROUP = "loom_mcp_subscriber"
+KEEPALIVE = f"map:sink:{GROUP}:keepalive:content"
+
+
+@pytest.fixture
+def url(redis_url: str) -> str:
+    """The real server only."""
+    return redis_url
+
+
+def key(stream_id: str) -> str:
+    return f"pulse:stream:{stream_id}"
+
+
+def consumers_map(stream_id: str) -> str:
+    return f"map:stream:{stream_id}:sinks:content"
+
+
+async def append(backend: RedisBackend, stream_id: str, n: int) -> list[str]:
+    return await backend.append([Entry(stream_id, f"e{i}", b"%d" % i) for i in range(n)])
+
+
+async def test_join_writes_pulse_keepalive_and_publishes_it(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    """The keep-alive is pulse's: the consumer's field in the sink's keep-alive map holds unix
+    nanoseconds, the stream's consumers map lists it under the group (a JSON array), both with
+    ``=rev``/``=kind``, and a pulse replica applies the published changes."""
+    keepalives = Replica(raw, f"sink:{GROUP}:keepalive")
+    await keepalives.join()
+    try:
+        before = time.time_ns()
+        consumer = await backend.open_group_consumer(stream_id, GROUP, "c1", OLDEST)
+        after = time.time_ns()
+        stored = {k.decode(): v.decode() for k, v in (await raw.hgetall(KEEPALIVE)).items()}
+        assert before <= int(stored["c1"]) <= after
+        assert stored["=kind"] == "set"
+        assert int(stored["=rev"]) >= 1
+        assert await raw.hget(consumers_map(stream_id), GROUP) == b'["c1"]'
+        message = await keepalives._pubsub.get_message(ignore_subscribe_messages=True, timeout=2)
+        assert message is not None
+        keepalives._apply(message["data"])
+        assert keepalives.content == {"c1": stored["c1"]}
+        assert keepalives.rev == int(stored["=rev"])
+        await consumer.aclose()
+    finally:
+        await keepalives.leave()
+
+
+async def test_close_holding_nothing_removes_everything(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    consumer = await backend.open_group_consumer(stream_id, GROUP, "c1", OLDEST)
+    await append(backend, stream_id, 2)
+    records = await consumer.read_new(10, 0)
+    await consumer.ack([r.entry_id for r in records])
+    await consumer.aclose()
+    assert await raw.xinfo_consumers(key(stream_id), GROUP) == []
+    assert not await raw.exists(
+        KEEPALIVE, consumers_map(stream_id), f"streamsink:sink:{GROUP}:consumers"
+    )
+
+
+async def test_close_holding_entries_stays_with_its_keepalive(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    """Like pulse's Close: the consumer, its entries and its keep-alive stay for a claim."""
+    consumer = await backend.open_group_consumer(stream_id, GROUP, "c1", OLDEST)
+    await append(backend, stream_id, 2)
+    assert len(await consumer.read_new(10, 0)) == 2
+    await consumer.aclose()
+    infos = await raw.xinfo_consumers(key(stream_id), GROUP)
+    assert [(i["name"], i["pending"]) for i in infos] == [(b"c1", 2)]
+    assert await raw.hexists(KEEPALIVE, "c1")
+    await raw.xgroup_delconsumer(key(stream_id), GROUP, "c1")
+    await raw.delete(KEEPALIVE, consumers_map(stream_id), f"streamsink:sink:{GROUP}:consumers")
+
+
+async def _pulse_holds(raw: aioredis.Redis, stream_id: str, keepalive_ns: int) -> None:
+    """A pulse consumer "p1" reads every entry and has the given keep-alive."""
+    await raw.hset(KEEPALIVE, "p1", str(keepalive_ns))
+    await raw.xreadgroup(GROUP, "p1", {key(stream_id): ">"})
+
+
+async def test_claims_leave_a_live_pulse_consumer_alone(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    consumer = await backend.open_group_consumer(stream_id, GROUP, "c1", OLDEST)
+    await append(backend, stream_id, 3)
+    await _pulse_holds(raw, stream_id, time.time_ns())
+    assert await consumer.claim_idle(0.0, 10) == []  # idle for 0 s: everything qualifies
+    await consumer.aclose()
+    await raw.delete(KEEPALIVE)
+
+
+async def test_claims_from_a_dead_pulse_consumer_count_pulse_as_one_delivery(
+    backend: RedisBackend, raw: aioredis.Redis, stream_id: str
+) -> None:
+    consumer = await backend.open_group_consumer(stream_id, GROUP, "c1", OLDEST)
+    await append(backend, stream_id, 3)
+    await _pulse_holds(raw, stream_id, time.time_ns() - 3600 * 10**9)  # an hour old: stale
+    for _ in range(3):  # pulse's own claims raised Redis's count
+        await raw.xclaim(key(stream_id), GROUP, "p1", 0, [r["message_id"] for r in
+                         await raw.xpending_range(key(stream_id), GROUP, "-", "+", 10)])  # fmt: skip
+    records = await consumer.claim_idle(0.0, 10)
+    assert [r.delivery_count for r in records] == [2, 2, 2]
+    await consumer.ack([r.entry_id for r in records])
+    await consumer.aclose()
+    await raw.xgroup_delconsumer(key(stream_id), GROUP, "p1")
+    await raw.delete(KEEPALIVE)
+
+
+@pytest.mark.parametrize("keepalive", ["true", "false"])
+async def test_a_deletion_is_reported_once(
+    open_backend: OpenBackend, raw: aioredis.Redis, stream_id: str, keepalive: str
+) -> None:
+    backend = await open_backend(pulse_keepalive=keepalive)
+    consumer = await backend.open_group_consumer(stream_id, GROUP, "c1", OLDEST)
+    await append(backend, stream_id, 2)
+    assert len(await consumer.read_new(10, 0)) == 2
+    assert await raw.xgroup_delconsumer(key(stream_id), GROUP, "c1") == 2  # both dropped
+    await consumer.read_new(10, 0.01)  # the listing sent with the read notices it
+    with pytest.raises(ConsumerDeletedError) as caught:
+        await consumer.claim_idle(1.0, 10)  # the error waits for the next call
+    error = caught.value
+    assert (error.stream_id, error.group, error.consumer) == (stream_id, GROUP, "c1")
+    assert "pulse_keepalive" in str(error)
+    assert await consumer.claim_idle(1.0, 10) == []  # reported once; the call proceeds
+    await consumer.aclose()
+
+
+def test_keepalive_option() -> None:
+    assert RedisOptions().keepalive_on(fake=False)
+    assert not RedisOptions().keepalive_on(fake=True)
+    assert not RedisOptions(key_prefix="app:").keepalive_on(fake=False)
+    assert RedisOptions(key_prefix="app:", pulse_keepalive=True).keepalive_on(fake=False)
+    with pytest.raises(ConfigurationError, match=r"pulse_keepalive=True.*false on fakeredis"):
+        RedisOptions.from_query({"pulse_keepalive": "true"}, scheme="fakeredis")
+    with pytest.raises(ConfigurationError, match="pulse_keepalive='yes'"):
+        RedisOptions(pulse_keepalive="yes")  # type: ignore[arg-type]
