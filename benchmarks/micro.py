@@ -15,8 +15,8 @@ import anyio
 import attrs
 from anyio.lowlevel import checkpoint
 
-from streamsink import StreamEvent
-from streamsink._envelope import format_timestamp, now_timestamp
+from streamsink import StreamEvent, StreamSink, decode_envelope
+from streamsink._envelope import decode_entry, format_timestamp, now_timestamp
 from streamsink._events import decoded_event
 from streamsink.backend import Entry
 
@@ -49,6 +49,27 @@ async def _awaited(make: Callable[[], Awaitable[object]]) -> float:
     return best / N * 1e9
 
 
+# A usual envelope as a sink writes it (the decoder's fast path), and one with server_data and
+# a Go nanosecond timestamp (its general path).
+_USUAL = (
+    b'{"type":"tool_end","event_key":"evt-1","run_id":"run-123","session_id":"session-123",'
+    b'"timestamp":"2026-11-26T17:19:26.123456Z","payload":{"tool_call_id":"c1",'
+    b'"tool_name":"svc.tools.search","result":{"status":"ok"},"duration":1500000000}}'
+)
+_WITH_SERVER_DATA = (
+    _USUAL[:-1].replace(b"26.123456Z", b"26.123456789Z") + b',"server_data":{"rows":[1,2.50,1e3]}}'
+)
+
+
+def _send_path() -> Callable[[], object]:
+    """What ``StreamSink.send`` does per event before the backend: validate and encode."""
+    from streamsink_memory import MemoryBackend
+
+    sink = StreamSink(MemoryBackend())  # _entry never touches the backend
+    event = StreamEvent("tool_end", "run-123", "session-123", "evt-1", {"a": 1, "b": [1, 2]})
+    return lambda: sink._entry(event)
+
+
 def main() -> None:
     now = datetime.now(UTC)
     rows = [
@@ -61,6 +82,12 @@ def main() -> None:
         ),
         ("format_timestamp(datetime.now(UTC))", _best(lambda: format_timestamp(datetime.now(UTC)))),
         ("now_timestamp() (ours)", _best(now_timestamp)),
+        ("decode_envelope(usual envelope)", _best(lambda: decode_envelope(_USUAL))),
+        (
+            "decode_entry(server_data, ns timestamp)",
+            _best(lambda: decode_entry(_WITH_SERVER_DATA, "1-0", "s")),
+        ),
+        ("StreamSink send path (validate + encode)", _best(_send_path())),
         ("anyio checkpoint()", anyio.run(_awaited, checkpoint)),
         ("asyncio.sleep(0) (memory:// on asyncio)", anyio.run(_awaited, lambda: asyncio.sleep(0))),
     ]

@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import attrs
 import orjson
 
-from ._exceptions import ConfigurationError
+from ._exceptions import ConfigurationError, DecodeError
 from ._slots import slot_setters
 
 if TYPE_CHECKING:
+    from ._timestamps import GoTime
+    from ._wire import Wire
     from .backend import Gap
     from .payloads import Payload, RawPayload
 
@@ -98,6 +100,14 @@ def raw_json(value: object) -> bytes | None:
         raise ConfigurationError(f"server_data cannot be encoded as JSON: {exc}") from None
 
 
+def _bytes_or_none(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is not None and type(value) is not bytes:
+        raise ConfigurationError(
+            f"StreamEvent.source must be the envelope bytes the event was decoded from, or "
+            f"None, got {type(value).__name__}"
+        )
+
+
 @attrs.frozen(kw_only=False)
 class StreamEvent:
     """An event to publish, or one decoded from a stream.
@@ -110,6 +120,15 @@ class StreamEvent:
     before the subscription read them (a :class:`~streamsink.Gap`; None otherwise): an SSE bridge
     tells its client, a drain knows its copy has a hole. ``topic`` is the entry's topic (pulse
     field ``t``) on received events, None when it has none. A sink ignores both.
+
+    ``source`` is, on a decoded event, the envelope bytes it was decoded from (the bytes read,
+    not a copy; None on events never decoded; not compared by ``==``). It is what makes a relay
+    byte-exact: :func:`~streamsink.encode_envelope` and a sink write a decoded event's text
+    fields as Go writes strings, its timestamp (when ``SinkOptions.timestamps="event"``) with
+    its nanoseconds and offset, and its payload and server_data, while they are still the ones
+    received, as their received bytes; an event that is otherwise equal to one Go wrote is
+    written as Go wrote it. ``attrs.evolve`` keeps ``source``: what was changed is written
+    anew, the rest as received.
     """
 
     type: str
@@ -123,6 +142,11 @@ class StreamEvent:
     stream_id: str | None = attrs.field(default=None, kw_only=True)
     gap: Gap | None = attrs.field(default=None, kw_only=True)
     topic: str | None = attrs.field(default=None, kw_only=True)
+    source: bytes | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=False, validator=_bytes_or_none
+    )
+    # What read_wire made of `source`, found on first use (decoding does not pay for it).
+    _wire: Wire | None = attrs.field(default=None, init=False, eq=False, repr=False)
 
     def server_data_value(self) -> Any:
         """``server_data`` parsed from JSON (None when absent)."""
@@ -136,6 +160,72 @@ class StreamEvent:
         from .payloads import typed_payload  # loaded on first use, as streamsink.typed_payload
 
         return typed_payload(self)
+
+    def received(self) -> Wire | None:
+        """``source`` as Go's decoder reads it (found once, then kept), or None: no source, or
+        one that is not an envelope Go decodes."""
+        wire = self._wire
+        if wire is None and self.source is not None:
+            from ._wire import read_wire  # only events relayed or asked for it read it
+
+            try:
+                wire = read_wire(self.source)
+            except DecodeError:
+                return None
+            _SETTERS[-1](self, wire)
+        return wire
+
+    def _received_time(self) -> GoTime | None:
+        """The received timestamp, while ``timestamp`` is still the one decoded from it."""
+        wire = self.received()
+        if wire is None or wire.timestamp is None:
+            return None
+        from ._timestamps import go_datetime
+
+        return wire.timestamp if go_datetime(wire.timestamp) == self.timestamp else None
+
+    @property
+    def timestamp_ns(self) -> int | None:
+        """The timestamp in nanoseconds since the Unix epoch, at the precision it was received
+        with (Go writes nanoseconds; ``timestamp`` keeps microseconds), or of ``timestamp`` on
+        other events; None without one. Also set when ``timestamp`` is None because the
+        instant is outside the years 1 to 9999 in UTC (Go reads years 0 to 9999 in any
+        offset)."""
+        received = self._received_time()
+        if received is not None:
+            return received.ns
+        if self.timestamp is None:
+            return None
+        from ._timestamps import datetime_ns
+
+        return datetime_ns(self.timestamp)
+
+    @property
+    def timestamp_offset(self) -> int | None:
+        """Seconds east of UTC of the offset the timestamp was written with (``+02:00`` is
+        7200, ``Z`` 0; a Go time keeps the offset it was parsed with and writes it back); 0 on
+        other events with a timestamp, None without one."""
+        received = self._received_time()
+        if received is not None:
+            return received.offset
+        return None if self.timestamp is None else 0
+
+    @property
+    def payload_exact(self) -> bool:
+        """False when ``payload`` is not exactly what its received bytes say, because no Python
+        value read from JSON can be: a number beyond a float's range (given as a
+        ``decimal.Decimal`` of its text, not infinity), an integer beyond 64 bits (given as the
+        nearest float, as orjson and Go's ``any`` read it), text with bytes that are not UTF-8
+        or with escapes of lone surrogates (given with U+FFFD in their place, as Go decodes
+        it). The bytes are kept in ``source``, and a relay writes them. True otherwise, and on
+        events not decoded or whose payload was replaced (floats rounded to the nearest double
+        and repeated keys keeping their last value count as exact: Go reads them so too)."""
+        wire = self.received()
+        if wire is None or wire.payload_exact:
+            return True
+        from ._gowrite import same_value
+
+        return not same_value(self.payload, wire.payload_value()[0])
 
 
 _new = object.__new__
@@ -153,12 +243,15 @@ def decoded_event(
     timestamp: datetime | None,
     entry_id: str | None,
     stream_id: str | None,
+    source: bytes | None,
+    wire: Wire | None = None,
 ) -> StreamEvent:
     """A :class:`StreamEvent` from fields the envelope decoder has already checked.
 
     Decoding builds one per entry read, so it skips ``__init__``'s converter and indirection
     (a third of the cost, ``python -m benchmarks.micro``). ``server_data`` must be valid raw
-    JSON bytes or None.
+    JSON bytes or None; ``source`` the envelope's bytes, ``wire`` what :func:`read_wire` made of
+    them if the decoder read them so.
     """
     event = _new(StreamEvent)
     (
@@ -173,6 +266,8 @@ def decoded_event(
         set_stream,
         set_gap,
         set_topic,
+        set_source,
+        set_wire,
     ) = _SETTERS
     set_type(event, type)
     set_run(event, run_id)
@@ -185,10 +280,12 @@ def decoded_event(
     set_stream(event, stream_id)
     set_gap(event, None)
     set_topic(event, None)
+    set_source(event, source)
+    set_wire(event, wire)
     return event
 
 
 #: Set ``StreamEvent.gap`` and ``.topic`` on an event the subscription received (it is frozen to
 #: everyone else).
-set_event_gap = _SETTERS[-2]
-set_event_topic = _SETTERS[-1]
+set_event_gap = _SETTERS[-4]
+set_event_topic = _SETTERS[-3]

@@ -12,7 +12,7 @@ import attrs
 from anyio.abc import AsyncResource
 
 from ._coalesce import Coalescer
-from ._envelope import Envelope, encode_envelope, encode_fields, now_timestamp
+from ._envelope import Envelope, encode_envelope, encode_fields, event_timestamp, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, SinkClosedError, StreamsinkError
 from ._slots import slot_setters
@@ -23,6 +23,7 @@ from ._streams import (
     validate_event_type,
     validate_stream_id,
 )
+from ._timestamps import go_datetime
 from ._topics import validate_topic
 from ._validation import rule
 from .backend import Backend, Entry
@@ -93,6 +94,15 @@ class SinkOptions:
       character would garble a line or make a filter that reads right miss. Anything else, or
       an exception raised by the callable, fails the send with :class:`ConfigurationError`,
       nothing written.
+    - ``timestamps``: ``"now"`` (default) stamps every envelope with the time of the send, as
+      Go's sink does (``time.Now().UTC()``). ``"event"`` relays: each envelope carries the
+      event's own timestamp, a received event's exactly as it was received (nanoseconds and
+      offset, ``StreamEvent.timestamp_ns``/``timestamp_offset``) while its ``timestamp`` is
+      unchanged, so a received event that was not changed is written back byte for byte as
+      Go wrote it. An event without a timestamp of its own fails the send with
+      :class:`ConfigurationError`, nothing written. Whatever this says, a received event's
+      text fields, payload and server_data are written as Go writes them (see
+      :func:`encode_envelope`).
     """
 
     stream_id: Callable[[Event], str] = attrs.field(
@@ -108,6 +118,13 @@ class SinkOptions:
         default=None,
         validator=rule(
             lambda v: v is None or callable(v), "a callable taking an event, or None for no topic"
+        ),
+    )
+    timestamps: str = attrs.field(
+        default="now",
+        validator=rule(
+            lambda v: v in ("now", "event") and type(v) is str,
+            "'now' (stamp each envelope at send) or 'event' (relay each event's own timestamp)",
         ),
     )
 
@@ -141,6 +158,7 @@ class StreamSink(AsyncResource):
         self._default_stream_ids = self._options.stream_id is default_stream_id
         # The default encoder needs no Envelope object: skipping it saves an allocation per send.
         self._fast_encode = self._options.marshal_envelope is encode_envelope
+        self._relay_timestamps = self._options.timestamps == "event"
         # Stream ids and event types already validated: a runtime sends many events to few
         # streams with few types, and the checks (a regex, a scan of the text) would otherwise
         # run on every send. Each is cleared when it grows large.
@@ -231,8 +249,10 @@ class StreamSink(AsyncResource):
             self._remember_event_type(event_type)
         if not (type(run_id) is str and type(session_id) is str and type(event_key) is str):
             _check_text_fields(run_id=run_id, session_id=session_id, event_key=event_key)
+        source = None
         if type(event) is StreamEvent:
             server_data = event.server_data  # checked to be raw JSON bytes when it was made
+            source = event.source
         else:
             server_data = getattr(event, "server_data", None)
             if server_data is not None:
@@ -243,9 +263,10 @@ class StreamSink(AsyncResource):
                 event_key,
                 run_id,
                 session_id,
-                now_timestamp(),
+                event_timestamp(event) if self._relay_timestamps else now_timestamp(),
                 event_payload,
                 server_data,
+                None if source is None else event.received(),  # type: ignore[attr-defined]
             )
         else:
             envelope = Envelope(
@@ -253,9 +274,10 @@ class StreamSink(AsyncResource):
                 event_key=event_key,
                 run_id=run_id,
                 session_id=session_id,
-                timestamp=datetime.now(UTC),
+                timestamp=self._timestamp(event) if self._relay_timestamps else datetime.now(UTC),
                 payload=event_payload,
                 server_data=server_data,
+                source=source,
             )
             payload = self._options.marshal_envelope(envelope)
             if not isinstance(payload, bytes):
@@ -266,6 +288,24 @@ class StreamSink(AsyncResource):
         if topic_of is None:
             return Entry(stream_id, event_type, payload)
         return Entry(stream_id, event_type, payload, self._topic(topic_of, event, event_type))
+
+    def _timestamp(self, event: Event) -> datetime:
+        """The event's own timestamp, for ``marshal_envelope`` when relaying.
+
+        :raises ConfigurationError: none, or one outside the years a datetime holds.
+        """
+        event_timestamp(event)  # raises if the event has none
+        timestamp = getattr(event, "timestamp", None)
+        if isinstance(timestamp, datetime):
+            return timestamp
+        received = event.received() if type(event) is StreamEvent else None
+        stamp = None if received is None or received.timestamp is None else received.timestamp
+        if stamp is not None and go_datetime(stamp) is None:
+            raise ConfigurationError(
+                f"a {event.type!r} event's timestamp is outside the years 1 to 9999 in UTC that "
+                "an Envelope's datetime holds; the default marshal_envelope relays it"
+            )
+        raise ConfigurationError(f"a {event.type!r} event has no timestamp of its own to relay")
 
     def _topic(
         self, topic_of: Callable[[Event], str | None], event: Event, event_type: str
