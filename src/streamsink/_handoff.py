@@ -9,12 +9,12 @@ elsewhere), woken by the put that brings the batch.
 
 from __future__ import annotations
 
-import asyncio
-from asyncio import _get_running_loop
 from collections import deque
 from typing import Generic, TypeVar
 
 import anyio
+
+from .lowlevel import Waiter, new_waiter
 
 __all__ = ["Handoff"]
 
@@ -30,7 +30,7 @@ class Handoff(Generic[T]):
     def __init__(self) -> None:
         self._batches: deque[T] = deque()
         self._closed = False
-        self._waiters: list[asyncio.Future[None] | anyio.Event] = []
+        self._waiters: list[Waiter] = []
 
     def put(self, batch: T) -> bool:
         """Queue a batch and wake a waiting getter; True if there was one.
@@ -70,15 +70,10 @@ class Handoff(Generic[T]):
                 return self.get_nowait()
             except anyio.WouldBlock:
                 pass
-            loop = _get_running_loop()
-            waiter: asyncio.Future[None] | anyio.Event
-            waiter = loop.create_future() if loop is not None else anyio.Event()
+            waiter = new_waiter()
             self._waiters.append(waiter)
             try:
-                if isinstance(waiter, anyio.Event):
-                    await waiter.wait()
-                else:
-                    await waiter
+                await waiter.wait()
             finally:
                 if waiter in self._waiters:
                     self._waiters.remove(waiter)
@@ -86,9 +81,5 @@ class Handoff(Generic[T]):
     def _wake(self) -> bool:
         if not self._waiters:
             return False
-        waiter = self._waiters.pop(0)
-        if isinstance(waiter, anyio.Event):
-            waiter.set()
-        elif not waiter.done():
-            waiter.set_result(None)
+        self._waiters.pop(0).set()
         return True

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-from asyncio import _get_running_loop
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import anyio
 import attrs
-from anyio.lowlevel import checkpoint
+from anyio.lowlevel import checkpoint_if_cancelled
 
 from ._backoff import Backoff
 from ._coalesce import Coalescer
@@ -52,6 +51,7 @@ from .backend import (
     StreamDestroyedError,
     StreamReader,
 )
+from .lowlevel import checkpoint, clock
 
 if TYPE_CHECKING:
     from ._subscriber import StreamSubscriber
@@ -246,9 +246,7 @@ class Subscription(Generic[ItemT]):
         self._refill = anyio.Lock()
         self._room = anyio.Event()
         self._acks_wanted = anyio.Event()
-        # anyio's clock; on asyncio that is the loop's, read without anyio's per-call lookup.
-        loop = _get_running_loop()
-        self._now: Callable[[], float] = anyio.current_time if loop is None else loop.time
+        self._now: Callable[[], float] = clock()
         if self._group is not None:
             self._leases = ReadAheadLeases(self._options.ack_grace_period, self._now())
             self._lease_limit = self._leases.limit
@@ -336,6 +334,10 @@ class Subscription(Generic[ItemT]):
     async def _refill_items(self) -> None:
         """Wait for the pump's next batch (``_items`` is empty)."""
         items = self._items
+        # Taking from the buffer does not wait, so without this a task whose scope was cancelled
+        # would go on being handed buffered events: checked once per batch, as trio's channels
+        # check on every receive.
+        await checkpoint_if_cancelled()
         while not items:
             # Nothing left to take: acknowledge what is finished now, not at the pump's next read.
             self._want_acks()

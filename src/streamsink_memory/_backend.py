@@ -8,9 +8,9 @@ from anyio.abc import AsyncResource
 
 from streamsink import SinkClosedError, validate_name
 from streamsink.backend import Capabilities, Entry, StartPosition
+from streamsink.lowlevel import checkpoint
 
 from ._broker import MemoryBroker
-from ._checkpoint import checkpoint
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
 from ._options import MemoryOptions
 

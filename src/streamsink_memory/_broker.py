@@ -2,36 +2,25 @@
 
 One :class:`MemoryBroker` is shared by every :class:`~streamsink_memory.MemoryBackend` opened on
 it, whichever event loop they run in (asyncio and trio runs can alternate in one process). It
-therefore stores no loop-bound object beyond a single wait: a blocked read creates an
-:class:`anyio.Event` in its own task, registers it for the stream, and removes it when it wakes,
-times out or is cancelled. Appends set the events registered for their stream, and only when
-there are some. The broker is not thread-safe: use it from one thread at a time.
+therefore stores no loop-bound object beyond a single wait: a blocked read creates a waiter
+(:func:`streamsink.lowlevel.new_waiter`) in its own task, registers it for the stream, and
+removes it when it wakes, times out or is cancelled. Appends set the waiters registered for their
+stream, and only when there are some. The broker is not thread-safe: use it from one thread at a time.
 """
 
 from __future__ import annotations
 
-import asyncio
-import math
 import time
-from asyncio import _get_running_loop
 from collections.abc import Callable, Iterable
-from typing import Protocol
 
-import anyio
 import attrs
 
 from streamsink.backend import Entry
+from streamsink.lowlevel import Waiter, new_waiter
 
 from ._stream import Stream, format_key
 
 __all__ = ["BrokerStatistics", "MemoryBroker", "PendingEntry"]
-
-
-class _Waiter(Protocol):
-    """A blocked read's wake-up: an anyio event, or a future on asyncio."""
-
-    def set(self) -> None: ...
-    def is_set(self) -> bool: ...
 
 
 @attrs.frozen
@@ -81,7 +70,7 @@ class MemoryBroker:
         self.clock = clock
         self.wall_clock = wall_clock
         self._streams: dict[str, Stream] = {}
-        self._waiters: dict[str, set[_Waiter]] = {}
+        self._waiters: dict[str, set[Waiter]] = {}
         self._generation = 0
 
     def __repr__(self) -> str:
@@ -234,60 +223,15 @@ class MemoryBroker:
         The waiter lives only for this call, in this task's event loop, and is unregistered
         however the wait ends (notification, timeout, cancellation).
         """
-        loop = _get_running_loop()
-        waiter: _Waiter
-        if loop is not None:
-            waiter = future_waiter = _FutureWaiter(loop)
-        else:
-            waiter = event = anyio.Event()
+        waiter = new_waiter()
         waiters = self._waiters.get(stream_id)
         if waiters is None:
             waiters = self._waiters[stream_id] = set()
         waiters.add(waiter)
         try:
-            if loop is not None:
-                await future_waiter.wait(deadline)
-            else:
-                with anyio.CancelScope(deadline=deadline):
-                    await event.wait()
+            await waiter.wait(deadline)
         finally:
             waiters.discard(waiter)
             if not waiters and self._waiters.get(stream_id) is waiters:
                 del self._waiters[stream_id]
         return waiter.is_set()
-
-
-class _FutureWaiter:
-    """On asyncio, a blocked read waits on a bare future (True: notified, False: timed out) with
-    a loop timer for its deadline: what an anyio event in a cancel scope with a deadline does,
-    for a fraction of the cost, on the path every woken read takes. A cancelled read gets
-    ``CancelledError`` from the future, as it would from the event."""
-
-    __slots__ = ("_future", "_loop")
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._future: asyncio.Future[bool] = loop.create_future()
-
-    def set(self) -> None:
-        if not self._future.done():
-            self._future.set_result(True)
-
-    def is_set(self) -> bool:
-        future = self._future
-        return future.done() and not future.cancelled() and future.result()
-
-    async def wait(self, deadline: float) -> None:
-        """Until set, or until the loop's clock (anyio's on asyncio) reaches ``deadline``."""
-        if deadline == math.inf:
-            await self._future
-            return
-        timer = self._loop.call_at(deadline, self._expire)
-        try:
-            await self._future
-        finally:
-            timer.cancel()
-
-    def _expire(self) -> None:
-        if not self._future.done():
-            self._future.set_result(False)

@@ -8,7 +8,6 @@ wait in :meth:`MemoryBroker._wait`, which leaves nothing behind when cancelled.
 from __future__ import annotations
 
 import asyncio
-from asyncio import _get_running_loop
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -23,8 +22,8 @@ from streamsink.backend import (
     StartPosition,
     StreamDestroyedError,
 )
+from streamsink.lowlevel import checkpoint, running_loop
 
-from ._checkpoint import checkpoint
 from ._stream import Group, Stream, parse_key, start_key
 
 if TYPE_CHECKING:
@@ -188,7 +187,7 @@ class MemoryGroupConsumer:
         waiting = len(keys) - bisect_right(keys, group.last_key, stream.head)
         if waiting == 0 or waiting >= count:
             return False
-        loop = _get_running_loop()
+        loop = running_loop()
         if loop is not None:
             await _gather_on_asyncio(loop, stream, group, count - waiting)
             return True
