@@ -78,7 +78,7 @@ def main() -> None:
         ("StreamEvent(...)", _best(lambda: StreamEvent("t", "r", "s", "k", 1, timestamp=now))),
         (
             "decoded_event(...) (ours)",
-            _best(lambda: decoded_event("t", "r", "s", "k", 1, None, now, "1-0", "x")),
+            _best(lambda: decoded_event("t", "r", "s", "k", 1, None, now, "1-0", "x", None)),
         ),
         ("format_timestamp(datetime.now(UTC))", _best(lambda: format_timestamp(datetime.now(UTC)))),
         ("now_timestamp() (ours)", _best(now_timestamp)),

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from .payloads import Payload, RawPayload
 
 __all__ = [
+    "EVENT_SETTERS",
     "EventType",
     "Event",
     "StreamEvent",
@@ -100,8 +101,12 @@ def raw_json(value: object) -> bytes | None:
         raise ConfigurationError(f"server_data cannot be encoded as JSON: {exc}") from None
 
 
-def _bytes_or_none(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if value is not None and type(value) is not bytes:
+def _source_value(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if value is None or type(value) is bytes:
+        return
+    from ._wire import Wire  # what evolve passes on once the source was read
+
+    if type(value) is not Wire:
         raise ConfigurationError(
             f"StreamEvent.source must be the envelope bytes the event was decoded from, or "
             f"None, got {type(value).__name__}"
@@ -142,11 +147,17 @@ class StreamEvent:
     stream_id: str | None = attrs.field(default=None, kw_only=True)
     gap: Gap | None = attrs.field(default=None, kw_only=True)
     topic: str | None = attrs.field(default=None, kw_only=True)
-    source: bytes | None = attrs.field(
-        default=None, kw_only=True, eq=False, repr=False, validator=_bytes_or_none
+    # The source bytes, replaced by what read_wire makes of them once that is asked for (one slot
+    # for both: decoding sets one slot more, not two; evolve passes on what was found).
+    _source: bytes | Wire | None = attrs.field(
+        default=None, kw_only=True, eq=False, repr=False, alias="source", validator=_source_value
     )
-    # What read_wire made of `source`, found on first use (decoding does not pay for it).
-    _wire: Wire | None = attrs.field(default=None, init=False, eq=False, repr=False)
+
+    @property
+    def source(self) -> bytes | None:
+        """The envelope bytes this event was decoded from (see the class docstring)."""
+        held = self._source
+        return held if held is None or type(held) is bytes else held.data  # type: ignore[union-attr]
 
     def server_data_value(self) -> Any:
         """``server_data`` parsed from JSON (None when absent)."""
@@ -164,15 +175,16 @@ class StreamEvent:
     def received(self) -> Wire | None:
         """``source`` as Go's decoder reads it (found once, then kept), or None: no source, or
         one that is not an envelope Go decodes."""
-        wire = self._wire
-        if wire is None and self.source is not None:
-            from ._wire import read_wire  # only events relayed or asked for it read it
+        held = self._source
+        if not isinstance(held, bytes):
+            return held
+        from ._wire import read_wire  # only events relayed, or asked about, read it
 
-            try:
-                wire = read_wire(self.source)
-            except DecodeError:
-                return None
-            _SETTERS[-1](self, wire)
+        try:
+            wire = read_wire(held)
+        except DecodeError:
+            return None
+        _SETTERS[-1](self, wire)
         return wire
 
     def _received_time(self) -> GoTime | None:
@@ -230,7 +242,7 @@ class StreamEvent:
 
 _new = object.__new__
 # The slots' own setters, minus the server_data converter, whose work the decoder has done.
-_SETTERS = slot_setters(StreamEvent)
+_SETTERS = EVENT_SETTERS = slot_setters(StreamEvent)
 
 
 def decoded_event(
@@ -267,7 +279,6 @@ def decoded_event(
         set_gap,
         set_topic,
         set_source,
-        set_wire,
     ) = _SETTERS
     set_type(event, type)
     set_run(event, run_id)
@@ -280,12 +291,11 @@ def decoded_event(
     set_stream(event, stream_id)
     set_gap(event, None)
     set_topic(event, None)
-    set_source(event, source)
-    set_wire(event, wire)
+    set_source(event, source if wire is None else wire)
     return event
 
 
 #: Set ``StreamEvent.gap`` and ``.topic`` on an event the subscription received (it is frozen to
 #: everyone else).
-set_event_gap = _SETTERS[-4]
-set_event_topic = _SETTERS[-3]
+set_event_gap = _SETTERS[-3]
+set_event_topic = _SETTERS[-2]

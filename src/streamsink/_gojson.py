@@ -228,17 +228,20 @@ _MAX_INT_DIGITS = 4300  # int() of longer text raises (sys.get_int_max_str_digit
 def _number(token: bytes) -> tuple[Any, bool]:
     """(value, exact) of a JSON number token as orjson reads it, and, beyond a float's range,
     as a ``decimal.Decimal`` of its text (not infinity); an integer beyond 64 bits is read as
-    the nearest float, which is not exact."""
+    the nearest float, exact only if that float is the integer."""
     if b"." not in token and b"e" not in token and b"E" not in token:
         if len(token) <= 20:
             value = int(token)
             if _INT_MIN <= value <= _INT_MAX:
                 return value, True
         if len(token) <= _MAX_INT_DIGITS:
+            integer = int(token)
             try:
-                return float(int(token)), False  # rounded once, as orjson rounds it
+                as_float = float(integer)  # rounded once, as orjson rounds it
             except OverflowError:  # beyond a float's range
                 pass
+            else:
+                return as_float, as_float == integer
     else:
         number = float(token)
         if number not in (float("inf"), float("-inf")):

@@ -252,7 +252,7 @@ class StreamSink(AsyncResource):
         source = None
         if type(event) is StreamEvent:
             server_data = event.server_data  # checked to be raw JSON bytes when it was made
-            source = event.source
+            source = event._source  # the slot: the property would cost a call on every send
         else:
             server_data = getattr(event, "server_data", None)
             if server_data is not None:
@@ -277,7 +277,7 @@ class StreamSink(AsyncResource):
                 timestamp=self._timestamp(event) if self._relay_timestamps else datetime.now(UTC),
                 payload=event_payload,
                 server_data=server_data,
-                source=source,
+                source=None if source is None else event.source,  # type: ignore[attr-defined]
             )
             payload = self._options.marshal_envelope(envelope)
             if not isinstance(payload, bytes):

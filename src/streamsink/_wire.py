@@ -76,12 +76,14 @@ class Wire:
 
 
 def _has_long_integer(raw: bytes) -> bool:
-    """Whether ``raw`` holds an integer beyond 64 bits (outside its strings)."""
+    """Whether ``raw`` holds an integer beyond 64 bits (outside its strings) that no float is
+    (``100000000000000000000``, as Go writes the float64 1e20, is one)."""
     if b"0000000000" not in raw.translate(_DIGITS_TO_ZERO):
         return False  # no run of ten digits at all: the usual case, found at C speed
     for found in _LONG_INTEGER.finditer(_STRINGS.sub(b'""', raw)):
-        if not _INT_MIN <= int(found.group()) <= _INT_MAX:
-            return True
+        value = int(found.group())
+        if not _INT_MIN <= value <= _INT_MAX and float(value) != value:
+            return True  # read as a float that is not this integer
     return False
 
 
