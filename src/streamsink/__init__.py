@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._deadletter import DeadLetter, decode_dead_letter, encode_dead_letter
 from ._delivery import Delivery
-from ._envelope import Envelope, decode_envelope, encode_envelope
+from ._envelope import Envelope, decode_envelope, encode_envelope, event_timestamp, relay_envelope
 from ._events import Event, EventType, StreamEvent
 from ._exceptions import (
     AckError,
@@ -51,6 +51,8 @@ __all__ = [
     "Envelope",
     "encode_envelope",
     "decode_envelope",
+    "relay_envelope",
+    "event_timestamp",
     # typed payloads (the classes themselves are in streamsink.payloads)
     "typed_payload",
     "Payload",

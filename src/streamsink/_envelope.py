@@ -168,7 +168,7 @@ def event_timestamp(event: Event) -> str:
         that is not an aware datetime.
     """
     if type(event) is StreamEvent:
-        wire = event.received()
+        wire = event._received()
         if (
             wire is not None
             and wire.timestamp is not None
@@ -201,5 +201,5 @@ def relay_envelope(event: StreamEvent) -> bytes:
         event_timestamp(event),
         event.payload,
         event.server_data,
-        event.received(),
+        event._received(),
     )

@@ -172,7 +172,7 @@ class StreamEvent:
 
         return typed_payload(self)
 
-    def received(self) -> Wire | None:
+    def _received(self) -> Wire | None:
         """``source`` as Go's decoder reads it (found once, then kept), or None: no source, or
         one that is not an envelope Go decodes."""
         held = self._source
@@ -189,7 +189,7 @@ class StreamEvent:
 
     def _received_time(self) -> GoTime | None:
         """The received timestamp, while ``timestamp`` is still the one decoded from it."""
-        wire = self.received()
+        wire = self._received()
         if wire is None or wire.timestamp is None:
             return None
         from ._timestamps import go_datetime
@@ -232,7 +232,7 @@ class StreamEvent:
         it). The bytes are kept in ``source``, and a relay writes them. True otherwise, and on
         events not decoded or whose payload was replaced (floats rounded to the nearest double
         and repeated keys keeping their last value count as exact: Go reads them so too)."""
-        wire = self.received()
+        wire = self._received()
         if wire is None or wire.payload_exact:
             return True
         from ._gowrite import same_value

@@ -266,7 +266,7 @@ class StreamSink(AsyncResource):
                 event_timestamp(event) if self._relay_timestamps else now_timestamp(),
                 event_payload,
                 server_data,
-                None if source is None else event.received(),  # type: ignore[attr-defined]
+                None if source is None else event._received(),  # type: ignore[attr-defined]
             )
         else:
             envelope = Envelope(
@@ -298,7 +298,7 @@ class StreamSink(AsyncResource):
         timestamp = getattr(event, "timestamp", None)
         if isinstance(timestamp, datetime):
             return timestamp
-        received = event.received() if type(event) is StreamEvent else None
+        received = event._received() if type(event) is StreamEvent else None
         stamp = None if received is None or received.timestamp is None else received.timestamp
         if stamp is not None and go_datetime(stamp) is None:
             raise ConfigurationError(

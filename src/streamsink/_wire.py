@@ -63,6 +63,8 @@ class Wire:
     payload: tuple[int, int] | None
     server_data: tuple[int, int] | None
     payload_exact: bool
+    #: spans of the type, event_key, run_id and session_id strings in ``data`` (None: absent)
+    text_spans: tuple[tuple[int, int] | None, ...] = (None, None, None, None)
 
     def payload_value(self) -> tuple[Any, bool]:
         """(value, exact) of the payload, read afresh (None when absent or null)."""
@@ -103,6 +105,7 @@ def read_wire(data: bytes) -> Wire:
         timestamp ``time.Time.UnmarshalJSON`` refuses; and, unlike Go, no ``type`` member.
     """
     text = dict.fromkeys(_TEXT_FIELDS, "")
+    spans: dict[str, tuple[int, int]] = {}
     timestamp = payload = server_data = None
     typed = False
     for key_token, start, end in members(data):
@@ -124,6 +127,7 @@ def read_wire(data: bytes) -> Wire:
             timestamp = parse_go_time(go_text(data[start:end]))
         else:
             text[name] = go_text(data[start:end])
+            spans[name] = (start, end)
     if not typed:
         # The one rule Go's decoder does not have: Go's sinks always write a type, and without
         # one a dead-letter record (or any JSON object) would pass for an event.
@@ -138,6 +142,7 @@ def read_wire(data: bytes) -> Wire:
         payload,
         server_data,
         True,
+        tuple(spans.get(name) for name in _TEXT_FIELDS),
     )
     exact = wire.payload_value()[1]
     return wire if exact else attrs.evolve(wire, payload_exact=False)
@@ -164,12 +169,12 @@ def encode_received(
     """
     data = wire.data
     try:
-        parts = [b'{"type":', go_quote(type)]
+        parts = [b'{"type":', _quote(wire, 0, type)]
         if event_key:
-            parts += (b',"event_key":', go_quote(event_key))
-        parts += (b',"run_id":', go_quote(run_id))
+            parts += (b',"event_key":', _quote(wire, 1, event_key))
+        parts += (b',"run_id":', _quote(wire, 2, run_id))
         if session_id:
-            parts += (b',"session_id":', go_quote(session_id))
+            parts += (b',"session_id":', _quote(wire, 3, session_id))
     except TypeError as exc:
         refuse(
             {"type": type, "event_key": event_key, "run_id": run_id, "session_id": session_id}, exc
@@ -188,3 +193,24 @@ def encode_received(
         parts += (b',"server_data":', server_data)
     parts.append(b"}")
     return b"".join(parts)
+
+
+_REPLACEMENT = "\ufffd"
+_REPLACEMENT_ESCAPE, _REPLACEMENT_UTF8 = b"\\ufffd", _REPLACEMENT.encode()
+
+
+def _quote(wire: Wire, index: int, value: str) -> bytes:
+    """A text field as Go writes the string, or as it was received where Go wrote it from
+    bytes that were not UTF-8: Go's Marshal writes each such byte as the escape ``\\ufffd``,
+    its Unmarshal reads that as U+FFFD, which Marshal then writes as is, so only the received
+    token gives back what the Go producer wrote (a Go relay does not).
+
+    :raises TypeError: ``value`` has a lone surrogate.
+    """
+    quoted = go_quote(value)
+    span = wire.text_spans[index]
+    if span is not None and _REPLACEMENT in value:
+        token = wire.data[span[0] : span[1]]
+        if token != quoted and token.replace(_REPLACEMENT_ESCAPE, _REPLACEMENT_UTF8) == quoted:
+            return token
+    return quoted
