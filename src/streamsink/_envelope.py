@@ -1,4 +1,4 @@
-"""The JSON envelope: the wire format shared with Go's goa/loom services (DESIGN §5).
+"""The JSON envelope: the wire format shared with Go's goa/loom services (docs/interop.md).
 
 Keys in this order, ``?`` omitted when empty or None::
 

@@ -140,7 +140,7 @@ def _check_text_fields(**fields: object) -> None:
 
 
 class StreamSink(AsyncResource):
-    """Publishes events to a backend as envelopes (DESIGN §4, rules 1-5).
+    """Publishes events to a backend as envelopes (docs/contract.md, rules 1-5).
 
     The sink does not own the backend: ``aclose`` stops this sink only. Concurrent ``send`` calls
     share backend round trips; each still returns only after its own entry is written, with its
