@@ -74,7 +74,7 @@ def main() -> None:
     now = datetime.now(UTC)
     rows = [
         ("Entry, attrs frozen __init__", _best(lambda: _AttrsEntry("s", "n", b"p"))),
-        ("Entry, slot setters (ours)", _best(lambda: Entry("s", "n", b"p"))),
+        ("Entry, NamedTuple (ours)", _best(lambda: Entry("s", "n", b"p"))),
         ("StreamEvent(...)", _best(lambda: StreamEvent("t", "r", "s", "k", 1, timestamp=now))),
         (
             "decoded_event(...) (ours)",

@@ -14,7 +14,22 @@ from typing import Any
 import orjson
 from orjson import dumps as _orjson_dumps
 
-from ._events import EVENT_SETTERS, StreamEvent, decoded_event
+from ._events import (
+    StreamEvent,
+    decoded_event,
+    set_event_entry_id,
+    set_event_gap,
+    set_event_key,
+    set_event_payload,
+    set_event_run_id,
+    set_event_server_data,
+    set_event_session_id,
+    set_event_source,
+    set_event_stream_id,
+    set_event_timestamp,
+    set_event_topic,
+    set_event_type,
+)
 from ._exceptions import DecodeError
 from ._gojson import last_member
 from ._timestamps import go_datetime, parse_go_time, parse_timestamp
@@ -193,32 +208,18 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
                 # decoded_event's work, inline: this is the path of nearly every entry read, and
                 # the call alone costs as much as keeping the source does.
                 event = _new(StreamEvent)
-                (
-                    set_type,
-                    set_run,
-                    set_session,
-                    set_key,
-                    set_payload,
-                    set_data,
-                    set_ts,
-                    set_id,
-                    set_stream,
-                    set_gap,
-                    set_topic,
-                    set_source,
-                ) = EVENT_SETTERS
-                set_type(event, event_type)
-                set_run(event, run_id)
-                set_session(event, session_id)
-                set_key(event, event_key)
-                set_payload(event, payload)
-                set_data(event, None)
-                set_ts(event, timestamp)
-                set_id(event, entry_id)
-                set_stream(event, stream_id)
-                set_gap(event, None)
-                set_topic(event, None)
-                set_source(event, data if type(data) is bytes else _as_bytes(data))
+                set_event_type(event, event_type)
+                set_event_run_id(event, run_id)
+                set_event_session_id(event, session_id)
+                set_event_key(event, event_key)
+                set_event_payload(event, payload)
+                set_event_server_data(event, None)
+                set_event_timestamp(event, timestamp)
+                set_event_entry_id(event, entry_id)
+                set_event_stream_id(event, stream_id)
+                set_event_gap(event, None)
+                set_event_topic(event, None)
+                set_event_source(event, data if type(data) is bytes else _as_bytes(data))
                 return event
     if not FIELDS.issuperset(doc) and folds_to_field(doc.keys() - FIELDS):
         return _decode_as_go(data, entry_id, stream_id)  # "Type" is Go's type too
