@@ -22,12 +22,11 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, bisect_right
-from datetime import datetime
 from operator import attrgetter
 
 from streamsink import ConfigurationError
 from streamsink.backend import Gap, Record, RecordBatch, StartPosition
-from streamsink.backend.redis_ids import after_timestamp_id, parse_entry_id
+from streamsink.backend.redis_ids import parse_entry_id, start_after_id
 
 __all__ = [
     "Consumer",
@@ -58,16 +57,11 @@ def format_key(key: int) -> str:
 
 
 def start_key(start: StartPosition, last_key: int) -> int:
-    """The key a group or reader starts *after*: it receives entries with greater keys."""
-    if start.kind == "newest":
-        return last_key
-    if start.kind == "oldest":
-        return 0
-    if start.kind == "after" and start.entry_id is not None:
-        return parse_key(start.entry_id)
-    if start.kind == "at" and isinstance(start.time, datetime):
-        return parse_key(after_timestamp_id(start.time))  # inclusive of entries at that time
-    raise ConfigurationError(f"invalid start position {start!r}")
+    """The key a group or reader starts *after*: it receives entries with greater keys.
+
+    :raises ConfigurationError: not a start position, or an id that is not ``<ms>-<seq>``.
+    """
+    return parse_key(start_after_id(start, format_key(last_key)))
 
 
 class Pending:

@@ -11,7 +11,7 @@ from typing import Any
 
 from streamsink import ConfigurationError, validate_name
 from streamsink.backend import Entry, Record, StartPosition
-from streamsink.backend.redis_ids import after_timestamp_id, parse_entry_id
+from streamsink.backend.redis_ids import start_after_id
 
 __all__ = [
     "FIELD_IDEMPOTENCY",
@@ -80,19 +80,9 @@ def xadd_args(key: str, entry: Entry, maxlen: int, idempotency: bytes | None = N
 
 
 def start_id(start: StartPosition, *, newest: str = "$") -> str:
-    """The Redis id a group or cursor starts after: ``$`` (or ``newest``), ``0``, an id, or the id
-    just before a time (inclusive start)."""
-    if not isinstance(start, StartPosition):
-        raise ConfigurationError(f"start must be a StartPosition, got {start!r}")
-    if start.kind == "newest":
-        return newest
-    if start.kind == "oldest":
-        return "0-0"
-    if start.kind == "after":
-        ms, seq = parse_entry_id(start.entry_id or "")
-        return f"{ms}-{seq}"
-    assert start.time is not None
-    return after_timestamp_id(start.time)
+    """The Redis id a group or cursor starts after: ``$`` (or ``newest``), ``0-0``, an id, or the
+    id just before a time (inclusive start); see :func:`start_after_id`."""
+    return start_after_id(start, newest)
 
 
 def text(value: Any) -> str:

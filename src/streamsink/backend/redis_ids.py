@@ -8,8 +8,9 @@ import re
 from datetime import datetime
 
 from .._exceptions import ConfigurationError
+from ._start import StartPosition
 
-__all__ = ["after_timestamp_id", "parse_entry_id"]
+__all__ = ["after_timestamp_id", "parse_entry_id", "start_after_id"]
 
 _ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
 _MAX_PART = 2**64 - 1
@@ -43,3 +44,26 @@ def after_timestamp_id(time: datetime) -> str:
     *after* it includes entries stamped exactly at ``time`` (pulse's ``<ms>-0`` is exclusive)."""
     ms = int(time.timestamp() * 1000)
     return "0-0" if ms <= 0 else f"{ms - 1}-{_MAX_SEQ}"
+
+
+def start_after_id(start: StartPosition, newest: str) -> str:
+    """The ``<ms>-<seq>`` id a new group or reader at ``start`` reads *after* (it gets entries with
+    greater ids): ``newest`` for :meth:`~StartPosition.newest` (the stream's last id, or ``$``
+    where the server resolves it), ``0-0`` for oldest, the id itself for ``after(id)`` (in
+    canonical form), and the id just before the time for the inclusive ``at(time)``.
+
+    :raises ConfigurationError: ``start`` is not a :class:`StartPosition`, or its id is not a
+        ``<ms>-<seq>`` id.
+    """
+    if not isinstance(start, StartPosition):
+        raise ConfigurationError(f"start must be a StartPosition, got {start!r}")
+    if start.kind == "newest":
+        return newest
+    if start.kind == "oldest":
+        return "0-0"
+    if start.kind == "after":
+        ms, seq = parse_entry_id(start.entry_id or "")
+        return f"{ms}-{seq}"
+    if start.time is None:
+        raise ConfigurationError(f"invalid start position {start!r}")
+    return after_timestamp_id(start.time)
