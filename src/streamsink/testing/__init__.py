@@ -1,12 +1,31 @@
-"""Test helpers for applications and the public conformance suite for backends.
+"""Test helpers for applications, and the public kit that proves a backend.
 
-Prove a backend in a few lines (pytest shown; the checks themselves need no pytest)::
+For applications: :class:`RecordingSink` (keeps what was sent), :class:`FakeClock` (time that
+moves only when the test says so), :class:`FaultyBackend` (failures and delays injected into
+any backend).
+
+For backend authors (docs/writing-a-backend.md), three suites, all pytest-free (each check is a
+coroutine raising AssertionError) and each check skipped by the backend's declared
+:class:`~streamsink.backend.Capabilities`, never by its name:
+
+- the **contract checks** (:func:`conformance_checks`, :func:`run_check`): what an application
+  sees through ``StreamSink``/``StreamSubscriber``, one or more per rule of docs/contract.md;
+- the **SPI checks** (:func:`spi_checks`, :func:`run_spi_check`): the backend objects called
+  directly, as the core calls them;
+- the **parity model** (:func:`run_parity`): random sequences of group operations give the
+  same deliveries as a reference model of a consumer group (needs ``hypothesis``).
+
+Prove a backend in a few lines (pytest shown)::
 
     import pytest
     from streamsink.testing import conformance_checks, run_check
 
     async def open_backend(*, maxlen=None):
         return await MyBackend.connect(maxlen=maxlen)
+
+    @pytest.fixture
+    def anyio_backend():
+        return "asyncio"          # the runtime your backend runs on (Capabilities.trio)
 
     @pytest.mark.anyio
     @pytest.mark.parametrize("check", conformance_checks(), ids=str)
@@ -15,79 +34,48 @@ Prove a backend in a few lines (pytest shown; the checks themselves need no pyte
         if result.skipped:
             pytest.skip(result.skipped)
 
-Checks are skipped by the backend's declared :class:`~streamsink.backend.Capabilities`, never
-by its name, and use short timings (:class:`Timing`) so the whole suite runs in seconds.
+Checks use short timings (:class:`Timing`) so each suite runs in seconds, and clean up what
+they create: every stream a check names is destroyed and every backend it opened is closed.
 """
 
 from __future__ import annotations
 
-import anyio
-import attrs
-
-from ..backend import Capabilities
-from ._checks import CHECKS, ConformanceCheck
-from ._harness import BackendFactory, Harness, Timing
+from ._checks import ConformanceCheck
+from ._clock import FakeClock
+from ._faulty import FaultyBackend, FaultyCall, FaultyGroupConsumer, FaultyStreamReader, SpiMethod
+from ._harness import BackendFactory, Timing
 from ._recording import RecordingSink
+from ._runner import (
+    CheckResult,
+    conformance_checks,
+    run_check,
+    run_conformance,
+    run_spi_check,
+    run_spi_checks,
+    spi_checks,
+)
+from ._spi import GroupLoser, SpiCheck
 
 __all__ = [
+    # for applications
+    "FakeClock",
+    "FaultyBackend",
+    "FaultyCall",
+    "FaultyGroupConsumer",
+    "FaultyStreamReader",
+    "RecordingSink",
+    "SpiMethod",
+    # for backend authors: running the suites
     "BackendFactory",
     "CheckResult",
-    "ConformanceCheck",
-    "RecordingSink",
     "Timing",
+    "ConformanceCheck",
     "conformance_checks",
     "run_check",
     "run_conformance",
+    "SpiCheck",
+    "GroupLoser",
+    "spi_checks",
+    "run_spi_check",
+    "run_spi_checks",
 ]
-
-
-def conformance_checks() -> list[ConformanceCheck]:
-    """Every contract check, in the order of the rules (docs/contract.md)."""
-    return sorted(CHECKS, key=lambda c: int(c.rule))
-
-
-@attrs.frozen
-class CheckResult:
-    """The outcome of one check: ``skipped`` holds the reason when it did not run."""
-
-    check: ConformanceCheck
-    skipped: str | None = None
-
-
-async def run_check(
-    check: ConformanceCheck,
-    factory: BackendFactory,
-    capabilities: Capabilities,
-    *,
-    timing: Timing | None = None,
-) -> CheckResult:
-    """Run one check against backends from ``factory``.
-
-    :raises AssertionError: the backend breaks the rule (the message says how).
-    """
-    missing = check.missing(capabilities)
-    if missing:
-        return CheckResult(check, f"backend lacks capability {', '.join(missing)}")
-    timing = timing or Timing()
-    harness = Harness(factory, capabilities, timing)
-    try:
-        with anyio.fail_after(timing.timeout * 3):
-            await check.function(harness)
-    finally:
-        await harness.aclose()
-    return CheckResult(check)
-
-
-async def run_conformance(
-    factory: BackendFactory, capabilities: Capabilities, *, timing: Timing | None = None
-) -> list[CheckResult]:
-    """Run every check in order; the first failure raises AssertionError naming the check."""
-    results = []
-    for check in conformance_checks():
-        try:
-            results.append(await run_check(check, factory, capabilities, timing=timing))
-        except AssertionError as exc:
-            raise AssertionError(
-                f"conformance check {check.name} (rule {check.rule}): {exc}"
-            ) from exc
-    return results

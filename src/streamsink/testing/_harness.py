@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -13,7 +13,6 @@ from .._events import StreamEvent
 from .._options import SubscriberOptions
 from .._sink import PublishedEvent, SinkOptions, StreamSink
 from .._subscriber import StreamSubscriber
-from .._subscription import Subscription
 from ..backend import Backend, Capabilities, Record, StartPosition
 
 __all__ = ["BackendFactory", "Harness", "Timing"]
@@ -41,13 +40,16 @@ class Timing:
 
 
 class Harness:
-    """Per-check helpers; closes every backend it opened."""
+    """Per-check helpers. :meth:`aclose` destroys every stream the check named (through
+    :meth:`stream` or :meth:`session`) and closes every backend it opened, so a check leaves
+    nothing behind on a shared broker."""
 
     def __init__(self, factory: BackendFactory, capabilities: Capabilities, timing: Timing) -> None:
         self.factory = factory
         self.capabilities = capabilities
         self.timing = timing
         self._backends: list[Backend] = []
+        self._streams: list[str] = []
         self._token = uuid.uuid4().hex[:10]
         self._names = 0
 
@@ -57,17 +59,41 @@ class Harness:
         return backend
 
     async def aclose(self) -> None:
-        for backend in reversed(self._backends):
-            with anyio.CancelScope(shield=True):
+        """Close every backend the check opened, then destroy its streams through a new one.
+
+        :raises StreamsinkError: the backend could not be opened or a destroy failed.
+        """
+        with anyio.CancelScope(shield=True):
+            for backend in reversed(self._backends):
                 await backend.aclose()
+            self._backends.clear()
+            if not self._streams:
+                return
+            cleaner = await self.factory()
+            try:
+                for stream_id in self._streams:
+                    await cleaner.destroy(stream_id)
+            finally:
+                self._streams.clear()
+                await cleaner.aclose()
 
     def name(self, prefix: str) -> str:
         """A name no other check or run uses (stream ids, groups, sessions)."""
         self._names += 1
         return f"conformance-{self._token}-{prefix}{self._names}"
 
+    def stream(self, prefix: str = "stream") -> str:
+        """A stream id no other check uses, destroyed when the check ends."""
+        stream_id = self.name(prefix)
+        self._streams.append(stream_id)
+        return stream_id
+
     def session(self) -> str:
-        return self.name("session")
+        """A session id no other check uses; its stream and dead-letter stream are destroyed
+        when the check ends."""
+        session = self.name("session")
+        self._streams += [f"session/{session}", f"session/{session}:dlq"]
+        return session
 
     def event(self, session: str, index: int = 0, **fields: Any) -> StreamEvent:
         fields.setdefault("payload", {"index": index})
@@ -87,7 +113,7 @@ class Harness:
         options.setdefault("reconnect_timeout", self.timing.timeout)
         return StreamSubscriber(backend, SubscriberOptions(**options))
 
-    async def take(self, subscription: Subscription[T], count: int) -> list[T]:
+    async def take(self, subscription: AsyncIterator[T], count: int) -> list[T]:
         """The next ``count`` items, failing if they do not come within the timeout."""
         items: list[T] = []
         with anyio.fail_after(self.timing.timeout):
@@ -99,7 +125,7 @@ class Harness:
             raise AssertionError(f"subscription ended after {len(items)} of {count} items")
         return items
 
-    async def nothing_within(self, subscription: Subscription[Any], seconds: float) -> None:
+    async def nothing_within(self, subscription: AsyncIterator[Any], seconds: float) -> None:
         """Assert that nothing arrives for ``seconds``."""
         with anyio.move_on_after(seconds):
             async for item in subscription:

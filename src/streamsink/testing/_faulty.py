@@ -1,0 +1,355 @@
+"""``FaultyBackend``: any backend, with failures and delays injected into chosen SPI calls."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Literal, TypeVar
+
+import anyio
+import attrs
+
+from .._exceptions import BackendUnavailableError, StreamsinkError
+from ..backend import (
+    Backend,
+    Capabilities,
+    Entry,
+    GroupConsumer,
+    Record,
+    StartPosition,
+    StreamReader,
+)
+
+__all__ = ["FaultyBackend", "FaultyCall", "FaultyGroupConsumer", "FaultyStreamReader", "SpiMethod"]
+
+T = TypeVar("T")
+
+SpiMethod = Literal[
+    "append",
+    "open_group_consumer",
+    "open_reader",
+    "destroy",
+    "ensure_group",
+    "read_new",
+    "read_own_pending",
+    "claim_idle",
+    "ack",
+    "nack",
+    "touch",
+    "read",
+]
+"""The SPI calls a :class:`FaultyBackend` can fail or delay (``aclose`` always goes through)."""
+
+METHODS: frozenset[str] = frozenset(SpiMethod.__args__)  # type: ignore[attr-defined]
+
+ErrorSpec = StreamsinkError | type[StreamsinkError]
+
+
+@attrs.frozen
+class FaultyCall:
+    """One SPI call that reached a :class:`FaultyBackend`: the method, the stream it concerned
+    (None for an append spanning several streams, or ``destroy`` of none), and what happened:
+    ``"ok"``, ``"failed"`` (raised before reaching the inner backend) or ``"lost"`` (ran on the
+    inner backend, then raised: a reply lost on its way)."""
+
+    method: str
+    stream_id: str | None
+    outcome: Literal["ok", "failed", "lost"]
+
+
+@attrs.define
+class _Rule:
+    method: str | None  # None: every method
+    stream_id: str | None
+    remaining: int | None  # None: until cleared
+    error: ErrorSpec | None = None
+    lose_reply: bool = False
+    delay: float = 0.0
+
+    def matches(self, method: str, streams: Sequence[str]) -> bool:
+        if self.remaining == 0 or (self.method is not None and self.method != method):
+            return False
+        return self.stream_id is None or self.stream_id in streams
+
+    def take(self) -> None:
+        if self.remaining is not None:
+            self.remaining -= 1
+
+
+def _check_method(method: str | None) -> None:
+    if method is not None and method not in METHODS:
+        raise ValueError(f"unknown SPI method {method!r}; accepted: {', '.join(sorted(METHODS))}")
+
+
+def _check_times(times: int | None) -> None:
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
+        raise ValueError(f"times must be a positive integer or None, got {times!r}")
+
+
+class FaultyBackend:
+    """Wraps any :class:`~streamsink.backend.Backend` and makes chosen SPI calls fail or wait,
+    to test what an application (or the core) does when the broker misbehaves.
+
+    ``FaultyBackend(inner)`` is itself a backend: pass it to ``StreamSink``,
+    ``StreamSubscriber`` or ``streamsink.connect``. Its group consumers and readers are wrapped
+    too. With no fault set it forwards every call unchanged; other attributes (``claim_interval``,
+    ``broker``…) are the inner backend's. ``aclose`` is never failed or delayed.
+
+    Faults are matched per call in the order they were set; a call raises the first matching
+    failure. Every call is recorded in :attr:`calls`. Faults may be changed at any time, from any
+    task of the event loop.
+
+    >>> backend = FaultyBackend(MemoryBackend())          # doctest: +SKIP
+    >>> backend.fail("read_new", times=2)                 # the next 2 reads: unavailable
+    >>> backend.fail("ack", error=GroupLostError)         # the next ack: the group vanished
+    >>> backend.delay("append", 0.5, times=None)          # every append waits 0.5 s first
+    >>> with backend.outage(): ...                        # every call fails meanwhile
+    """
+
+    def __init__(self, inner: Backend) -> None:
+        self._inner = inner
+        self._rules: list[_Rule] = []
+        self.calls: list[FaultyCall] = []
+        """Every SPI call that reached this backend or its handles, in order."""
+
+    @property
+    def inner(self) -> Backend:
+        """The wrapped backend."""
+        return self._inner
+
+    # -- setting faults ---------------------------------------------------------------------------
+
+    def fail(
+        self,
+        method: SpiMethod | None = None,
+        *,
+        times: int | None = 1,
+        error: ErrorSpec = BackendUnavailableError,
+        stream_id: str | None = None,
+        lose_reply: bool = False,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (of every method when None) raise ``error``.
+
+        :param times: how many calls fail; None: every call until :meth:`clear`.
+        :param error: an error instance, or a StreamsinkError class instantiated with a message
+            naming the call (default :class:`~streamsink.BackendUnavailableError`; give
+            :class:`~streamsink.backend.GroupLostError` for a vanished group,
+            :class:`~streamsink.backend.StreamDestroyedError` for a destroyed stream).
+        :param stream_id: only calls concerning this stream (an append: any of its entries).
+        :param lose_reply: run the call on the inner backend first, then raise: the broker did
+            the work but the reply was lost (entries read this way are pending, appends written).
+        :raises ValueError: ``method`` is not an SPI method, ``times`` is not positive, ``error``
+            is not a StreamsinkError.
+        """
+        _check_method(method)
+        _check_times(times)
+        if not (
+            isinstance(error, StreamsinkError)
+            or (isinstance(error, type) and issubclass(error, StreamsinkError))
+        ):
+            raise ValueError(f"error must be a StreamsinkError (class or instance), got {error!r}")
+        self._rules.append(_Rule(method, stream_id, times, error=error, lose_reply=lose_reply))
+
+    def delay(
+        self,
+        method: SpiMethod | None,
+        seconds: float,
+        *,
+        times: int | None = 1,
+        stream_id: str | None = None,
+    ) -> None:
+        """Make the next ``times`` calls of ``method`` (every method when None) wait ``seconds``
+        before they run (cancellable, as a slow broker is).
+
+        :raises ValueError: ``method`` is not an SPI method, ``seconds`` is negative, ``times``
+            is not positive.
+        """
+        _check_method(method)
+        _check_times(times)
+        if not seconds >= 0:
+            raise ValueError(f"seconds must not be negative, got {seconds!r}")
+        self._rules.append(_Rule(method, stream_id, times, delay=float(seconds)))
+
+    @contextmanager
+    def outage(
+        self, error: ErrorSpec = BackendUnavailableError, *, stream_id: str | None = None
+    ) -> Iterator[None]:
+        """While inside, every call (but ``aclose``) raises ``error``, as an unreachable broker
+        does; calls go through again on leaving."""
+        self.fail(None, times=None, error=error, stream_id=stream_id)
+        rule = self._rules[-1]
+        try:
+            yield
+        finally:
+            if rule in self._rules:
+                self._rules.remove(rule)
+
+    def clear(self) -> None:
+        """Remove every fault and delay; calls go straight through again."""
+        self._rules.clear()
+
+    def count(self, method: str, outcome: str | None = None) -> int:
+        """How many calls of ``method`` (with that ``outcome``, if given) were recorded."""
+        return sum(
+            1
+            for call in self.calls
+            if call.method == method and (outcome is None or call.outcome == outcome)
+        )
+
+    # -- the calls ---------------------------------------------------------------------------------
+
+    async def _call(
+        self, method: str, streams: Sequence[str], fn: Callable[..., Awaitable[T]], *args: Any
+    ) -> T:
+        stream = streams[0] if len(set(streams)) == 1 else None
+        rules = [rule for rule in self._rules if rule.matches(method, streams)]
+        for rule in rules:
+            if rule.delay:
+                rule.take()
+                await anyio.sleep(rule.delay)
+        failure = next((rule for rule in rules if rule.error is not None), None)
+        if failure is None:
+            self.calls.append(FaultyCall(method, stream, "ok"))
+            return await fn(*args)
+        failure.take()
+        error = failure.error
+        if isinstance(error, type):
+            where = f" on {stream!r}" if stream else ""
+            error = error(f"{method}{where}: failure injected by FaultyBackend")
+        if failure.lose_reply:
+            await fn(*args)
+            self.calls.append(FaultyCall(method, stream, "lost"))
+        else:
+            self.calls.append(FaultyCall(method, stream, "failed"))
+        assert error is not None
+        raise error
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return self._inner.capabilities
+
+    @property
+    def description(self) -> str:
+        return f"faulty {self._inner.description}"
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    async def append(self, entries: Sequence[Entry]) -> list[str]:
+        streams = [entry.stream_id for entry in entries]
+        return await self._call("append", streams, self._inner.append, entries)
+
+    async def open_group_consumer(
+        self, stream_id: str, group: str, consumer: str, start: StartPosition
+    ) -> GroupConsumer:
+        inner = await self._call(
+            "open_group_consumer",
+            [stream_id],
+            self._inner.open_group_consumer,
+            stream_id,
+            group,
+            consumer,
+            start,
+        )
+        return FaultyGroupConsumer(self, inner, stream_id)
+
+    async def open_reader(self, stream_id: str, start: StartPosition) -> StreamReader:
+        inner = await self._call(
+            "open_reader", [stream_id], self._inner.open_reader, stream_id, start
+        )
+        return FaultyStreamReader(self, inner, stream_id)
+
+    async def destroy(self, stream_id: str) -> None:
+        await self._call("destroy", [stream_id], self._inner.destroy, stream_id)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    async def __aenter__(self) -> FaultyBackend:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<FaultyBackend {self._inner!r} faults={len(self._rules)}>"
+
+
+class FaultyGroupConsumer:
+    """A :class:`~streamsink.backend.GroupConsumer` of a :class:`FaultyBackend`."""
+
+    def __init__(self, backend: FaultyBackend, inner: GroupConsumer, stream_id: str) -> None:
+        self._backend = backend
+        self._inner = inner
+        self._streams = [stream_id]
+
+    @property
+    def inner(self) -> GroupConsumer:
+        """The wrapped consumer."""
+        return self._inner
+
+    @property
+    def consumer(self) -> str:
+        return self._inner.consumer
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    async def ensure_group(self, start: StartPosition) -> None:
+        await self._backend._call("ensure_group", self._streams, self._inner.ensure_group, start)
+
+    async def read_new(self, count: int, block: float) -> Sequence[Record]:
+        return await self._backend._call(
+            "read_new", self._streams, self._inner.read_new, count, block
+        )
+
+    async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
+        return await self._backend._call(
+            "read_own_pending", self._streams, self._inner.read_own_pending, after, count
+        )
+
+    async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
+        return await self._backend._call(
+            "claim_idle", self._streams, self._inner.claim_idle, min_idle, count
+        )
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        await self._backend._call("ack", self._streams, self._inner.ack, entry_ids)
+
+    async def nack(self, entry_ids: Sequence[str]) -> None:
+        await self._backend._call("nack", self._streams, self._inner.nack, entry_ids)
+
+    async def touch(self, entry_ids: Sequence[str]) -> None:
+        await self._backend._call("touch", self._streams, self._inner.touch, entry_ids)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class FaultyStreamReader:
+    """A :class:`~streamsink.backend.StreamReader` of a :class:`FaultyBackend`."""
+
+    def __init__(self, backend: FaultyBackend, inner: StreamReader, stream_id: str) -> None:
+        self._backend = backend
+        self._inner = inner
+        self._streams = [stream_id]
+
+    @property
+    def inner(self) -> StreamReader:
+        """The wrapped reader."""
+        return self._inner
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._inner, name)
+
+    async def read(self, count: int, block: float) -> Sequence[Record]:
+        return await self._backend._call("read", self._streams, self._inner.read, count, block)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
