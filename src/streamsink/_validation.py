@@ -1,27 +1,9 @@
-"""Option validators shared by the frozen options classes."""
+"""Option validators shared by the frozen options classes: the core's own options use the same
+rule and messages as the backends' (:mod:`streamsink.backend.options`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
-import attrs
-
-from ._exceptions import ConfigurationError
+from .backend.options import OptionValidator as Validator
+from .backend.options import option_rule as rule
 
 __all__ = ["Validator", "rule"]
-
-Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
-
-
-def rule(accepts: Callable[[Any], bool], expected: str) -> Validator:
-    """An attrs validator raising ConfigurationError that names the options class, the option,
-    the value and what was expected."""
-
-    def validate(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-        if not accepts(value):
-            raise ConfigurationError(
-                f"{type(inst).__name__}.{attribute.name}={value!r} is invalid: expected {expected}"
-            )
-
-    return validate

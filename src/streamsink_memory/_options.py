@@ -3,28 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 import attrs
 
-from streamsink import ConfigurationError
 from streamsink.backend import BackendURL
+from streamsink.backend.options import int_from_text, option_rule, options_from_query
 
 __all__ = ["MemoryOptions"]
-
-# What each option accepts: (smallest value, how the error message describes it).
-_INTEGER_OPTIONS = {
-    "maxlen": (0, "an integer >= 0 (0 = unbounded)"),
-    "yield_every": (1, "an integer >= 1 (1 = every append is a checkpoint)"),
-}
-
-
-def _check_integer(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
-    smallest, expected = _INTEGER_OPTIONS[attribute.name]
-    if type(value) is not int or value < smallest:
-        raise ConfigurationError(
-            f"memory backend option {attribute.name}={value!r} is invalid: expected {expected}"
-        )
 
 
 @attrs.frozen(kw_only=True)
@@ -41,8 +26,19 @@ class MemoryOptions:
        anyio checkpoint, as a network backend's always is. Default 16.
     """
 
-    maxlen: int = attrs.field(default=1000, validator=_check_integer)
-    yield_every: int = attrs.field(default=16, validator=_check_integer)
+    maxlen: int = attrs.field(
+        default=1000,
+        validator=option_rule(
+            lambda v: type(v) is int and v >= 0, "an integer >= 0 (0 = unbounded)"
+        ),
+    )
+    yield_every: int = attrs.field(
+        default=16,
+        validator=option_rule(
+            lambda v: type(v) is int and v >= 1,
+            "an integer >= 1 (1 = every append is a checkpoint)",
+        ),
+    )
 
     @classmethod
     def from_url(cls, url: BackendURL) -> MemoryOptions:
@@ -60,20 +56,9 @@ class MemoryOptions:
             a value that does not parse (the message names the option, the value, and what
             was expected).
         """
-        accepted = [field.name for field in attrs.fields(cls)]
-        unknown = sorted(set(query) - set(accepted))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown memory backend option(s) {', '.join(map(repr, unknown))}; "
-                f"accepted: {', '.join(accepted)}"
-            )
-        values: dict[str, int] = {}
-        for name, text in query.items():
-            try:
-                values[name] = int(text.strip())
-            except ValueError:
-                raise ConfigurationError(
-                    f"memory backend option {name}={text!r} is invalid: "
-                    f"expected {_INTEGER_OPTIONS[name][1]}"
-                ) from None
-        return cls(**values)
+        return options_from_query(
+            cls, query, owner="memory://", parsers=dict.fromkeys(_KEYS, int_from_text)
+        )
+
+
+_KEYS = tuple(field.name for field in attrs.fields(MemoryOptions))

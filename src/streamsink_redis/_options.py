@@ -10,6 +10,14 @@ import attrs
 
 from streamsink import ConfigurationError
 from streamsink.backend import BackendURL
+from streamsink.backend.options import (
+    bool_from_text,
+    int_from_text,
+    option_error,
+    options_from_query,
+    seconds_from_text,
+    text_or_none_from_text,
+)
 
 __all__ = ["ConnectionTarget", "RedisOptions", "accepted_keys", "parse_url"]
 
@@ -46,7 +54,7 @@ def accepted_keys(scheme: str) -> tuple[str, ...]:
 
 
 def _invalid(name: str, value: object, expected: str) -> ConfigurationError:
-    return ConfigurationError(f"invalid redis option {name}={value!r}: expected {expected}")
+    return option_error("RedisOptions", name, value, expected)
 
 
 PULSE_KEY_PREFIX = "pulse:stream:"
@@ -73,6 +81,7 @@ def _int_at_least(minimum: int, note: str = "") -> Callable[[Any, attrs.Attribut
         if value > _MAX_INT:
             raise _invalid(attribute.name, value, f"an integer <= {_MAX_INT}")
 
+    check.expected = expected  # type: ignore[attr-defined]  # what a bad URL value is told
     return check
 
 
@@ -99,11 +108,11 @@ def _client_name(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
     if value is None:
         return
     if not isinstance(value, str) or not value or not all("!" <= c <= "~" for c in value):
-        shown = ascii(value) if isinstance(value, str) else repr(value)  # escaped, all of it
-        raise ConfigurationError(
-            f"invalid redis option {attribute.name}={shown}: expected a non-empty name of "
-            "printable ASCII characters, '!' to '~' (without spaces, control or non-ASCII "
-            "characters)"
+        raise _invalid(
+            attribute.name,
+            value,
+            "a non-empty name of printable ASCII characters, '!' to '~' (without spaces, "
+            "control or non-ASCII characters)",
         )
 
 
@@ -202,14 +211,13 @@ class RedisOptions:
         :raises ConfigurationError: an unknown key (the message lists the accepted ones) or a bad
             value (the message names the option, the value and what was expected).
         """
-        accepted = accepted_keys(scheme)
-        unknown = sorted(set(query) - set(accepted))
-        if unknown:
-            raise ConfigurationError(
-                f"unknown {scheme}:// URL option(s) {', '.join(map(repr, unknown))}; "
-                f"accepted: {', '.join(accepted)}"
-            )
-        options = cls(**{key: _CONVERTERS[key](key, value) for key, value in query.items()})
+        options = options_from_query(
+            cls,
+            query,
+            owner=f"{scheme}:// URL",
+            parsers=_PARSERS,
+            accepted=accepted_keys(scheme),
+        )
         if scheme == "fakeredis" and options.pulse_keepalive:
             raise _fakeredis_keepalive()
         return options
@@ -227,63 +235,26 @@ class RedisOptions:
         return self.pulse_keepalive
 
 
-def _to_int(name: str, value: str) -> int:
-    try:
-        return int(value.strip())
-    except ValueError:
-        raise _invalid(name, value, "an integer") from None
-
-
-def _to_seconds(name: str, value: str) -> float | None:
-    if value.strip().lower() in ("none", ""):
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise _invalid(name, value, "a number of seconds > 0, or 'none' for no timeout") from None
-
-
-_TRUE = ("1", "true", "yes", "on")
-_FALSE = ("0", "false", "no", "off")
-
-
-def _to_bool(name: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise _invalid(name, value, f"a boolean ({'/'.join(_TRUE)} or {'/'.join(_FALSE)})")
-
-
-def _to_text(name: str, value: str) -> str:
-    return value
-
-
-def _to_optional_text(name: str, value: str) -> str | None:
-    return value or None
-
-
-_CONVERTERS: dict[str, Callable[[str, str], Any]] = {
-    "maxlen": _to_int,
-    "key_prefix": _to_text,
-    "block_ms": _to_int,
-    "count": _to_int,
-    "claim_interval_ms": _to_int,
-    "pulse_keepalive": _to_bool,
-    "db": _to_int,
-    "socket_timeout": _to_seconds,
-    "socket_connect_timeout": _to_seconds,
-    "health_check_interval": _to_int,
-    "max_connections": _to_int,
-    "retries": _to_int,
-    "client_name": _to_optional_text,
-    "ssl_cert_reqs": lambda name, value: value.strip().lower(),
-    "ssl_ca_certs": _to_optional_text,
-    "ssl_ca_path": _to_optional_text,
-    "ssl_certfile": _to_optional_text,
-    "ssl_keyfile": _to_optional_text,
-    "ssl_check_hostname": _to_bool,
+_PARSERS: dict[str, Callable[[str], Any]] = {
+    "maxlen": int_from_text,
+    "key_prefix": str,
+    "block_ms": int_from_text,
+    "count": int_from_text,
+    "claim_interval_ms": int_from_text,
+    "pulse_keepalive": bool_from_text,
+    "db": int_from_text,
+    "socket_timeout": seconds_from_text,
+    "socket_connect_timeout": seconds_from_text,
+    "health_check_interval": int_from_text,
+    "max_connections": int_from_text,
+    "retries": int_from_text,
+    "client_name": text_or_none_from_text,
+    "ssl_cert_reqs": lambda text: text.strip().lower(),
+    "ssl_ca_certs": text_or_none_from_text,
+    "ssl_ca_path": text_or_none_from_text,
+    "ssl_certfile": text_or_none_from_text,
+    "ssl_keyfile": text_or_none_from_text,
+    "ssl_check_hostname": bool_from_text,
 }
 
 
@@ -357,13 +328,21 @@ def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
             ssl=scheme == "rediss",
         )
     if path_db is not None:
-        if "db" in query and _to_int("db", query["db"]) != path_db:
+        if "db" in query and _db_in_query(query["db"]) not in (None, path_db):
             raise ConfigurationError(
                 f"{scheme}:// URL {url} names db {path_db} in its path and db={query['db']} "
                 "in its query; give one"
             )
         query["db"] = str(path_db)
     return RedisOptions.from_query(query, scheme=scheme), target
+
+
+def _db_in_query(text: str) -> int | None:
+    """The query's ``db``, or None when it is not an integer (``from_query`` then says so)."""
+    try:
+        return int_from_text(text)
+    except ValueError:
+        return None
 
 
 def _fake_target(url: BackendURL) -> ConnectionTarget:
