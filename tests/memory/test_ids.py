@@ -74,13 +74,6 @@ async def test_append_returns_ids_in_order_across_streams(
 
 
 @pytest.mark.anyio
-async def test_append_of_nothing_returns_nothing(backend: MemoryBackend) -> None:
-    """An empty batch writes nothing and creates no stream."""
-    assert await backend.append([]) == []
-    assert backend.broker.statistics().streams == 0
-
-
-@pytest.mark.anyio
 async def test_append_copies_mutable_payloads(backend: MemoryBackend) -> None:
     """A payload given as a mutable buffer is stored as a bytes copy."""
     buffer = bytearray(b"abc")

@@ -6,7 +6,6 @@ import anyio
 import pytest
 import redis.asyncio as aioredis
 
-from streamsink import SinkClosedError
 from streamsink.backend import Entry, StartPosition
 from streamsink_redis import RedisBackend
 
@@ -53,53 +52,6 @@ async def test_cancelling_a_blocked_reader_is_prompt(
     assert await _blocked_clients(raw, url) == 0
     ids = await backend.append([Entry(stream_id, "x", b"{}")])
     assert [r.entry_id for r in await reader.read(10, 1)] == ids
-
-
-async def test_closing_interrupts_a_blocked_read(backend: RedisBackend, stream_id: str) -> None:
-    """aclose of a consumer blocked in another task ends that read at once."""
-    consumer = await backend.open_group_consumer(stream_id, "g", "c", NEWEST)
-    outcome: list[BaseException] = []
-
-    async def read() -> None:
-        try:
-            await consumer.read_new(10, 5)
-        except SinkClosedError as exc:
-            outcome.append(exc)
-
-    start = anyio.current_time()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(read)
-        await anyio.sleep(0.05)
-        await consumer.aclose()
-    assert len(outcome) == 1
-    assert anyio.current_time() - start < 0.5
-
-
-async def test_closing_the_backend_closes_its_handles(
-    open_backend: OpenBackend, stream_id: str
-) -> None:
-    """Backend aclose ends blocked reads of its consumers and readers promptly."""
-    backend = await open_backend()
-    consumer = await backend.open_group_consumer(stream_id, "g", "c", NEWEST)
-    reader = await backend.open_reader(stream_id, NEWEST)
-    ended: list[BaseException] = []
-
-    async def read_until_closed(call: object) -> None:
-        try:
-            await call  # type: ignore[misc]
-        except SinkClosedError as exc:
-            ended.append(exc)
-
-    start = anyio.current_time()
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(read_until_closed, consumer.read_new(10, 5))
-        tg.start_soon(read_until_closed, reader.read(10, 5))
-        await anyio.sleep(0.05)
-        await backend.aclose()
-    assert len(ended) == 2
-    assert anyio.current_time() - start < 1.0
-    with pytest.raises(SinkClosedError):
-        await backend.append([Entry(stream_id, "x", b"{}")])
 
 
 async def test_block_longer_than_socket_timeout_does_not_trip(

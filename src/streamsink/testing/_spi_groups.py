@@ -4,6 +4,7 @@ touch, ack, start positions, restarts."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import anyio
 
@@ -142,6 +143,43 @@ async def restarted_consumer_gets_its_pending_back(h: SpiHarness) -> None:
     drained = await restarted.read_own_pending(None, 10)
     assert counts(drained) == [(i, 2) for i in sent], counts(drained)
     assert await restarted.read_new(10, 0) == []
+
+
+async def _pending_then_trimmed(h: SpiHarness) -> tuple[Any, Any, list[str]]:
+    """Consumer ``a`` of a group holds 3 entries that trimming then removes (500 appended with
+    ``maxlen=10``), and 2 of the newest; returns ``a``, another consumer ``b``, the 2 kept ids."""
+    backend = await h.backend(maxlen=10)
+    stream = h.stream()
+    a, b = await h.consumers(backend, stream, "a", "b")
+    await h.append(backend, stream, 3)
+    assert len(await a.read_new(3, 0)) == 3
+    sent = await h.append(backend, stream, 500, first=3)
+    kept = ids(await a.read_new(2, 0))
+    assert len(kept) == 2 and set(kept) <= set(sent[-250:]), f"read {kept} behind trimming"
+    return a, b, kept
+
+
+@spi_check("read_own_pending", requires=("consumer_groups", "trim"))
+async def own_pending_drops_trimmed_entries(h: SpiHarness) -> None:
+    """Own pending entries whose data was trimmed are not returned, and leave the pending list;
+    the others are returned."""
+    a, _, kept = await _pending_then_trimmed(h)
+    assert ids(await a.read_own_pending(None, 10)) == kept
+    assert ids(await a.read_own_pending(None, 10)) == kept, "trimmed entries came back"
+
+
+@spi_check("claim_idle", requires=("consumer_groups", "redelivery", "trim"))
+async def claims_drop_trimmed_entries(h: SpiHarness) -> None:
+    """A claim skips pending entries whose data was trimmed (they leave the pending list) and
+    takes the others."""
+    a, b, kept = await _pending_then_trimmed(h)
+    claimed: list[str] = []
+    for _ in range(20):  # a claim may scan part of the pending list only
+        claimed += ids(await b.claim_idle(0, 10))
+        if len(claimed) >= len(kept):
+            break
+    assert claimed == kept, f"claimed {claimed}, expected only {kept}"
+    assert await a.read_own_pending(None, 10) == [], "trimmed entries are still pending"
 
 
 @spi_check("ack", "read_own_pending", "claim_idle", requires=REDELIVERY)
