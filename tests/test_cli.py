@@ -597,9 +597,9 @@ async def test_tail_escapes_entries_from_a_raw_redis_client(redis_url: str) -> N
 @pytest.mark.anyio
 async def test_demo_escapes_control_characters(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo prints what it reads back through the same escaping."""
-    from streamsink import _cli
+    from streamsink._cli import _demo
 
-    original = _cli.demo_events
+    original = _demo.demo_events
 
     def hostile_demo(run_id: str, session_id: str) -> list[tuple[float, StreamEvent]]:
         events = original(run_id, session_id)
@@ -608,7 +608,7 @@ async def test_demo_escapes_control_characters(monkeypatch: pytest.MonkeyPatch) 
                 events[i] = (delay, attrs.evolve(event, payload={"text": hostile(i)}))
         return events
 
-    monkeypatch.setattr(_cli, "demo_events", hostile_demo)
+    monkeypatch.setattr(_demo, "demo_events", hostile_demo)
     out = io.StringIO()
     backend = await streamsink.open_backend("memory://cli-hostile-demo")
     try:
