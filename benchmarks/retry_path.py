@@ -33,7 +33,7 @@ import redis.exceptions as rex
 from streamsink.backend import Entry
 from streamsink_redis import RedisBackend
 from streamsink_redis._append import _Values
-from streamsink_redis._connection import _pack
+from streamsink_redis._commands import _pack
 from streamsink_redis._scripts import resolve_args
 from streamsink_redis._wire import xadd_args
 

@@ -49,7 +49,7 @@ import redis.exceptions as rex
 from streamsink.backend import Entry
 
 from . import _wire as wire
-from ._connection import CommandConnection, Unanswered
+from ._commands import CommandConnection, Unanswered
 from ._scripts import Resolution, resolve_args, resolved
 
 __all__ = ["AppendStatistics", "Appender", "OutcomeUnknown"]

@@ -17,7 +17,8 @@ from redis.asyncio.connection import ConnectionPool
 from streamsink import ConfigurationError, SinkClosedError, StreamsinkError
 from streamsink.backend import GroupLostError, StreamDestroyedError
 
-from ._connection import CommandConnection, DedicatedConnection, Interrupted, ReadCommand
+from ._commands import CommandConnection
+from ._connection import DedicatedConnection, Interrupted, ReadCommand
 from ._errors import Operation, is_driver_error, map_redis_errors
 from ._options import RedisOptions
 from ._positions import Script

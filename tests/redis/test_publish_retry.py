@@ -19,7 +19,7 @@ import redis.exceptions as rex
 from streamsink import BackendUnavailableError, PublishError
 from streamsink.backend import Entry
 from streamsink_redis import RedisBackend
-from streamsink_redis._connection import CommandConnection, Unanswered
+from streamsink_redis._commands import CommandConnection, Unanswered
 from streamsink_redis._scripts import resolve_args, resolved
 from streamsink_redis._wire import xadd_args
 from tests.support.lost_replies import lose_replies

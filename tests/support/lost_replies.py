@@ -11,7 +11,7 @@ from typing import Any
 
 import redis.exceptions as rex
 
-from streamsink_redis._connection import CommandConnection
+from streamsink_redis._commands import CommandConnection
 
 __all__ = ["lose_replies"]
 
