@@ -78,7 +78,7 @@ class RuntimeStreams(AsyncResource):
             )
         merged = attrs.evolve(base, **overrides)
         subscriber = StreamSubscriber(self._backend, merged)
-        subscriber._holder = self._busy
+        subscriber._keep_alive_in(self._busy)
         self._subscribers.add(subscriber)
         return subscriber
 

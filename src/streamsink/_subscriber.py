@@ -6,24 +6,22 @@ import logging
 import os
 import secrets
 import socket
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from anyio.abc import AsyncResource
 
+from ._consuming import Delivery, Subscription, claim_interval_of, resolve_settings
 from ._deadletter import DeadLetter
-from ._delivery import Delivery
 from ._events import StreamEvent
 from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
 from ._options import SubscriberOptions
 from ._streams import dead_letter_stream_id, validate_stream_id
-from ._subscription import Subscription
 from .backend import Backend, StartPosition
 
 __all__ = ["StreamSubscriber", "Subscriber"]
 
 log = logging.getLogger("streamsink")
-
-_DEFAULT_CLAIM_INTERVAL = 0.5  # pulse's idle-check period
 
 
 class Subscriber(Protocol):
@@ -39,26 +37,70 @@ class Subscriber(Protocol):
     async def aclose(self) -> None: ...
 
 
+class _Live:
+    """The subscriptions a subscriber has open and the errors they report: what each of them
+    talks to (a :class:`~streamsink._consuming.SubscriptionOwner`)."""
+
+    __slots__ = ("dropped_errors", "holder", "on_error", "subscriber", "subscriptions")
+
+    def __init__(
+        self,
+        subscriber: StreamSubscriber,
+        on_error: Callable[[StreamsinkError], object] | None,
+    ) -> None:
+        self.subscriber = subscriber
+        self.on_error = on_error
+        self.subscriptions: set[Subscription[Any]] = set()
+        # Set by the RuntimeStreams that made the subscriber: a set that holds it while it has
+        # subscriptions open (so the runtime's aclose() can stop them) and only then.
+        self.holder: set[StreamSubscriber] | None = None
+        self.dropped_errors = 0
+
+    def opened(self, subscription: Subscription[Any]) -> None:
+        self.subscriptions.add(subscription)
+        if self.holder is not None:
+            self.holder.add(self.subscriber)
+
+    def closed(self, subscription: Subscription[Any]) -> None:
+        self.subscriptions.discard(subscription)
+        if not self.subscriptions and self.holder is not None:
+            self.holder.discard(self.subscriber)
+
+    def report(self, error: StreamsinkError) -> None:
+        callback = self.on_error
+        if callback is None:
+            self.dropped_errors += 1
+            log.warning("%s", error)
+            return
+        try:
+            callback(error)
+        except Exception:
+            self.dropped_errors += 1
+            log.exception("on_error callback failed on: %s", error)
+
+
 class StreamSubscriber(AsyncResource):
     """Opens group or fan-out subscriptions on one backend, with one set of options.
 
     The subscriber does not own the backend. ``aclose`` stops every subscription it opened.
+    ``clock`` (monotonic seconds, a ``Callable[[], float]``) times its subscriptions' claim
+    scans and leases; the default is the event loop's (:func:`streamsink.lowlevel.clock`).
+    Tests inject a fake one, with the memory backend's broker on the same clock.
     """
 
-    def __init__(self, backend: Backend, options: SubscriberOptions | None = None) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        options: SubscriberOptions | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
         self._backend = backend
         self._options = options if options is not None else SubscriberOptions()
-        self._live: set[Subscription[Any]] = set()
-        # Set by the RuntimeStreams that made this subscriber: a set that holds it while it has
-        # subscriptions open (so the runtime's aclose() can stop them) and only then.
-        self._holder: set[StreamSubscriber] | None = None
-        self._dropped_errors = 0
+        self._live = _Live(self, self._options.on_error)
+        self._clock = clock
         self._closed = False
-        self._claim_interval = float(
-            self._options.claim_interval
-            or getattr(backend, "claim_interval", None)
-            or _DEFAULT_CLAIM_INTERVAL
-        )
+        self._claim_interval = claim_interval_of(self._options, backend)
 
     @property
     def backend(self) -> Backend:
@@ -71,7 +113,7 @@ class StreamSubscriber(AsyncResource):
     @property
     def dropped_errors(self) -> int:
         """Errors that could not be reported (no ``on_error``, or it raised). Only ever grows."""
-        return self._dropped_errors
+        return self._live.dropped_errors
 
     def subscribe(
         self, stream_id: str, *, start: StartPosition | None = None
@@ -132,8 +174,22 @@ class StreamSubscriber(AsyncResource):
                 f"start={start!r} is invalid: expected StartPosition.newest(), .oldest(), "
                 ".after(entry_id) or .at(datetime)"
             )
+        settings = resolve_settings(
+            self._options,
+            self._backend,
+            stream_id,
+            consumer_name=self._consumer_name(),
+            claim_interval=self._claim_interval,
+            manual=manual,
+            letters=letters,
+        )
         return Subscription(
-            self, stream_id, start or self._options.start, manual=manual, letters=letters
+            self._live,
+            self._backend,
+            self._options,
+            settings,
+            start or self._options.start,
+            clock=self._clock,
         )
 
     def _consumer_name(self) -> str:
@@ -142,30 +198,12 @@ class StreamSubscriber(AsyncResource):
         # Unique per subscription, readable in XINFO CONSUMERS: host, process, random suffix.
         return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
-    def _track_open(self, subscription: Subscription[Any]) -> None:
-        self._live.add(subscription)
-        if self._holder is not None:
-            self._holder.add(self)
-
-    def _track_closed(self, subscription: Subscription[Any]) -> None:
-        self._live.discard(subscription)
-        if not self._live and self._holder is not None:
-            self._holder.discard(self)
-
-    def _report(self, error: StreamsinkError) -> None:
-        callback = self._options.on_error
-        if callback is None:
-            self._dropped_errors += 1
-            log.warning("%s", error)
-            return
-        try:
-            callback(error)
-        except Exception:
-            self._dropped_errors += 1
-            log.exception("on_error callback failed on: %s", error)
+    def _keep_alive_in(self, holder: set[StreamSubscriber]) -> None:
+        """Be in ``holder`` (a runtime's set) while a subscription is open, and only then."""
+        self._live.holder = holder
 
     async def aclose(self) -> None:
         """Stop every live subscription (their iterations end) and refuse new ones. Idempotent."""
         self._closed = True
-        for subscription in list(self._live):
+        for subscription in list(self._live.subscriptions):
             await subscription.aclose()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from streamsink._handoff import Handoff
+from streamsink._consuming._handoff import Handoff
 
 pytestmark = pytest.mark.anyio
 

@@ -9,16 +9,20 @@ answers the two questions the subscription asks:
 - which batches to renew now (half a grace period old, while the application makes progress);
 - whether a batch may still be handed to the application (its lease has not run out).
 
-It is pure bookkeeping: every method takes the current time, so the rules are tested on a fake
-clock without sleeping.
+It is pure bookkeeping on an injected clock (a ``Callable[[], float]`` of seconds; the engine
+gives it :func:`streamsink.lowlevel.clock`): it does no I/O and never sleeps, so the rules are
+tested on a fake clock. Renewing is the caller's job: it sends the ids of :meth:`due`'s answer
+to the backend (``touch``), then reports success with :meth:`renewed`.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
-__all__ = ["Lease", "ReadAheadLeases"]
+import attrs
+
+__all__ = ["EXPIRY_FRACTION", "Lease", "ReadAheadLeases", "Renewal"]
 
 #: A lease counts as run out at this fraction of the grace period: the group's idle clock started
 #: when the server delivered the batch, a little before this process saw it, and another consumer
@@ -37,6 +41,20 @@ class Lease:
         self.renewed_at = now
 
 
+@attrs.frozen(slots=True)
+class Renewal:
+    """Leases due for renewal, as of ``at`` (the time they count as renewed once the backend
+    took the renewal)."""
+
+    leases: tuple[Lease, ...]
+    at: float
+
+    @property
+    def ids(self) -> list[str]:
+        """The entry ids to renew, batch by batch."""
+        return [entry_id for lease in self.leases for entry_id in lease.ids]
+
+
 class ReadAheadLeases:
     """The leases of a subscription's read-ahead, oldest batch first.
 
@@ -47,22 +65,27 @@ class ReadAheadLeases:
     __slots__ = (
         "_grace",
         "_handed",
+        "_now",
         "_progress_at",
         "_taken_seen",
         "_waiting",
         "_waiting_ids",
+        "clock",
         "limit",
     )
 
-    def __init__(self, grace: float, now: float) -> None:
+    def __init__(self, grace: float, clock: Callable[[], float]) -> None:
+        #: the clock every time here is read on (and a :class:`Lease`'s ``renewed_at`` is of)
+        self.clock = clock
         self._grace = grace
+        self._now = clock
         #: age at which a lease has run out (see EXPIRY_FRACTION)
         self.limit = grace * EXPIRY_FRACTION
         self._waiting: deque[Lease] = deque()
         self._waiting_ids = 0
         self._handed = 0
         self._taken_seen = 0
-        self._progress_at = now
+        self._progress_at = clock()
 
     def handed(self, lease: Lease) -> None:
         """A batch went to the application's buffer."""
@@ -85,22 +108,25 @@ class ReadAheadLeases:
                 self._waiting_ids -= taken
                 taken = 0
 
-    def expired(self, lease: Lease, now: float) -> bool:
-        """True once ``lease`` has run out: its entries may be another consumer's by now."""
-        return now - lease.renewed_at >= self.limit
+    def expired(self, lease: Lease) -> bool:
+        """True once ``lease`` has run out: its entries may be another consumer's by now. (The
+        engine's hand-out path inlines this test: it runs once per event.)"""
+        return self._now() - lease.renewed_at >= self.limit
 
-    def due(self, now: float, outstanding: int, held: Lease | None = None) -> list[Lease]:
-        """The leases to renew now: at least half a grace period old and not run out — and none
-        while the application has taken nothing for a whole grace period (a handler stuck on one
-        event must not keep its read-ahead from the rest of the group). ``held`` is a batch the
-        caller read but has not handed over yet."""
+    def due(self, outstanding: int, held: Lease | None = None) -> Renewal | None:
+        """The leases to renew now (None when there are none): at least half a grace period old
+        and not run out — and none while the application has taken nothing for a whole grace
+        period (a handler stuck on one event must not keep its read-ahead from the rest of the
+        group). ``outstanding`` is how many events handed over the application has not taken
+        yet; ``held`` is a batch the caller read but has not handed over yet."""
+        now = self._now()
         self.sync(outstanding)
         taken = self._handed - outstanding
         if taken != self._taken_seen:
             self._taken_seen = taken
             self._progress_at = now
         if now - self._progress_at >= self._grace:
-            return []
+            return None
         old = now - self._grace / 2
         limit = self.limit
         due = [
@@ -110,13 +136,13 @@ class ReadAheadLeases:
         ]
         if held is not None and held.renewed_at <= old and now - held.renewed_at < limit:
             due.append(held)
-        return due
+        return Renewal(tuple(due), now) if due else None
 
     @staticmethod
-    def renewed(leases: list[Lease], now: float) -> None:
-        """The backend took the renewal of ``leases``."""
-        for lease in leases:
-            lease.renewed_at = now
+    def renewed(renewal: Renewal) -> None:
+        """The backend took ``renewal``: its leases count from the time it was found due."""
+        for lease in renewal.leases:
+            lease.renewed_at = renewal.at
 
     def waiting_ids(self) -> Iterator[str]:
         """Every id handed over and not yet taken."""

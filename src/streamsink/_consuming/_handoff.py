@@ -14,7 +14,7 @@ from typing import Generic, TypeVar
 
 import anyio
 
-from .lowlevel import Waiter, new_waiter
+from ..lowlevel import Waiter, new_waiter
 
 __all__ = ["Handoff"]
 

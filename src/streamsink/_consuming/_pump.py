@@ -1,0 +1,216 @@
+"""``Pump``: the task that reads a subscription's stream into its read-ahead.
+
+In a group it first delivers this consumer's own pending entries (a consumer restarting under
+its old name gets back what it held, docs/contract.md rule 10), then alternates reads of new
+entries with scans for idle entries of the group (``claim_idle``, every ``claim_interval``, on
+backends that declare ``redelivery``), renewing the leases of its read-ahead as it goes. A fan-out
+reader just reads. Everything read goes through the :class:`~._intake.Intake` and is handed to
+the :class:`~._readahead.ReadAhead` a batch at a time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+
+import anyio
+
+from ..backend import GroupConsumer, Record, RecordBatch, StreamDestroyedError, StreamReader
+from ..lowlevel import checkpoint
+from ._acking import Acker
+from ._calls import BackendCalls
+from ._gaps import Gaps
+from ._intake import Intake
+from ._leases import Lease, ReadAheadLeases
+from ._readahead import ReadAhead
+from ._settings import Settings
+from ._statistics import Counters
+
+__all__ = ["Pump"]
+
+log = logging.getLogger("streamsink")
+
+
+class Pump:
+    """Reads one stream for one subscription until stopped, the stream destroyed, or a failure
+    (which it hands to ``fail`` rather than raise: the application's own block must not be torn
+    down by it)."""
+
+    __slots__ = (
+        "_acker",
+        "_calls",
+        "_counters",
+        "_gaps",
+        "_held",
+        "_intake",
+        "_leases",
+        "_now",
+        "_readahead",
+        "_scope",
+        "_settings",
+        "claim_soon",
+    )
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        scope: anyio.CancelScope,
+        readahead: ReadAhead,
+        leases: ReadAheadLeases | None,
+        calls: BackendCalls,
+        intake: Intake,
+        acker: Acker,
+        gaps: Gaps,
+        counters: Counters,
+        clock: Callable[[], float],
+        held: Callable[[], set[str]],
+    ) -> None:
+        """``scope`` is cancelled to stop the pump; ``held()`` gives the ids the subscription
+        has read and not settled (skipped when own pending entries are fetched again)."""
+        self._settings = settings
+        self._scope = scope
+        self._readahead = readahead
+        self._leases = leases
+        self._calls = calls
+        self._intake = intake
+        self._acker = acker
+        self._gaps = gaps
+        self._counters = counters
+        self._now = clock
+        self._held = held
+        #: scan for idle entries at the next turn (after a nack, or a full claim)
+        self.claim_soon = False
+
+    async def run(
+        self, handle: GroupConsumer | StreamReader, fail: Callable[[Exception], None]
+    ) -> None:
+        """Read until stopped; then (whatever the end) close the read-ahead."""
+        try:
+            with self._scope:
+                if self._calls.consumer is not None:
+                    await self._pump_group(self._calls.consumer)
+                else:
+                    await self._pump_reader(handle)  # type: ignore[arg-type]
+        except StreamDestroyedError:
+            log.debug("stream %s destroyed: subscription ends", self._settings.stream_id)
+        except Exception as exc:  # never let a failure tear down the application's own block
+            fail(exc)
+        finally:
+            self._readahead.close()
+
+    async def _pump_group(self, consumer: GroupConsumer) -> None:
+        settings, counters, calls = self._settings, self._counters, self._calls
+        readahead, want_acks = self._readahead, self._acker.want
+        claims = settings.claims
+        # A consumer restarting under its old name first gets back what it held when it stopped.
+        await self._deliver_own_pending(consumer, None)
+        grace = settings.ack_grace_period
+        next_claim = self._now()
+        while True:
+            want_acks()
+            now = self._now()
+            if claims and (self.claim_soon or now >= next_claim):
+                self.claim_soon = False
+                next_claim = now + settings.claim_interval
+                await self._renew()
+                retries = counters.retries
+                claimed = await calls.call(consumer.claim_idle, grace, readahead.read_count())
+                if counters.retries != retries:
+                    await self._recover(consumer, claimed)
+                if claimed:
+                    self.claim_soon = len(claimed) >= settings.fetch_count  # more may wait
+                    await self._deliver(claimed)
+                    continue
+            block = max(0.0, min(next_claim - now, settings.max_block))
+            retries = counters.retries
+            records = await calls.call(consumer.read_new, readahead.read_count(), block)
+            if counters.retries != retries:
+                await self._recover(consumer, records)
+            if records:
+                calls.last_read = records[-1].entry_id
+                await self._deliver(records)
+            elif type(records) is RecordBatch and records.gap is not None:
+                self._gaps.note(records.gap)
+
+    async def _recover(self, consumer: GroupConsumer, fresh: Sequence[Record]) -> None:
+        """A read or claim failed before the retry that succeeded: its reply may have been lost
+        after the backend had already made its entries pending for this consumer. Fetch this
+        consumer's pending entries again now, rather than wait a grace period for the group to
+        reclaim them, skipping those this subscription still holds."""
+        held = {record.entry_id for record in fresh}
+        held.update(self._held())
+        await self._deliver_own_pending(consumer, held)
+
+    async def _deliver_own_pending(self, consumer: GroupConsumer, held: set[str] | None) -> None:
+        """Deliver this consumer's pending entries: on start (``held`` None), or after a lost
+        reply, except ``held`` (counted as ``recovered``)."""
+        after: str | None = None
+        read_count = self._readahead.read_count
+        while records := await self._calls.call(consumer.read_own_pending, after, read_count()):
+            after = records[-1].entry_id
+            if held is not None:
+                records = [record for record in records if record.entry_id not in held]
+                self._counters.recovered += len(records)
+            if records:
+                await self._deliver(records)
+
+    async def _pump_reader(self, reader: StreamReader) -> None:
+        readahead, max_block = self._readahead, self._settings.max_block
+        while True:
+            records = await self._calls.call(reader.read, readahead.read_count(), max_block)
+            if records:
+                await self._deliver(records)
+            elif type(records) is RecordBatch and records.gap is not None:
+                self._gaps.note(records.gap)
+
+    async def _deliver(self, records: Sequence[Record]) -> None:
+        """Take ``records`` in and hand what is left to the application, once there is room."""
+        gaps = self._gaps
+        if type(records) is RecordBatch and records.gap is not None:
+            gaps.note(records.gap)
+        read = len(records)
+        self._counters.received += read
+        read_at = self._now()
+        batch, ids, nbytes = await self._intake.take_in(records)
+        readahead = self._readahead
+        if read:
+            # Per entry read, filtered-out ones included: they hold no read-ahead, and a stream
+            # of them must still be read in full batches.
+            readahead.entry_bytes = nbytes // read
+        if not batch:
+            return
+        if gaps.pending is not None:
+            gaps.attach(batch[0])
+        leases = self._leases
+        lease = Lease(ids, read_at) if leases is not None else None
+
+        async def keep_up() -> None:
+            # The application is behind. While waiting on it, keep acking what it finishes and
+            # renewing the lease of what waits, so neither is redelivered meanwhile.
+            self._acker.want()
+            await self._renew(lease)
+
+        await readahead.wait_for_room(len(batch), nbytes, keep_up)
+        if lease is not None and leases is not None:
+            leases.handed(lease)
+        if readahead.hand_over(batch, lease, nbytes):
+            # The application was waiting: let it take the batch before this task goes on to
+            # its next read, whose request would otherwise delay the event by a round trip's
+            # worth of work.
+            await checkpoint()
+
+    async def _renew(self, held: Lease | None = None) -> None:
+        """Renew the lease of events read but not yet taken by the application (and of ``held``,
+        a batch the pump still holds), so a slow consumer's read-ahead is not redelivered while
+        it waits. Only while the application makes progress: a consumer stuck on one event for a
+        whole grace period stops renewing, and the group reclaims what it holds. A lease that
+        already ran out is never renewed: its entries may be another consumer's now."""
+        leases, consumer = self._leases, self._calls.consumer
+        if leases is None or consumer is None or not self._settings.claims:
+            return
+        renewal = leases.due(self._readahead.outstanding, held)
+        if renewal is None:
+            return
+        await self._calls.call(consumer.touch, renewal.ids)
+        leases.renewed(renewal)

@@ -1,0 +1,126 @@
+"""The settings of one subscription, resolved once when it is made.
+
+Every number the consumer engine runs on is derived here, from the subscriber's options, the
+backend's suggestion and its :class:`~streamsink.backend.Capabilities`, and nowhere else:
+
+- ``fetch_count``: entries asked per read, ``SubscriberOptions.fetch_count`` or else ``buffer``;
+- ``claim_interval``: seconds between scans for idle entries, ``SubscriberOptions.claim_interval``
+  or else the backend's optional ``claim_interval`` attribute (docs/writing-a-backend.md), or
+  else 0.5 s as pulse;
+- ``max_block``: longest blocking read, ``SubscriberOptions.max_block`` or else the claim interval
+  in a group (a read must return in time for the next scan) and 5 s for a fan-out reader;
+- ``claims``: whether the pump scans for idle entries (``claim_idle``) and keeps leases of its
+  read-ahead (``touch``): only in a group, and only on a backend that declares ``redelivery``
+  (without it nothing is ever redelivered, so nothing read ahead can be taken by another
+  consumer);
+- ``dead_letter_stream``: where dead letters go (docs/contract.md rule 11), validated now.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+from .._deadletter import decode_dead_letter
+from .._envelope import decode_envelope
+from .._options import SubscriberOptions, default_dead_letter_stream
+from .._streams import dead_letter_stream_id
+from ..backend import Backend
+
+__all__ = ["DEFAULT_CLAIM_INTERVAL", "Settings", "claim_interval_of", "resolve_settings"]
+
+#: pulse's idle-check period, used when neither the options nor the backend say otherwise
+DEFAULT_CLAIM_INTERVAL = 0.5
+#: a fan-out reader has no claim scan to wake for; it still returns now and then to notice
+#: a close or a cancelled scope between reads on backends whose reads do not wake for that
+_READER_MAX_BLOCK = 5.0
+
+
+@attrs.frozen(slots=True, kw_only=True)
+class Settings:
+    """What one subscription runs on; see the module docstring for where each value comes from."""
+
+    stream_id: str
+    #: the consumer group, None for a fan-out reader
+    group: str | None
+    #: this consumer's name in the group (made up for a reader too, but unused there)
+    consumer_name: str
+    #: manual mode: the application settles :class:`~streamsink.Delivery` objects
+    manual: bool
+    #: a dead-letter subscription: items are :class:`~streamsink.DeadLetter` objects
+    letters: bool
+    fetch_count: int
+    buffer: int
+    buffer_bytes: int
+    ack_grace_period: float
+    claim_interval: float
+    max_block: float
+    claims: bool
+    max_deliveries: int
+    dead_letter_stream: str | None
+    decoder: Callable[[bytes], Any]
+    #: the default envelope decoder, which the engine inlines on its hot path
+    fast_decode: bool
+
+
+def claim_interval_of(options: SubscriberOptions, backend: Backend) -> float:
+    """Seconds between claim scans: the option, else the backend's suggestion, else 0.5 s."""
+    return float(
+        options.claim_interval
+        # An optional attribute of the backend SPI (docs/writing-a-backend.md), not a protocol
+        # member, so it is looked up rather than required.
+        or getattr(backend, "claim_interval", None)
+        or DEFAULT_CLAIM_INTERVAL
+    )
+
+
+def resolve_settings(
+    options: SubscriberOptions,
+    backend: Backend,
+    stream_id: str,
+    *,
+    consumer_name: str,
+    claim_interval: float,
+    manual: bool,
+    letters: bool,
+) -> Settings:
+    """The settings of a subscription to ``stream_id``.
+
+    :raises ConfigurationError: ``dead_letter_stream(stream_id)`` is not a valid stream id.
+    """
+    group = options.group
+    return Settings(
+        stream_id=stream_id,
+        group=group,
+        consumer_name=consumer_name,
+        manual=manual,
+        letters=letters,
+        fetch_count=options.fetch_count or options.buffer,
+        buffer=options.buffer,
+        buffer_bytes=options.buffer_bytes,
+        ack_grace_period=options.ack_grace_period,
+        claim_interval=claim_interval,
+        max_block=options.max_block or (claim_interval if group else _READER_MAX_BLOCK),
+        claims=group is not None and backend.capabilities.redelivery,
+        max_deliveries=options.max_deliveries,
+        dead_letter_stream=_dead_letter_target(options, stream_id, letters=letters),
+        decoder=decode_dead_letter if letters else options.decoder,
+        fast_decode=not letters and options.decoder is decode_envelope,
+    )
+
+
+def _dead_letter_target(options: SubscriberOptions, stream_id: str, *, letters: bool) -> str | None:
+    """Where this subscription writes dead letters: ``dead_letter_stream(stream_id)``, validated
+    now; none for a dead-letter subscription, nor (with the default naming) for a stream that is
+    itself a dead-letter stream."""
+    make = options.dead_letter_stream
+    if letters or make is None:
+        return None
+    if make is default_dead_letter_stream and stream_id.endswith(":dlq"):
+        return None
+    target = dead_letter_stream_id(make, stream_id)
+    if target == stream_id:
+        return None
+    return target

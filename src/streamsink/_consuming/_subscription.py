@@ -1,0 +1,352 @@
+"""``Subscription``: one stream read through a group or as a fan-out reader (docs/contract.md
+rules 6-17).
+
+A pump task (:mod:`._pump`) reads from the backend into a bounded read-ahead (:mod:`._readahead`);
+the application takes events from it. In auto mode an event is acknowledged (:mod:`._acking`)
+once the application asks for the next one or leaves the loop normally, never when it is merely
+buffered, so a crash loses nothing: whatever was read but not finished stays pending in the group
+and is redelivered. This class wires the parts together and runs the lifecycle.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from types import TracebackType
+from typing import Any, Generic, Protocol, Self, TypeVar
+
+import anyio
+
+from .._exceptions import StreamsinkError, SubscriptionError
+from .._options import SubscriberOptions
+from ..backend import Backend, GroupConsumer, StartPosition, StreamReader
+from ..lowlevel import clock as loop_clock
+from ._acking import Acker
+from ._calls import BackendCalls
+from ._gaps import Gaps
+from ._intake import Intake
+from ._leases import ReadAheadLeases
+from ._lifecycle import Lifecycle
+from ._pump import Pump
+from ._readahead import NOTHING, ReadAhead
+from ._settings import Settings
+from ._settling import GroupSettler
+from ._statistics import Counters, SubscriptionStatistics
+
+__all__ = ["Subscription", "SubscriptionOwner"]
+
+log = logging.getLogger("streamsink")
+ItemT = TypeVar("ItemT")
+
+#: bound on the final ack flush and consumer close, which may find the backend gone
+_CLOSE_TIMEOUT = 2.0
+
+_NEW, _OPEN, _STOPPING, _CLOSED = (
+    Lifecycle.NEW,
+    Lifecycle.OPEN,
+    Lifecycle.STOPPING,
+    Lifecycle.CLOSED,
+)
+
+
+class SubscriptionOwner(Protocol):
+    """What a subscription tells whoever opened it (a :class:`~streamsink.StreamSubscriber`)."""
+
+    def report(self, error: StreamsinkError) -> None:
+        """A non-terminal error (``SubscriberOptions.on_error``); must not raise."""
+        ...
+
+    def opened(self, subscription: Subscription[Any]) -> None:
+        """``subscription`` was entered: it is live until :meth:`closed`."""
+        ...
+
+    def closed(self, subscription: Subscription[Any]) -> None:
+        """``subscription`` was left."""
+        ...
+
+
+class Subscription(Generic[ItemT]):
+    """Events (auto mode) or :class:`Delivery` objects (manual mode) from one stream.
+
+    Use as ``async with subscriber.subscribe(stream_id) as events: async for event in events``.
+    Iteration ends without error when the subscription is closed or the stream destroyed, and
+    raises :class:`SubscriptionError` when it ended by a failure (the backend unreachable past
+    ``reconnect_timeout``, acks that keep failing). Leaving the ``async with`` closes it promptly.
+
+    Whatever the decoder raises for an entry makes that entry poison (reported, dead-lettered in
+    a group), never the end of the subscription.
+    """
+
+    def __init__(
+        self,
+        owner: SubscriptionOwner,
+        backend: Backend,
+        options: SubscriberOptions,
+        settings: Settings,
+        start: StartPosition,
+        *,
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        """Made by :class:`~streamsink.StreamSubscriber`; ``clock`` (monotonic seconds) times
+        claims and leases, by default the event loop's (:func:`streamsink.lowlevel.clock`)."""
+        self._owner = owner
+        self._backend = backend
+        self._settings = settings
+        self._start = start
+        self._clock = clock
+        report = owner.report
+        self._counters = counters = Counters()
+        self._calls = calls = BackendCalls(
+            stream_id=settings.stream_id,
+            group=settings.group,
+            start=start,
+            reconnect_timeout=options.reconnect_timeout,
+            counters=counters,
+            report=report,
+        )
+        self._acker = acker = Acker(calls, counters)
+        # Shared with the acker (see `Acker.done`): the hot path appends to it directly.
+        self._done = acker.done
+        self._settler = settler = GroupSettler(
+            stream_id=settings.stream_id,
+            acker=acker,
+            calls=calls,
+            dead_letter=lambda record, reason: intake.dead_letter(record, reason),
+            is_open=lambda: self._state.entered,
+            on_nack=self._claim_soon,
+        )
+        self._intake = intake = Intake(
+            settings,
+            options,
+            backend=backend,
+            acker=acker,
+            settler=settler,
+            counters=counters,
+            report=report,
+        )
+        self._gaps = Gaps(counters, report, manual=settings.manual)
+        self._state = _NEW
+        self._terminal: SubscriptionError | None = None
+        self._current: str | None = None  # auto mode: id of the event the application holds
+        self._pump_scope = anyio.CancelScope()
+        self._stack: AsyncExitStack | None = None
+        # Made on entry, in the event loop (see `_open_parts`).
+        self._readahead: ReadAhead
+        self._leases: ReadAheadLeases | None = None
+        self._pump: Pump | None = None
+        self._reader: StreamReader | None = None
+
+    # -- public surface -------------------------------------------------------------------------
+
+    @property
+    def stream_id(self) -> str:
+        return self._settings.stream_id
+
+    @property
+    def group(self) -> str | None:
+        return self._settings.group
+
+    @property
+    def consumer(self) -> str | None:
+        """This consumer's name in the group (None for fan-out readers)."""
+        return self._settings.consumer_name if self._settings.group else None
+
+    def statistics(self) -> SubscriptionStatistics:
+        return self._counters.snapshot()
+
+    async def __aenter__(self) -> Self:
+        if self._state is not _NEW:
+            raise SubscriptionError("a subscription can be entered only once")
+        self._state = _OPEN
+        settings, calls, backend = self._settings, self._calls, self._backend
+        handle: GroupConsumer | StreamReader
+        try:
+            if settings.group is not None:
+                handle = calls.consumer = await calls.call(
+                    backend.open_group_consumer,
+                    settings.stream_id,
+                    settings.group,
+                    settings.consumer_name,
+                    self._start,
+                )
+            else:
+                handle = self._reader = await calls.call(
+                    backend.open_reader, settings.stream_id, self._start
+                )
+        except BaseException:
+            self._state = _CLOSED
+            raise
+        pump = self._open_parts()
+        self._acker.open()
+        stack = AsyncExitStack()
+        task_group = await stack.enter_async_context(anyio.create_task_group())
+        task_group.start_soon(pump.run, handle, self._fail)
+        # Auto mode acknowledges what the application finished; a filtered group also what its
+        # filter drops, in manual mode too.
+        if not settings.manual or (self._intake.filters and settings.group is not None):
+            task_group.start_soon(self._acker.run, self._fail)
+        self._stack = stack
+        self._owner.opened(self)
+        return self
+
+    def _open_parts(self) -> Pump:
+        """The parts that need the running event loop: clock, leases, read-ahead, pump."""
+        settings = self._settings
+        now = self._clock or loop_clock()
+        self._now = now
+        # A group keeps the leases of its read-ahead (they also tell which ids it holds); they
+        # run out, and are renewed, only where entries can be claimed by another consumer.
+        if settings.group is not None:
+            self._leases = ReadAheadLeases(settings.ack_grace_period, now)
+        self._readahead = ReadAhead(
+            buffer=settings.buffer,
+            buffer_bytes=settings.buffer_bytes,
+            fetch_count=settings.fetch_count,
+            poll=settings.claim_interval,
+            clock=now,
+            lease_limit=self._leases.limit if self._leases and settings.claims else math.inf,
+        )
+        self._pump = Pump(
+            settings,
+            scope=self._pump_scope,
+            readahead=self._readahead,
+            leases=self._leases,
+            calls=self._calls,
+            intake=self._intake,
+            acker=self._acker,
+            gaps=self._gaps,
+            counters=self._counters,
+            clock=now,
+            held=self._held_ids,
+        )
+        return self._pump
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        if not self._state.entered:
+            return None
+        self._state = _CLOSED
+        # Leaving normally finishes the current event; leaving by an exception leaves it pending.
+        if exc is None and self._current is not None:
+            self._done.append(self._current)
+        self._current = None
+        self._pump_scope.cancel()
+        self._acker.stop()
+        try:
+            # The pump never raises (it records terminal errors), so the task group is exited
+            # clean: the application's own exception then propagates as is, not in a group.
+            if self._stack is not None:
+                await self._stack.aclose()
+            return None
+        finally:
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                await self._acker.flush(final=True)
+            with anyio.CancelScope(shield=True), anyio.move_on_after(_CLOSE_TIMEOUT):
+                await self._close_handle()
+            self._owner.closed(self)
+
+    async def aclose(self) -> None:
+        """Stop the subscription from any task of the same event loop: reading stops at once and
+        iteration ends at the next step. Events read but not yet handed out stay pending in the
+        group (redelivered later); leaving the ``async with`` block releases the rest.
+        """
+        if self._state is _OPEN:
+            self._state = _STOPPING
+        # Also before entering: the pump then ends as soon as it starts.
+        self._pump_scope.cancel()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> ItemT:
+        state = self._state
+        if state is not _OPEN and state is not _STOPPING:
+            raise SubscriptionError(
+                "iterate a subscription inside `async with subscriber.subscribe(...) as sub:`"
+            )
+        current = self._current
+        if current is not None:
+            self._done.append(current)
+            self._current = None
+        if state is _STOPPING:
+            self._end()
+        readahead = self._readahead
+        item = readahead.take()
+        while item is NOTHING:
+            if readahead.items:  # the batch's lease ran out
+                self._expire()
+            else:
+                try:
+                    # Nothing left to take: acknowledge what is finished now, not at the
+                    # pump's next read.
+                    await readahead.refill(self._acker.want)
+                except anyio.EndOfStream:
+                    self._end()
+            item = readahead.take()
+        if self._settings.manual:
+            return item  # type: ignore[no-any-return]
+        self._current, event = item
+        return event  # type: ignore[no-any-return]
+
+    # -- the parts' callbacks -------------------------------------------------------------------
+
+    def _expire(self) -> None:
+        """Drop what is left of the current batch: its lease ran out, so the group may have
+        given it to another consumer; handing it out here would handle it twice. The entries stay
+        pending (this consumer's, or whoever claimed them) and nothing of them is acknowledged."""
+        count = self._readahead.expire()
+        self._counters.expired += count
+        self._owner.report(
+            StreamsinkError(
+                f"{count} read-ahead entries of {self.stream_id!r} were not handed out: their "
+                f"lease ran out (ack_grace_period={self._settings.ack_grace_period:g} s) before "
+                "the application took them, so they are left for redelivery"
+            )
+        )
+
+    def _end(self) -> None:
+        if self._terminal is not None:
+            raise self._terminal
+        raise StopAsyncIteration
+
+    def _fail(self, exc: Exception) -> None:
+        """Record a terminal failure (iteration raises it) and stop reading."""
+        if self._terminal is None:
+            if isinstance(exc, SubscriptionError):
+                self._terminal = exc
+            else:
+                error = SubscriptionError(f"subscription to {self.stream_id!r} failed: {exc!r}")
+                error.__cause__ = exc
+                self._terminal = error
+        self._pump_scope.cancel()
+
+    def _claim_soon(self) -> None:
+        if self._pump is not None:
+            self._pump.claim_soon = True
+
+    def _held_ids(self) -> set[str]:
+        """Ids of entries this subscription has read and not settled: read-ahead, the event the
+        application holds, finished ones whose ack has not landed, unsettled deliveries."""
+        held = set(self._done)
+        held.update(self._acker.acking)
+        held.update(self._settler.unsettled)
+        if self._current is not None:
+            held.add(self._current)
+        if self._leases is not None:
+            self._leases.sync(self._readahead.outstanding)
+            held.update(self._leases.waiting_ids())
+        return held
+
+    async def _close_handle(self) -> None:
+        handle = self._calls.consumer or self._reader
+        if handle is not None:
+            try:
+                await handle.aclose()
+            except StreamsinkError as exc:
+                log.warning("closing %s on %r: %s", type(handle).__name__, self.stream_id, exc)
