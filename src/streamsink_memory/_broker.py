@@ -18,7 +18,8 @@ import attrs
 from streamsink.backend import Entry
 from streamsink.lowlevel import Waiter, new_waiter
 
-from ._stream import Stream, format_key
+from ._keys import format_key
+from ._stream import Stream
 
 __all__ = ["BrokerStatistics", "MemoryBroker", "PendingEntry"]
 

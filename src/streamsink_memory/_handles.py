@@ -24,7 +24,9 @@ from streamsink.backend import (
 )
 from streamsink.lowlevel import checkpoint, running_loop
 
-from ._stream import Group, Stream, parse_key, start_key
+from ._group import Group
+from ._keys import parse_key, start_key
+from ._stream import Stream
 
 if TYPE_CHECKING:
     from ._broker import MemoryBroker

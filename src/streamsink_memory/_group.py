@@ -1,0 +1,253 @@
+"""A consumer group of an in-memory stream: its consumers and its pending-entries list.
+
+Plain mutable classes with ``__slots__``: they are the broker's private state, never handed out.
+A group's pending-entries list (PEL) is a dict ``entry id -> Pending``. Entries only ever enter
+it through :meth:`Group.deliver_new`, in increasing id order, so the dict's insertion order *is*
+id order. For cursor seeks (claims) the group also keeps ``order``, the same ``Pending`` objects
+in a list searched with :func:`bisect`; removed ones stay in that list (their ``owner`` is None)
+until it is rebuilt once more than half of it is dead.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from bisect import bisect_left, bisect_right
+from operator import attrgetter
+from typing import TYPE_CHECKING
+
+from streamsink.backend import Gap, Record, RecordBatch
+
+from ._keys import _COMPACT_MIN, format_key, parse_key
+
+if TYPE_CHECKING:
+    from ._stream import Stream
+
+__all__ = ["Consumer", "Group", "Pending"]
+
+
+class Pending:
+    """One PEL entry: who owns it, how often it was delivered, when it was last delivered
+    (``clock`` time; ``-inf`` after a nack so it is claimable at once). ``owner`` is None once
+    the entry left the PEL."""
+
+    __slots__ = ("count", "entry_id", "key", "owner", "time")
+
+    def __init__(self, entry_id: str, key: int, owner: Consumer, time: float) -> None:
+        self.entry_id = entry_id
+        self.key = key
+        self.owner: Consumer | None = owner
+        self.count = 1
+        self.time = time
+
+
+_pending_key = attrgetter("key")
+_new_pending = object.__new__
+
+
+class Consumer:
+    """A named consumer of a group and the PEL entries it owns (unordered)."""
+
+    __slots__ = ("name", "pending")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.pending: dict[str, Pending] = {}
+
+
+class Group:
+    """A consumer group: last-delivered key, PEL, consumers. ``lost`` is set when the group is
+    dropped (or its stream flushed or destroyed); a lost group is never used again."""
+
+    __slots__ = ("consumers", "last_key", "last_pos", "lost", "name", "order", "pel")
+
+    def __init__(self, name: str, last_key: int, last_pos: int | None = 0) -> None:
+        self.name = name
+        self.last_key = last_key
+        # Position (1 = the first entry ever appended) of the last entry delivered, None when
+        # not known (a resume from an id that trimming overtook): gaps are told by positions.
+        self.last_pos = last_pos
+        self.pel: dict[str, Pending] = {}
+        self.order: list[Pending] = []
+        self.consumers: dict[str, Consumer] = {}
+        self.lost = False
+
+    def consumer(self, name: str) -> Consumer:
+        """The consumer called ``name``, created on first use (as Redis does)."""
+        consumer = self.consumers.get(name)
+        if consumer is None:
+            consumer = self.consumers[name] = Consumer(name)
+        return consumer
+
+    def _remove(self, pending: Pending) -> None:
+        del self.pel[pending.entry_id]
+        if pending.owner is not None:
+            del pending.owner.pending[pending.entry_id]
+            pending.owner = None
+        self._compact()
+
+    def _compact(self) -> None:
+        """Rebuild ``order`` once more than half of it is removed entries."""
+        dead = len(self.order) - len(self.pel)
+        if dead > _COMPACT_MIN and dead > len(self.pel):
+            self.order = list(self.pel.values())  # dict order is id order
+
+    # -- reading -------------------------------------------------------------------------------
+
+    def deliver_new(
+        self, stream: Stream, consumer: Consumer, count: int, now: float
+    ) -> list[Record]:
+        """XREADGROUP ``>``: entries after the last-delivered id; they become ``consumer``'s.
+
+        Entries trimmed before the group got to them come back as the batch's ``gap``
+        (a :class:`RecordBatch`), once: the group's position moves past them."""
+        keys = stream.keys
+        start = bisect_right(keys, self.last_key, stream.head)
+        if start == len(keys):
+            last_pos = self.last_pos
+            if last_pos is not None and last_pos < stream.gone():
+                return RecordBatch((), self._skip(stream, None, stream.gone()))
+            return []
+        records = stream.records[start : start + count]
+        pel, order, owned = self.pel, self.order, consumer.pending
+        new = _new_pending
+        for key, record in zip(keys[start : start + len(records)], records, strict=True):
+            # Pending's fields set here rather than by its __init__: one call less per entry.
+            pending = new(Pending)
+            pending.entry_id = entry_id = record.entry_id
+            pending.key = key
+            pending.owner = consumer
+            pending.count = 1
+            pending.time = now
+            pel[entry_id] = pending
+            owned[entry_id] = pending
+            order.append(pending)
+        first_pos = stream.position(start)
+        gap = None
+        if self.last_pos != first_pos - 1:
+            gap = self._skip(stream, records[0].entry_id, first_pos - 1)
+        self.last_key = keys[start + len(records) - 1]
+        self.last_pos = first_pos + len(records) - 1
+        if gap is not None:
+            return RecordBatch(records, gap)
+        return records
+
+    def _skip(self, stream: Stream, before: str | None, to_pos: int) -> Gap:
+        """The gap between the group's position and ``to_pos``, which the group moves to."""
+        last_pos = self.last_pos
+        self.last_pos = to_pos
+        return Gap(
+            stream_id=stream.stream_id,
+            after=format_key(self.last_key) if self.last_key else None,
+            before=before,
+            count=None if last_pos is None else to_pos - last_pos,
+        )
+
+    def read_own(
+        self, stream: Stream, consumer: Consumer, after: int, count: int, now: float
+    ) -> list[Record]:
+        """XREADGROUP with an id: ``consumer``'s pending entries after ``after``, in id order,
+        each counted as a new delivery (Redis increments the delivery count and resets the idle
+        time on such history reads). Entries whose data was trimmed are dropped from the PEL."""
+        first = stream.first_key()
+        candidates: list[Pending] = []
+        for pending in list(consumer.pending.values()):
+            if pending.key <= after:
+                continue
+            if first is None or pending.key < first:
+                self._remove(pending)
+            else:
+                candidates.append(pending)
+        chosen = heapq.nsmallest(count, candidates, key=_pending_key)
+        return [self._redeliver(stream, p, now) for p in chosen]
+
+    def claim(
+        self,
+        stream: Stream,
+        consumer: Consumer,
+        cursor: int,
+        min_idle: float,
+        count: int,
+        now: float,
+    ) -> tuple[list[Record], int]:
+        """XAUTOCLAIM: scan the PEL from ``cursor`` (at most ``10 * count`` entries, as Redis),
+        move entries idle for ``min_idle`` or more to ``consumer``. Entries whose data is gone
+        are dropped from the PEL and count against ``count`` (as in Redis 7). Returns the claimed
+        records and the next cursor, 0 once the end of the PEL was reached."""
+        order = self.order  # may be rebuilt by _remove below; this list stays valid
+        index = bisect_left(order, cursor, key=_pending_key)
+        attempts = count * 10
+        first = stream.first_key()
+        claimed: list[Record] = []
+        while index < len(order) and attempts > 0 and count > 0:
+            pending = order[index]
+            index += 1
+            if pending.owner is None:
+                continue
+            attempts -= 1
+            if now - pending.time < min_idle:
+                continue
+            count -= 1
+            if first is None or pending.key < first:
+                self._remove(pending)
+                continue
+            owner = pending.owner
+            if owner is not consumer:
+                del owner.pending[pending.entry_id]
+                consumer.pending[pending.entry_id] = pending
+                pending.owner = consumer
+            claimed.append(self._redeliver(stream, pending, now))
+        while index < len(order):
+            if order[index].owner is not None:
+                return claimed, order[index].key
+            index += 1
+        return claimed, 0
+
+    def _redeliver(self, stream: Stream, pending: Pending, now: float) -> Record:
+        pending.count += 1
+        pending.time = now
+        stored = stream.record(pending.key)
+        assert stored is not None  # callers checked the entry is still in the stream
+        return Record(stored.entry_id, stored.name, stored.payload, stored.topic, pending.count)
+
+    # -- acknowledging -------------------------------------------------------------------------
+
+    def resolve(self, entry_ids: list[str] | tuple[str, ...]) -> list[Pending]:
+        """The PEL entries among ``entry_ids`` (unknown ids skipped, non-canonical spellings
+        such as ``"5"`` for ``"5-0"`` accepted). Validates every id before returning.
+
+        :raises ConfigurationError: an id that is not ``<ms>-<seq>``.
+        """
+        pel = self.pel
+        found: list[Pending] = []
+        for entry_id in entry_ids:
+            pending = pel.get(entry_id)
+            if pending is None:
+                pending = pel.get(format_key(parse_key(entry_id)))
+            if pending is not None:
+                found.append(pending)
+        return found
+
+    def ack(self, entry_ids: list[str] | tuple[str, ...]) -> int:
+        """XACK: drop entries from the PEL; returns how many were pending."""
+        found = self.resolve(entry_ids)
+        pel = self.pel
+        for pending in found:
+            owner = pending.owner
+            if owner is not None:  # None: the same id twice in one call
+                del pel[pending.entry_id]
+                del owner.pending[pending.entry_id]
+                pending.owner = None
+        self._compact()
+        return len(found)
+
+    def nack(self, entry_ids: list[str] | tuple[str, ...]) -> None:
+        """Make pending entries (any consumer's) claimable at once: idle time infinite."""
+        for pending in self.resolve(entry_ids):
+            pending.time = -math.inf
+
+    def touch(self, consumer: Consumer, entry_ids: list[str] | tuple[str, ...], now: float) -> None:
+        """Reset the idle time of ``consumer``'s own pending entries; others are left alone."""
+        for pending in self.resolve(entry_ids):
+            if pending.owner is consumer:
+                pending.time = now
