@@ -1,90 +1,48 @@
-"""The backends the parity machine runs on, each with a way to make time pass for its pending
-entries and to read its pending list and dead letters."""
+"""The backends the kit's parity machine (``streamsink.testing.run_parity``) runs on here, each
+with a way to make time pass for its pending entries and to show its pending list."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Any
 
-import pytest
-
-from streamsink.backend import Backend, StartPosition
+from streamsink.backend import Backend
+from streamsink.testing import FakeClock, ParityTarget
 from streamsink_memory import MemoryBackend, MemoryBroker
 
-__all__ = ["TARGETS", "Target"]
+__all__ = ["FakeRedisTarget", "MemoryTarget", "RedisTarget"]
 
 
-class Target:
-    name = "abstract"
-    examples = 60
+class MemoryTarget(ParityTarget):
+    """A private broker on a fake clock: time passes when the machine says so."""
 
-    def prepare(self, request: pytest.FixtureRequest) -> None:
-        """Get what the target needs from pytest (fixtures), or skip."""
-
-    def unique_stream(self) -> str:
-        return f"parity/{uuid.uuid4().hex[:12]}"
-
-    async def open(self) -> Backend:
-        raise NotImplementedError
-
-    async def advance(self, backend: Backend, stream: str, group: str, seconds: float) -> None:
-        raise NotImplementedError
-
-    async def pending(
-        self, backend: Backend, stream: str, group: str
-    ) -> dict[str, tuple[str, int]]:
-        raise NotImplementedError
-
-    async def dead_letters(self, backend: Backend, stream: str) -> list[str]:
-        reader = await backend.open_reader(stream, StartPosition.oldest())
-        try:
-            return [(r.payload or b"").decode() for r in await reader.read(10_000, 0)]
-        finally:
-            await reader.aclose()
-
-    async def cleanup(self, backend: Backend, stream: str) -> None:
-        await backend.destroy(stream)
-        await backend.destroy(f"{stream}:dlq")
-
-
-class _FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class MemoryTarget(Target):
     name = "memory"
-    examples = 150
 
     async def open(self) -> Backend:
-        self.clock = _FakeClock()
+        self.clock = FakeClock(1000.0)
         self.broker = MemoryBroker(clock=self.clock)
         return MemoryBackend(self.broker)
 
     async def advance(self, backend: Backend, stream: str, group: str, seconds: float) -> None:
-        self.clock.now += seconds
+        self.clock.advance(seconds)
 
     async def pending(
         self, backend: Backend, stream: str, group: str
-    ) -> dict[str, tuple[str, int]]:
+    ) -> dict[str, tuple[str, int]] | None:
         return {
             p.entry_id: (p.consumer, p.delivery_count) for p in self.broker.pending(stream, group)
         }
 
 
-class RedisTarget(Target):
-    """A real redis-server (the session's private one). Time passes for pending entries by
-    re-claiming each to its own owner with ``IDLE <idle + seconds>`` and ``JUSTID`` (which keeps
-    the delivery count): the server's own clock moves only by the milliseconds the test takes."""
+class RedisTarget(ParityTarget):
+    """A Redis server. Time passes for pending entries by re-claiming each to its own owner with
+    ``IDLE <idle + seconds>`` and ``JUSTID`` (which keeps the delivery count): the server's own
+    clock moves only by the milliseconds the test takes."""
 
     name = "redis"
-    examples = 40
 
-    def prepare(self, request: pytest.FixtureRequest) -> None:
-        self.url = str(request.getfixturevalue("redis_url"))
+    def __init__(self, url: str) -> None:
+        self.url = url
 
     def _raw(self) -> Any:
         import redis.asyncio as aioredis
@@ -107,7 +65,7 @@ class RedisTarget(Target):
 
     async def pending(
         self, backend: Backend, stream: str, group: str
-    ) -> dict[str, tuple[str, int]]:
+    ) -> dict[str, tuple[str, int]] | None:
         key = f"pulse:stream:{stream}"
         return {
             item["message_id"].decode(): (item["consumer"].decode(), item["times_delivered"])
@@ -124,8 +82,8 @@ class FakeRedisTarget(RedisTarget):
 
     name = "fakeredis"
 
-    def prepare(self, request: pytest.FixtureRequest) -> None:
-        self.url = f"fakeredis://parity-{uuid.uuid4().hex[:8]}"
+    def __init__(self) -> None:
+        super().__init__(f"fakeredis://parity-{uuid.uuid4().hex[:8]}")
 
     def _raw(self) -> Any:
         import fakeredis
@@ -133,6 +91,3 @@ class FakeRedisTarget(RedisTarget):
         from streamsink_redis._connection import fake_server
 
         return fakeredis.FakeAsyncRedis(server=fake_server(self.url.split("//")[1]), protocol=2)
-
-
-TARGETS: list[Any] = [MemoryTarget, FakeRedisTarget, RedisTarget]

@@ -44,6 +44,7 @@ from ._checks import ConformanceCheck
 from ._clock import FakeClock
 from ._faulty import FaultyBackend, FaultyCall, FaultyGroupConsumer, FaultyStreamReader, SpiMethod
 from ._harness import BackendFactory, Timing
+from ._parity import GroupModel, ParityTarget, run_parity
 from ._recording import RecordingSink
 from ._runner import (
     CheckResult,
@@ -78,4 +79,7 @@ __all__ = [
     "spi_checks",
     "run_spi_check",
     "run_spi_checks",
+    "ParityTarget",
+    "GroupModel",
+    "run_parity",
 ]
