@@ -1,4 +1,4 @@
-"""The dependency rule of DESIGN §2: core <- backends, backends never import each other, and
+"""The dependency rule: core <- backends, backends never import each other, and
 ``import streamsink`` pulls in no driver and no backend."""
 
 from __future__ import annotations
