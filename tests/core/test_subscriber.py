@@ -20,6 +20,7 @@ from streamsink import (
 )
 from streamsink.backend import Backend, GroupConsumer
 from streamsink_memory import MemoryBackend, MemoryBroker
+from tests.support.clock import FakeClock, advance, clocked_subscriber
 from tests.support.subscriptions import subscriber as _subscriber
 
 pytestmark = pytest.mark.anyio
@@ -250,8 +251,9 @@ async def test_reader_records_are_not_acked() -> None:
 
 async def test_slow_consumer_keeps_what_it_holds() -> None:
     """A slow auto-mode consumer that finishes everything it read within the grace period shares
-    none of it with a consumer joining the group meanwhile."""
-    backend = MemoryBackend(MemoryBroker())
+    none of it with a consumer joining the group meanwhile (on a fake clock: no real waiting)."""
+    clock = FakeClock()
+    backend = MemoryBackend(MemoryBroker(clock=clock))
     await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(16)])
     # Both batches of 8 are read at once and finished within 16 x 0.1 s, inside the 2.5 s grace.
     options = {"group": "g", "ack_grace_period": 2.5, "buffer": 8, "fetch_count": 8}
@@ -259,22 +261,22 @@ async def test_slow_consumer_keeps_what_it_holds() -> None:
     other_seen: list[int] = []
 
     async def other() -> None:
-        async with _subscriber(backend, **options).subscribe("session/s") as sub:
+        async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
             async for event in sub:
                 other_seen.append(event.payload)
 
     with anyio.fail_after(10):
         async with (
             anyio.create_task_group() as tg,
-            _subscriber(backend, **options).subscribe("session/s") as sub,
+            clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub,
         ):
             async for event in sub:
                 if not slow_seen:
                     tg.start_soon(other)
                 slow_seen.append(event.payload)
-                await anyio.sleep(0.1)
+                await advance(clock, 0.1)  # the other consumer's claim scans run meanwhile
                 if len(slow_seen) == 16:
-                    await anyio.sleep(0.5)  # the other consumer's claim scans run meanwhile
+                    await advance(clock, 0.5)
                     tg.cancel_scope.cancel()
                     break
     assert slow_seen == list(range(16))
@@ -309,8 +311,10 @@ async def test_a_worker_pool_can_share_one_subscription() -> None:
 
 async def test_read_ahead_of_a_slow_but_working_consumer_is_not_redelivered() -> None:
     """Events waiting in a slow consumer's buffer longer than the grace period keep their lease
-    while the application makes progress, so nothing is redelivered or dead-lettered."""
-    backend = MemoryBackend(MemoryBroker())
+    while the application makes progress, so nothing is redelivered or dead-lettered (on a fake
+    clock: no real waiting)."""
+    clock = FakeClock()
+    backend = MemoryBackend(MemoryBroker(clock=clock))
     await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(24)])
     # 16 events read ahead at 0.1 s each wait up to ~1.6 s: four times the 0.4 s grace period.
     options = {"group": "g", "ack_grace_period": 0.4, "buffer": 8, "max_deliveries": 2}
@@ -318,21 +322,21 @@ async def test_read_ahead_of_a_slow_but_working_consumer_is_not_redelivered() ->
     other_seen: list[int] = []
 
     async def other() -> None:
-        async with _subscriber(backend, **options).subscribe("session/s") as sub:
+        async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
             async for event in sub:
                 other_seen.append(event.payload)
 
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
             tg.start_soon(other)
-            async with _subscriber(backend, **options).subscribe("session/s") as sub:
+            async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
                 async for event in sub:
                     seen.append(event.payload)
-                    await anyio.sleep(0.1)
+                    await advance(clock, 0.1)
                     if len(seen) + len(other_seen) >= 24:
                         break
                 stats = sub.statistics()
-            await anyio.sleep(0.5)
+            await advance(clock, 0.5)
             tg.cancel_scope.cancel()
     assert sorted(seen + other_seen) == list(range(24)), f"{seen} {other_seen} {stats}"
     assert stats.redelivered == 0

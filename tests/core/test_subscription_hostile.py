@@ -21,6 +21,7 @@ from streamsink import (
 )
 from streamsink.backend import Entry, GroupConsumer, Record
 from streamsink_memory import MemoryBackend, MemoryBroker
+from tests.support.clock import FakeClock, advance, clocked_subscriber
 from tests.support.subscriptions import subscriber, take
 
 pytestmark = pytest.mark.anyio
@@ -147,24 +148,29 @@ class _FailingAppends(MemoryBackend):
 
 async def test_a_dead_letter_that_cannot_be_written_leaves_its_entry_pending() -> None:
     """A refused dead-letter write is retried, not terminal: nothing is acknowledged until the
-    letter is written, consumption goes on meanwhile, and the letter lands once writes work."""
-    broker = MemoryBroker()
+    letter is written, consumption goes on meanwhile, and the letter lands once writes work
+    (on a fake clock: redeliveries come as fast as the clock is moved)."""
+    clock = FakeClock()
+    broker = MemoryBroker(clock=clock)
     backend = _FailingAppends(broker)
     await backend.append([Entry(STREAM, "tool_end", b"junk")])
     await StreamSink(backend).send(_event(1))
     errors: list[StreamsinkError] = []
-    made = subscriber(backend, quiet=True, group="g", ack_grace_period=0.2, on_error=errors.append)
+    made = clocked_subscriber(
+        backend, clock, group="g", ack_grace_period=0.2, on_error=errors.append
+    )
     async with made.subscribe(STREAM) as events:
         (event,) = await take(events, 1)
         assert event.payload["index"] == 1
-        await anyio.sleep(0.5)  # two or so redeliveries of the junk entry, each refused
-        assert backend.refused >= 2
         junk = broker.entry_ids(STREAM)[0]
+        with anyio.fail_after(5):
+            while backend.refused < 2:  # two redeliveries of the junk entry, each refused
+                await advance(clock, 0.25)
         assert junk in [p.entry_id for p in broker.pending(STREAM, "g")]  # not acknowledged
         backend.refuse = False
         with anyio.fail_after(5):
-            while junk in [p.entry_id for p in broker.pending(STREAM, "g")]:  # noqa: ASYNC110
-                await anyio.sleep(0.02)
+            while junk in [p.entry_id for p in broker.pending(STREAM, "g")]:
+                await advance(clock, 0.25)
         stats = events.statistics()
     assert len(broker.entry_ids(f"{STREAM}:dlq")) == 1
     assert stats.dead_lettered == 1
@@ -201,8 +207,10 @@ async def test_read_ahead_whose_lease_ran_out_is_not_handed_out() -> None:
     """A handler stuck on one event for longer than the grace period stops the renewal of the
     read-ahead behind it, so the group gives that read-ahead to another consumer; when the
     handler comes back, the subscription does not hand it out a second time. (A process stopped
-    by SIGSTOP is the same case; tests/faults runs that one with real processes.)"""
-    broker = MemoryBroker()
+    by SIGSTOP is the same case; tests/faults runs that one with real processes.) On a fake
+    clock: the handler is "stuck" while the clock is moved past the grace period."""
+    clock = FakeClock()
+    broker = MemoryBroker(clock=clock)
     backend = MemoryBackend(broker)
     await StreamSink(backend).send_many([_event(i) for i in range(10)])
     options = {"group": "g", "ack_grace_period": 0.3, "buffer": 10, "fetch_count": 10}
@@ -210,22 +218,30 @@ async def test_read_ahead_whose_lease_ran_out_is_not_handed_out() -> None:
     other: list[int] = []
 
     async def other_consumer(*, task_status: Any) -> None:
-        async with subscriber(backend, quiet=True, **options).subscribe(STREAM) as events:
+        async with clocked_subscriber(backend, clock, **options).subscribe(STREAM) as events:
             task_status.started()
             async for event in events:
                 other.append(event.payload["index"])
 
+    async def handler(events: Any) -> None:
+        async for event in events:
+            stuck.append(event.payload["index"])
+
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            async with subscriber(backend, quiet=True, **options).subscribe(STREAM) as events:
-                with anyio.move_on_after(2):
-                    async for event in events:
-                        stuck.append(event.payload["index"])
-                        if len(stuck) == 1:
-                            while events.statistics().received < 10:  # noqa: ASYNC110
-                                await anyio.sleep(0.01)  # all ten read ahead
-                            await tg.start(other_consumer)
-                            await anyio.sleep(0.6)  # stuck: the other consumer claims them
+            async with clocked_subscriber(backend, clock, **options).subscribe(STREAM) as events:
+                stuck.append((await events.__anext__()).payload["index"])
+                while events.statistics().received < 10:  # noqa: ASYNC110
+                    await anyio.sleep(0.001)  # all ten read ahead
+                await tg.start(other_consumer)
+                await advance(clock, 0.6)  # stuck: the other consumer claims them
+                async with anyio.create_task_group() as back:
+                    back.start_soon(handler, events)  # the handler comes back
+                    while (  # noqa: ASYNC110
+                        len(set(stuck) | set(other)) < 10 or events.statistics().expired < 9
+                    ):
+                        await anyio.sleep(0.001)
+                    back.cancel_scope.cancel()
                 stats = events.statistics()
             tg.cancel_scope.cancel()
     assert sorted(set(stuck) | set(other)) == list(range(10))
