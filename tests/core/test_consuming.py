@@ -1,0 +1,157 @@
+"""The consumer engine's settings and lifecycle: each resolved in one place, checked here."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio
+import attrs
+import pytest
+
+from streamsink import (
+    StartPosition,
+    StreamEvent,
+    StreamSink,
+    StreamSubscriber,
+    SubscriberOptions,
+    SubscriptionError,
+)
+from streamsink._consuming import claim_interval_of, resolve_settings
+from streamsink._consuming._lifecycle import Lifecycle
+from streamsink.backend import Capabilities, GroupConsumer
+from streamsink_memory import MemoryBackend, MemoryBroker
+
+pytestmark = pytest.mark.anyio
+
+
+class _Counting:
+    """A group consumer that counts the calls made of it, by name."""
+
+    def __init__(self, inner: GroupConsumer, calls: list[str]) -> None:
+        self._inner = inner
+        self._calls = calls
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._inner, name)
+        if not callable(method):
+            return method
+
+        async def call(*args: Any) -> Any:
+            self._calls.append(name)
+            return await method(*args)
+
+        return call
+
+
+class _CountingBackend(MemoryBackend):
+    """A memory backend whose group consumers count the calls made of them; ``redelivery``
+    is declared as given."""
+
+    def __init__(self, *, redelivery: bool) -> None:
+        super().__init__(MemoryBroker())
+        self._redelivery = redelivery
+        self.calls: list[str] = []
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return attrs.evolve(super().capabilities, redelivery=self._redelivery)
+
+    async def open_group_consumer(self, *args: Any) -> GroupConsumer:
+        inner = await super().open_group_consumer(*args)
+        return _Counting(inner, self.calls)  # type: ignore[return-value]
+
+
+def _options(**overrides: Any) -> SubscriberOptions:
+    return SubscriberOptions(start=StartPosition.oldest(), **overrides)
+
+
+async def test_a_backend_without_redelivery_gets_no_claims() -> None:
+    """Nothing is ever redelivered there, so the pump neither scans for idle entries nor renews
+    the leases of its read-ahead."""
+    backend = _CountingBackend(redelivery=False)
+    await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(5)])
+    subscriber = StreamSubscriber(backend, _options(group="g", claim_interval=0.005, buffer=2))
+    seen: list[int] = []
+    async with subscriber.subscribe("session/s") as events:
+        with anyio.fail_after(5):
+            async for event in events:
+                seen.append(event.payload)
+                await anyio.sleep(0.02)  # several claim intervals per event
+                if len(seen) == 5:
+                    break
+    assert seen == list(range(5))
+    assert "read_new" in backend.calls
+    assert {"claim_idle", "touch"} & set(backend.calls) == set()
+
+
+async def test_a_backend_with_redelivery_is_scanned() -> None:
+    """The other side of the test above: the same subscription on a backend that redelivers."""
+    backend = _CountingBackend(redelivery=True)
+    subscriber = StreamSubscriber(backend, _options(group="g", claim_interval=0.005))
+    async with subscriber.subscribe("session/s"):
+        with anyio.fail_after(5):
+            while "claim_idle" not in backend.calls:  # noqa: ASYNC110
+                await anyio.sleep(0.005)
+
+
+def test_settings_are_resolved_once_from_options_and_backend() -> None:
+    backend = MemoryBackend(MemoryBroker())
+
+    def settings(**overrides: Any) -> Any:
+        options = _options(**overrides)
+        return resolve_settings(
+            options,
+            backend,
+            "session/s",
+            consumer_name="c",
+            claim_interval=claim_interval_of(options, backend),
+            manual=False,
+            letters=False,
+        )
+
+    default = settings()
+    assert (default.fetch_count, default.claim_interval, default.max_block) == (64, 0.5, 0.5)
+    assert default.claims
+    assert default.dead_letter_stream == "session/s:dlq"
+    tuned = settings(buffer=8, fetch_count=4, claim_interval=0.25, max_block=2.0)
+    assert (tuned.fetch_count, tuned.claim_interval, tuned.max_block) == (4, 0.25, 2.0)
+    assert settings(buffer=8).fetch_count == 8  # fetch_count defaults to buffer
+    reader = settings(group=None)
+    assert (reader.claims, reader.max_block) == (False, 5.0)
+
+
+def test_the_claim_interval_is_the_option_else_the_backends_else_pulses() -> None:
+    class Suggesting(MemoryBackend):
+        claim_interval = 0.125
+
+    suggesting = Suggesting(MemoryBroker())
+    assert claim_interval_of(_options(), suggesting) == 0.125
+    assert claim_interval_of(_options(claim_interval=2.0), suggesting) == 2.0
+    assert claim_interval_of(_options(), MemoryBackend(MemoryBroker())) == 0.5
+
+
+async def test_the_lifecycle_is_new_open_stopping_closed() -> None:
+    backend = MemoryBackend(MemoryBroker())
+    subscription = StreamSubscriber(backend, _options()).subscribe("session/s")
+    assert subscription._state is Lifecycle.NEW
+    async with subscription:
+        assert subscription._state is Lifecycle.OPEN
+        await subscription.aclose()
+        assert subscription._state is Lifecycle.STOPPING
+        with pytest.raises(StopAsyncIteration):
+            await subscription.__anext__()
+    assert subscription._state is Lifecycle.CLOSED
+    with pytest.raises(SubscriptionError, match="entered only once"):
+        await subscription.__aenter__()
+    with pytest.raises(SubscriptionError, match="inside `async with"):
+        await subscription.__anext__()
+
+
+async def test_closing_before_entering_ends_iteration_at_once() -> None:
+    backend = MemoryBackend(MemoryBroker())
+    await StreamSink(backend).send(StreamEvent("t", "r", "s", payload=1))
+    subscription = StreamSubscriber(backend, _options()).subscribe("session/s")
+    await subscription.aclose()
+    async with subscription:
+        with anyio.fail_after(5):
+            assert [event async for event in subscription] == []
