@@ -247,8 +247,10 @@ class RedisGroupConsumer(Handle):
             self._watch.seen_intact()  # with a keep-alive, only its refresh says so
 
     def _note_read(self, records: Sequence[Record], asked: int) -> None:
-        self._watch.created()  # XREADGROUP creates the consumer
         if records:
+            # A read of new entries creates the consumer only when it returns some (Redis 7.0:
+            # an empty XREADGROUP ... > leaves it out of XINFO CONSUMERS, blocking or not).
+            self._watch.created()
             self._last_new = records[-1].entry_id
         self._caught_up_at = time.monotonic() if len(records) < asked else -math.inf
 
@@ -321,6 +323,7 @@ class RedisGroupConsumer(Handle):
                 self._claim_cursor = "0-0" if cursor == start else cursor
                 live = [(entry_id, fields) for entry_id, fields in claimed if fields is not None]
                 if live:
+                    self._watch.created()  # a claim creates the consumer when it takes entries
                     counts = await self._delivery_counts([entry_id for entry_id, _ in live])
                     return wire.records(live, counts, default=2)
                 if self._claim_cursor == "0-0":
@@ -341,6 +344,7 @@ class RedisGroupConsumer(Handle):
                 next_start, claimed, counts = claim_reply(raw)
                 self._claim_from = "-" if next_start == "0-0" else next_start
                 if claimed:
+                    self._watch.created()  # XCLAIM created the consumer to take them
                     return wire.records(claimed, counts, default=2)
                 if next_start == "0-0":
                     break

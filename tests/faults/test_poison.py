@@ -37,7 +37,7 @@ POISON: dict[str, dict[bytes, bytes]] = {
     "missing n and p": {b"t": b"topic-only"},
     "missing n, junk p": {b"p": b"\x00\x01 not json"},
     "binary junk": {b"n": b"tool_start", b"p": os.urandom(256)},
-    "invalid UTF-8": {b"n": b"tool_start", b"p": b'{"type":"tool_start","run_id":"\xff\xfe"}'},
+    "invalid UTF-8 JSON": {b"n": b"tool_start", b"p": b'{"type":"tool_start","run_id":"r"\xff}'},
     "5 MB junk": {b"n": b"tool_start", b"p": b"x" * FIVE_MB},
     "JSON array": {b"n": b"tool_start", b"p": b"[1,2,3]"},
     "JSON string": {b"n": b"tool_start", b"p": b'"tool_start"'},
@@ -47,12 +47,17 @@ POISON: dict[str, dict[bytes, bytes]] = {
     "non-UTF-8 name, junk p": {b"n": b"\xff\xfe", b"p": b"{"},
 }
 # Not poison: the envelope in ``p`` carries the type, so a missing or odd ``n`` does not matter,
-# and a big valid event is just a big event.
+# a big valid event is just a big event, and text Go's decoder reads is read.
 WELL_FORMED: dict[str, dict[bytes, bytes]] = {
     "missing n, valid p": {b"p": VALID % b'{"seq":"raw-1"}'},
     "5 MB valid envelope": {
         b"n": b"tool_start",
         b"p": VALID % (b'{"seq":"raw-2","blob":"' + b"y" * FIVE_MB + b'"}'),
+    },
+    # Go's decoder reads bytes that are not UTF-8 inside strings (as U+FFFD): so do we.
+    "invalid UTF-8 in a string": {
+        b"n": b"tool_start",
+        b"p": VALID.replace(b'"raw"', b'"r\xff\xfe"') % b'{"seq":"raw-3"}',
     },
 }
 
@@ -106,7 +111,7 @@ async def test_poison_entries_are_dead_lettered(redis_url: str, raw: aioredis.Re
     reported: list[StreamsinkError] = []
     async with streamsink.connect(f"{redis_url}?maxlen=0") as streams:
         poison_ids, seqs, well_formed_ids = await _write_stream(streams, raw, session)
-        expected_seqs = {*seqs, "raw-1", "raw-2"}
+        expected_seqs = {*seqs, "raw-1", "raw-2", "raw-3"}
 
         # Auto mode: poison is reported and dead-lettered at once; consumption goes on.
         auto = streams.new_subscriber(
@@ -210,7 +215,7 @@ async def test_poison_entries_are_dead_lettered(redis_url: str, raw: aioredis.Re
     assert sum(isinstance(e, DecodeError) for e in reported) == len(POISON)
     assert sum("dead-lettered" in str(e) for e in reported) == 2 * len(POISON)
     assert pending == {"auto": 0, "manual": 0}
-    assert set(well_formed_ids)  # delivered as ordinary events (raw-1, raw-2 above)
+    assert set(well_formed_ids)  # delivered as ordinary events (raw-1 to raw-3 above)
 
 
 def _name(fields: dict[bytes, bytes]) -> str | None:

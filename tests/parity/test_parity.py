@@ -16,11 +16,6 @@ from streamsink.testing import ParityTarget, run_parity
 
 from .targets import FakeRedisTarget, MemoryTarget, RedisTarget
 
-REAL_REDIS_BUG = (
-    "Redis 7.0: a claim or read after an empty one raises ConsumerDeletedError although nobody "
-    "deleted the consumer (the deletion watch misreads XINFO CONSUMERS); reported, not fixed here"
-)
-
 
 @pytest.mark.parametrize("runtime", ["asyncio", "trio"])
 def test_memory_matches_the_model(runtime: str) -> None:
@@ -33,7 +28,6 @@ def test_fakeredis_matches_the_model() -> None:
     run_parity(FakeRedisTarget(), max_examples=60)
 
 
-@pytest.mark.xfail(reason=REAL_REDIS_BUG, strict=False)
 def test_redis_matches_the_model(redis_url: str) -> None:
     """The Redis backend on a real server matches the model."""
     run_parity(RedisTarget(redis_url), max_examples=40)

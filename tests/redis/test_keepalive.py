@@ -150,6 +150,26 @@ async def test_a_deletion_is_reported_once(
     await consumer.aclose()
 
 
+@pytest.mark.parametrize("keepalive", ["true", "false"])
+async def test_empty_reads_and_claims_are_no_deletion(
+    open_backend: OpenBackend, raw: aioredis.Redis, stream_id: str, keepalive: str
+) -> None:
+    """Redis 7.0 creates a consumer only when a read or claim gives it entries (an empty
+    XREADGROUP ... > or XAUTOCLAIM leaves it out of XINFO CONSUMERS): a consumer that has not
+    been given anything yet is not reported deleted, however its calls interleave."""
+    backend = await open_backend(pulse_keepalive=keepalive)
+    consumer = await backend.open_group_consumer(stream_id, GROUP, "idle", OLDEST)
+    for _ in range(3):
+        assert await consumer.read_new(10, 0) == []
+        assert await consumer.claim_idle(0.001, 10) == []
+        assert await consumer.read_new(10, 0.01) == []  # the blocking path, listing in front
+    await append(backend, stream_id, 1)
+    assert len(await consumer.read_new(10, 0)) == 1
+    assert await consumer.claim_idle(60.0, 10) == []
+    assert await consumer.read_new(10, 0.01) == []
+    await consumer.aclose()
+
+
 def test_keepalive_option() -> None:
     assert RedisOptions().keepalive_on(fake=False)
     assert not RedisOptions().keepalive_on(fake=True)

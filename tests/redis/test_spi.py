@@ -14,13 +14,8 @@ from .conftest import raw_client_for, with_query
 
 pytestmark = pytest.mark.anyio
 
-KNOWN_BUGS = {
-    ("redis", "blocked_reads_time_out_empty"): (
-        "Redis 7.0: after a blocking read_new that timed out on an empty stream, the next read "
-        "raises ConsumerDeletedError although nobody deleted the consumer (the deletion watch "
-        "misreads XINFO CONSUMERS); reported, not fixed here"
-    ),
-}
+# (server, check name) -> why that check is expected to fail there; empty while none does.
+KNOWN_BUGS: dict[tuple[str, str], str] = {}
 
 
 def redis_factory(url: str) -> BackendFactory:
