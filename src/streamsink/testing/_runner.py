@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import sys
 
 import anyio
 import attrs
@@ -22,6 +23,17 @@ __all__ = [
     "run_spi_checks",
     "spi_checks",
 ]
+
+
+def _wrong_runtime(capabilities: Capabilities) -> str | None:
+    """Why the check cannot run here: under trio, on a backend that does not declare trio."""
+    trio = sys.modules.get("trio")  # trio is running only if it was imported
+    if trio is not None and trio.lowlevel.in_trio_run() and not capabilities.trio:
+        return (
+            "backend does not declare Capabilities.trio and this check runs under trio: pin the "
+            "async runtime (an anyio_backend fixture returning 'asyncio')"
+        )
+    return None
 
 
 def conformance_checks() -> list[ConformanceCheck]:
@@ -70,7 +82,8 @@ async def run_check(
     used and close the backends it opened.
 
     :returns: a :class:`CheckResult`, ``skipped`` set (and nothing run) when ``capabilities``
-        lack a flag the check requires.
+        lack a flag the check requires, or it is called under trio and ``capabilities.trio``
+        is False.
     :raises AssertionError: the backend breaks the rule (the message says how), or cleaning up
         after a passing check failed.
     :raises TimeoutError: the check took longer than three times ``timing.timeout``.
@@ -78,6 +91,8 @@ async def run_check(
     missing = check.missing(capabilities)
     if missing:
         return CheckResult(check, f"backend lacks capability {', '.join(missing)}")
+    if wrong := _wrong_runtime(capabilities):
+        return CheckResult(check, wrong)
     timing = timing or Timing()
     await _run(Harness(factory, capabilities, timing), check, timing)
     return CheckResult(check)
@@ -116,7 +131,8 @@ async def run_spi_check(
         behind the backend's back (as a broker restart or Redis FLUSHALL would); the lost-group
         checks are skipped without it.
     :returns: a :class:`CheckResult`, ``skipped`` set (and nothing run) when ``capabilities``
-        lack a flag the check requires or a hook it needs was not given.
+        lack a flag the check requires, a hook it needs was not given, or it is called under
+        trio and ``capabilities.trio`` is False.
     :raises AssertionError: the backend breaks the SPI (the message says how), or cleaning up
         after a passing check failed.
     :raises TimeoutError: the check took longer than three times ``timing.timeout``.
@@ -126,6 +142,8 @@ async def run_spi_check(
         return CheckResult(check, f"backend lacks capability {', '.join(missing)}")
     if "lose_group" in check.hooks and lose_group is None:
         return CheckResult(check, "no lose_group hook given")
+    if wrong := _wrong_runtime(capabilities):
+        return CheckResult(check, wrong)
     timing = timing or Timing()
     harness = SpiHarness(factory, capabilities, timing, lose_group=lose_group)
     await _run(harness, check, timing)
