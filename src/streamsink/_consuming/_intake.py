@@ -152,7 +152,27 @@ class Intake:
                     attempts=attempts,
                 )
                 return None
-        event, error = self._decode(record)
+        # Decoded here rather than in a helper: in manual mode every entry comes this way.
+        event: Any = None
+        error: DecodeError | None = None
+        payload = record.payload
+        if payload is None:
+            error = DecodeError(f"entry {record.entry_id} has no payload field")
+        else:
+            try:
+                if settings.fast_decode:
+                    event = decode_entry(payload, record.entry_id, settings.stream_id)
+                    if record.topic is not None:
+                        set_event_topic(event, record.topic)
+                else:
+                    event = settings.decoder(payload)
+                    if settings.letters:
+                        event = attrs.evolve(event, letter_id=record.entry_id)
+            except DecodeError as exc:
+                error = exc
+            except Exception as exc:
+                error = DecodeError(f"decoder failed: {exc!r}")
+                error.__cause__ = exc
         if error is not None:
             counters.decode_errors += 1
             if not settings.manual:
@@ -167,30 +187,6 @@ class Intake:
         if settings.manual:
             return self._settler.delivery(record, event, error)
         return (record.entry_id, event)
-
-    def _decode(self, record: Record) -> tuple[Any, DecodeError | None]:
-        """``record``'s event, or the :class:`DecodeError` that makes it poison (whatever the
-        decoder raised is wrapped in one)."""
-        payload = record.payload
-        if payload is None:
-            return None, DecodeError(f"entry {record.entry_id} has no payload field")
-        settings = self._settings
-        try:
-            if settings.fast_decode:
-                event = decode_entry(payload, record.entry_id, settings.stream_id)
-                if record.topic is not None:
-                    set_event_topic(event, record.topic)
-            else:
-                event = settings.decoder(payload)
-                if settings.letters:
-                    event = attrs.evolve(event, letter_id=record.entry_id)
-        except DecodeError as exc:
-            return None, exc
-        except Exception as exc:
-            error = DecodeError(f"decoder failed: {exc!r}")
-            error.__cause__ = exc
-            return None, error
-        return event, None
 
     async def dead_letter(
         self, record: Record, reason: str, *, attempts: int | None = None

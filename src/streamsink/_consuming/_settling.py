@@ -28,9 +28,10 @@ class GroupSettler:
         "_acker",
         "_calls",
         "_dead_letter",
-        "_is_open",
+        "_grouped",
         "_on_nack",
         "_stream_id",
+        "open",
         "unsettled",
     )
 
@@ -40,25 +41,28 @@ class GroupSettler:
         stream_id: str,
         acker: Acker,
         calls: BackendCalls,
+        grouped: bool,
         dead_letter: Callable[[Record, str], Awaitable[bool]],
-        is_open: Callable[[], bool],
         on_nack: Callable[[], None],
     ) -> None:
-        """``dead_letter(record, reason)`` writes a dead letter and acks it (False: not
-        written); ``is_open()`` says whether the subscription is still entered; ``on_nack()``
-        runs after a nack succeeded (the pump then claims soon)."""
+        """``grouped``: the subscription reads through a group (else there is nothing to ack);
+        ``dead_letter(record, reason)`` writes a dead letter and acks it (False: not written);
+        ``on_nack()`` runs after a nack succeeded (the pump then claims soon)."""
         self._stream_id = stream_id
         self._acker = acker
         self._calls = calls
         self._dead_letter = dead_letter
-        self._is_open = is_open
+        self._grouped = grouped
         self._on_nack = on_nack
+        #: the subscription is entered (``Lifecycle.entered``), kept so by the subscription: a
+        #: flag rather than a call, as every ack reads it
+        self.open = False
         #: manual group mode: ids delivered and not settled yet
         self.unsettled: set[str] = set()
 
     def delivery(self, record: Record, event: Any, error: DecodeError | None) -> Delivery:
         """The :class:`Delivery` of ``record`` (``event`` decoded, or ``error`` why not)."""
-        if self._calls.consumer is not None:
+        if self._grouped:
             self.unsettled.add(record.entry_id)
         payload = record.payload
         return Delivery(
@@ -74,12 +78,12 @@ class GroupSettler:
         )
 
     def _require_open(self, what: str) -> None:
-        if not self._is_open():
+        if not self.open:
             raise AckError(f"cannot {what}: the subscription is closed; the entry stays pending")
 
     async def ack(self, delivery: Delivery) -> None:
         self._require_open("ack")
-        if self._calls.consumer is None:
+        if not self._grouped:
             return
         try:
             await self._acker.submit([delivery.entry_id])

@@ -113,8 +113,8 @@ class Subscription(Generic[ItemT]):
             stream_id=settings.stream_id,
             acker=acker,
             calls=calls,
+            grouped=settings.group is not None,
             dead_letter=lambda record, reason: intake.dead_letter(record, reason),
-            is_open=lambda: self._state.entered,
             on_nack=self._claim_soon,
         )
         self._intake = intake = Intake(
@@ -178,6 +178,7 @@ class Subscription(Generic[ItemT]):
         except BaseException:
             self._state = _CLOSED
             raise
+        self._settler.open = True
         pump = self._open_parts()
         self._acker.open()
         stack = AsyncExitStack()
@@ -232,6 +233,7 @@ class Subscription(Generic[ItemT]):
         if not self._state.entered:
             return None
         self._state = _CLOSED
+        self._settler.open = False
         # Leaving normally finishes the current event; leaving by an exception leaves it pending.
         if exc is None and self._current is not None:
             self._done.append(self._current)
