@@ -21,6 +21,8 @@ from ._exceptions import (
     BackendUnavailableError,
     ConfigurationError,
     ConsumerDeletedError,
+    DeadLetteredError,
+    DeadLetterFailedError,
     DecodeError,
     EntriesSkippedError,
     PublishError,
@@ -103,6 +105,8 @@ __all__ = [
     "EntriesSkippedError",
     "BackendUnavailableError",
     "ConsumerDeletedError",
+    "DeadLetteredError",
+    "DeadLetterFailedError",
 ]
 
 

@@ -7,12 +7,17 @@
     │   └── BackendNotFoundError (also LookupError)   no backend for a URL scheme
     ├── SinkClosedError                         send() after aclose()
     ├── PublishError                            the backend did not take an entry
-    ├── DecodeError (also ValueError)           bytes that are not an envelope
-    ├── AckError                                the backend did not take an ack
+    ├── DecodeError (also ValueError)           bytes that are not an envelope (stream, entry, bytes)
+    ├── AckError                                the backend did not take an ack (the entry ids)
     ├── SubscriptionError                       a subscription ended by a failure
     ├── EntriesSkippedError                     reported, never raised: entries trimmed unread
+    ├── DeadLetteredError                       reported, never raised: an entry was dead-lettered
+    ├── DeadLetterFailedError                   reported, never raised: a dead letter not written
     └── BackendUnavailableError                 the backend cannot be reached (retryable)
         └── ConsumerDeletedError                a group consumer was deleted while open
+
+"Reported" errors go to a subscriber's ``on_error`` (and its statistics); the subscription goes
+on. Every error keeps its data as attributes, so a handler can act on it without parsing text.
 
 Backends translate their driver's errors into these at the SPI boundary, so an application
 catches ``StreamsinkError`` and never a redis-py (or other driver) exception.
@@ -24,6 +29,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from ._deadletter import DeadLetter
     from .backend import Gap
 
 __all__ = [
@@ -36,6 +42,8 @@ __all__ = [
     "AckError",
     "SubscriptionError",
     "EntriesSkippedError",
+    "DeadLetteredError",
+    "DeadLetterFailedError",
     "BackendUnavailableError",
     "ConsumerDeletedError",
 ]
@@ -76,11 +84,33 @@ class PublishError(StreamsinkError):
 
 
 class DecodeError(StreamsinkError, ValueError):
-    """Bytes that cannot be decoded into an envelope."""
+    """Bytes that cannot be decoded into an envelope.
+
+    Raised by decoders with a message alone; reported by a subscription with ``stream_id``,
+    ``entry_id`` and ``payload`` (the entry's bytes, None when it had none) set as well.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        stream_id: str | None = None,
+        entry_id: str | None = None,
+        payload: bytes | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.stream_id = stream_id
+        self.entry_id = entry_id
+        self.payload = payload
 
 
 class AckError(StreamsinkError):
-    """The backend did not take an acknowledgement (or nack/term/in_progress); retryable."""
+    """The backend did not take an acknowledgement (or nack/term/in_progress); retryable.
+    ``entry_ids`` are the entries it was about (their deliveries stay as they were)."""
+
+    def __init__(self, message: str, *, entry_ids: Sequence[str] = ()) -> None:
+        super().__init__(message)
+        self.entry_ids = tuple(entry_ids)
 
 
 class SubscriptionError(StreamsinkError):
@@ -94,6 +124,28 @@ class EntriesSkippedError(StreamsinkError):
     def __init__(self, gap: Gap) -> None:
         self.gap = gap
         super().__init__(gap.describe())
+
+
+class DeadLetteredError(StreamsinkError):
+    """Given to ``on_error`` (never raised) when a subscription dead-lettered an entry: written to
+    ``target`` (None: dropped, because the entry was itself a dead letter) as ``letter`` (a
+    :class:`~streamsink.DeadLetter` with the origin, attempts and reason), and acknowledged."""
+
+    def __init__(self, message: str, *, letter: DeadLetter, target: str | None) -> None:
+        super().__init__(message)
+        self.letter = letter
+        self.target = target
+
+
+class DeadLetterFailedError(StreamsinkError):
+    """Given to ``on_error`` (never raised) when a dead letter could not be written: ``letter``
+    is what was to be written to ``target``; ``__cause__`` is the backend's error. Nothing was
+    acknowledged: the entry stays pending and writing it is tried again when it is redelivered."""
+
+    def __init__(self, message: str, *, letter: DeadLetter, target: str) -> None:
+        super().__init__(message)
+        self.letter = letter
+        self.target = target
 
 
 class BackendUnavailableError(StreamsinkError):

@@ -23,7 +23,13 @@ import attrs
 from .._deadletter import DEAD_LETTER_EVENT, DeadLetter, encode_dead_letter
 from .._envelope import decode_entry
 from .._events import set_event_topic
-from .._exceptions import DecodeError, SinkClosedError, StreamsinkError
+from .._exceptions import (
+    DeadLetteredError,
+    DeadLetterFailedError,
+    DecodeError,
+    SinkClosedError,
+    StreamsinkError,
+)
 from .._options import SubscriberOptions
 from .._topics import TopicFilter, topic_filter
 from ..backend import Backend, Entry, Record, StreamDestroyedError
@@ -175,12 +181,21 @@ class Intake:
                 error.__cause__ = exc
         if error is not None:
             counters.decode_errors += 1
+            # The report, and a manual delivery's decode_error, carry the entry.
+            error.stream_id, error.entry_id, error.payload = (
+                settings.stream_id,
+                record.entry_id,
+                payload,
+            )
             if not settings.manual:
-                self._report(
-                    DecodeError(
-                        f"undecodable entry {settings.stream_id}/{record.entry_id}: {error}"
-                    )
+                report = DecodeError(
+                    f"undecodable entry {settings.stream_id}/{record.entry_id}: {error}",
+                    stream_id=settings.stream_id,
+                    entry_id=record.entry_id,
+                    payload=payload,
                 )
+                report.__cause__ = error
+                self._report(report)
                 if grouped:
                     await self.dead_letter(record, f"undecodable: {error}")
                 return None
@@ -209,17 +224,17 @@ class Intake:
         if record.name == DEAD_LETTER_EVENT:
             target = None
             reason += "; it is itself a dead letter, so it is not dead-lettered again"
+        letter = DeadLetter(
+            origin_stream=stream_id,
+            entry_id=record.entry_id,
+            group=settings.group,
+            consumer=settings.consumer_name if settings.group else None,
+            attempts=record.delivery_count if attempts is None else attempts,
+            reason=reason,
+            event_name=record.name,
+            payload=record.payload,
+        )
         if target is not None:
-            letter = DeadLetter(
-                origin_stream=stream_id,
-                entry_id=record.entry_id,
-                group=settings.group,
-                consumer=settings.consumer_name if settings.group else None,
-                attempts=record.delivery_count if attempts is None else attempts,
-                reason=reason,
-                event_name=record.name,
-                payload=record.payload,
-            )
             entry = Entry(target, DEAD_LETTER_EVENT, encode_dead_letter(letter))
             try:
                 await self._backend.append([entry])
@@ -227,21 +242,25 @@ class Intake:
                 raise
             except StreamsinkError as exc:
                 self._counters.dead_letter_failures += 1
-                self._report(
-                    StreamsinkError(
-                        f"could not dead-letter {stream_id}/{record.entry_id} to {target} "
-                        f"({reason}): {exc}; the entry stays pending and is tried again when "
-                        "it is redelivered"
-                    )
+                failed = DeadLetterFailedError(
+                    f"could not dead-letter {stream_id}/{record.entry_id} to {target} "
+                    f"({reason}): {exc}; the entry stays pending and is tried again when "
+                    "it is redelivered",
+                    letter=letter,
+                    target=target,
                 )
+                failed.__cause__ = exc
+                self._report(failed)
                 return False
         if settings.group is not None:
             await self._acker.submit([record.entry_id])
         self._counters.dead_lettered += 1
         where = target or "nowhere (dropped)"
         self._report(
-            StreamsinkError(
-                f"entry {stream_id}/{record.entry_id} dead-lettered to {where}: {reason}"
+            DeadLetteredError(
+                f"entry {stream_id}/{record.entry_id} dead-lettered to {where}: {reason}",
+                letter=letter,
+                target=target,
             )
         )
         return True

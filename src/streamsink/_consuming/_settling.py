@@ -77,22 +77,28 @@ class GroupSettler:
             topic=record.topic,
         )
 
-    def _require_open(self, what: str) -> None:
+    def _require_open(self, what: str, delivery: Delivery) -> None:
         if not self.open:
-            raise AckError(f"cannot {what}: the subscription is closed; the entry stays pending")
+            raise AckError(
+                f"cannot {what} {delivery.entry_id}: the subscription is closed; the entry "
+                "stays pending",
+                entry_ids=[delivery.entry_id],
+            )
 
     async def ack(self, delivery: Delivery) -> None:
-        self._require_open("ack")
+        self._require_open("ack", delivery)
         if not self._grouped:
             return
         try:
             await self._acker.submit([delivery.entry_id])
         except SubscriptionError as exc:
-            raise AckError(f"ack of {delivery.entry_id} failed: {exc}") from exc
+            raise AckError(
+                f"ack of {delivery.entry_id} failed: {exc}", entry_ids=[delivery.entry_id]
+            ) from exc
         self.unsettled.discard(delivery.entry_id)
 
     async def nack(self, delivery: Delivery) -> None:
-        self._require_open("nack")
+        self._require_open("nack", delivery)
         consumer = self._calls.consumer
         if consumer is None:
             return
@@ -101,25 +107,28 @@ class GroupSettler:
         self._on_nack()
 
     async def in_progress(self, delivery: Delivery) -> None:
-        self._require_open("renew")
+        self._require_open("renew", delivery)
         consumer = self._calls.consumer
         if consumer is None:
             return
         await self._settle_call(consumer.touch, delivery, "in_progress")
 
     async def term(self, delivery: Delivery, reason: str) -> None:
-        self._require_open("term")
+        self._require_open("term", delivery)
         record = Record(
             delivery.entry_id, delivery.name, delivery.raw_payload, None, delivery.delivery_count
         )
         try:
             written = await self._dead_letter(record, reason)
         except SubscriptionError as exc:
-            raise AckError(f"term of {delivery.entry_id} failed: {exc}") from exc
+            raise AckError(
+                f"term of {delivery.entry_id} failed: {exc}", entry_ids=[delivery.entry_id]
+            ) from exc
         if not written:
             raise AckError(
                 f"term of {delivery.entry_id} failed: its dead letter could not be written; "
-                "the entry stays pending"
+                "the entry stays pending",
+                entry_ids=[delivery.entry_id],
             )
         self.unsettled.discard(delivery.entry_id)
 
@@ -130,4 +139,6 @@ class GroupSettler:
         try:
             await fn([delivery.entry_id])
         except StreamsinkError as exc:
-            raise AckError(f"{what} of {delivery.entry_id} failed: {exc}") from exc
+            raise AckError(
+                f"{what} of {delivery.entry_id} failed: {exc}", entry_ids=[delivery.entry_id]
+            ) from exc
