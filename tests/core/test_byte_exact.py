@@ -1,5 +1,5 @@
 """Envelopes relay byte for byte: what a decoder keeps of the bytes it was given, and what an
-encoder writes back from them (the codec side of DESIGN §5's "envelopes relay byte-exact")."""
+encoder writes back from them (docs/interop.md, "What byte-exact covers")."""
 
 from __future__ import annotations
 
