@@ -32,11 +32,8 @@ from streamsink._topics import topic_filter
 from streamsink_memory import MemoryBackend, MemoryBroker
 
 DATA = Path(__file__).resolve().parents[1] / "data"
-PROGRAMS = {
-    "produce_envelopes.go": "go-produced-envelopes.json",
-    "decode_envelopes.go": "go-decoded-envelopes.json",
-    "topic_patterns.go": "go-topic-patterns.json",
-}
+GENERATOR = "generate.go"
+OUTPUTS = ("go-produced-envelopes.json", "go-decoded-envelopes.json", "go-topic-patterns.json")
 
 
 def _go() -> str:
@@ -49,17 +46,18 @@ def _go() -> str:
     return go
 
 
-@pytest.mark.parametrize("program", sorted(PROGRAMS))
-def test_committed_vectors_are_what_go_produces(program: str, tmp_path: Path) -> None:
-    """Running the generator gives the committed file byte for byte."""
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the generator, run once, wrote its files."""
     go = _go()
-    workdir = tmp_path / "go"
+    root = tmp_path_factory.mktemp("go-vectors")
+    workdir = root / "go"
     workdir.mkdir()
-    shutil.copy(DATA / "go" / program, workdir / program)
+    shutil.copy(DATA / "go" / GENERATOR, workdir / GENERATOR)
     env = {**os.environ, "GO111MODULE": "on", "GOTOOLCHAIN": "local"}
-    env.setdefault("GOCACHE", str(tmp_path / "gocache"))
+    env.setdefault("GOCACHE", str(root / "gocache"))
     result = subprocess.run(
-        [go, "run", program],
+        [go, "run", GENERATOR],
         cwd=workdir,
         env=env,
         capture_output=True,
@@ -68,9 +66,14 @@ def test_committed_vectors_are_what_go_produces(program: str, tmp_path: Path) ->
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    produced = (tmp_path / PROGRAMS[program]).read_bytes()
-    assert produced == (DATA / PROGRAMS[program]).read_bytes(), (
-        f"tests/data/{PROGRAMS[program]} is not what {program} writes: regenerate it"
+    return root
+
+
+@pytest.mark.parametrize("name", OUTPUTS)
+def test_committed_vectors_are_what_go_produces(name: str, generated: Path) -> None:
+    """Running the generator gives the committed file byte for byte."""
+    assert (generated / name).read_bytes() == (DATA / name).read_bytes(), (
+        f"tests/data/{name} is not what tests/data/go/{GENERATOR} writes: regenerate it"
     )
 
 
