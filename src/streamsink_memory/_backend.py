@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from anyio.abc import AsyncResource
 
 from streamsink import SinkClosedError, validate_name
-from streamsink.backend import Capabilities, Entry, StartPosition
+from streamsink.backend import DEFAULT_ACK_GRACE_PERIOD, Capabilities, Entry, StartPosition
+from streamsink.backend.redis_ids import id_time
 from streamsink.lowlevel import checkpoint
 
 from ._broker import MemoryBroker
@@ -25,7 +27,14 @@ _CAPABILITIES = Capabilities(
     trio=True,
     persistent=False,
     reports_gaps=True,
+    claims=True,
+    own_pending=True,
+    term=False,
+    entry_times=True,
+    claim_interval=None,
 )
+"""Redis's model of a group, in process: the core claims idle entries (at its default interval),
+consumers own their pending entries by name, and an id's time is its ``<ms>`` part."""
 
 
 class MemoryBackend(AsyncResource):
@@ -111,9 +120,18 @@ class MemoryBackend(AsyncResource):
         return self._broker.append_entries(entries, maxlen=self._maxlen)
 
     async def open_group_consumer(
-        self, stream_id: str, group: str, consumer: str, start: StartPosition
+        self,
+        stream_id: str,
+        group: str,
+        consumer: str,
+        start: StartPosition,
+        *,
+        ack_grace_period: float = DEFAULT_ACK_GRACE_PERIOD,
     ) -> MemoryGroupConsumer:
         """Join (creating it, and the stream, if needed) ``group`` on ``stream_id``.
+
+        ``ack_grace_period`` is not kept: entries are redelivered only by the core's
+        ``claim_idle`` calls, which give the idle time they want.
 
         :raises ConfigurationError: a group or consumer name :func:`streamsink.validate_name`
             refuses (nothing is created), or a malformed start entry id.
@@ -132,9 +150,21 @@ class MemoryBackend(AsyncResource):
         self._check_open()
         return MemoryStreamReader(self._broker, stream_id, start, self._handles)
 
+    async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
+        """The time of ``entry_id``: its ``<ms>`` part (the wall clock when it was appended, or
+        the previous entry's time if the clock went back), in UTC. The entry need not exist.
+
+        :raises ConfigurationError: not a ``<ms>-<seq>`` id.
+        """
+        self._check_open()
+        await checkpoint()
+        return id_time(entry_id)
+
     async def destroy(self, stream_id: str) -> None:
         """Delete the stream with its entries and groups (a missing stream is fine); reads on
-        it end with :class:`~streamsink.backend.StreamDestroyedError`."""
+        it end with :class:`~streamsink.backend.StreamDestroyedError`. A stream appended to
+        later under the same id starts its ids over from the clock, with no memory of the
+        destroyed one's last id: in the same millisecond an id may repeat one it had."""
         self._check_open()
         await checkpoint()
         self._check_open()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any, final
 
 import anyio
+import attrs
 import redis.asyncio as aioredis
 import redis.exceptions as rex
 from anyio.abc import AsyncResource
@@ -14,11 +16,13 @@ from redis.asyncio.connection import ConnectionPool, SSLConnection
 
 from streamsink import ConfigurationError, SinkClosedError, validate_stream_id
 from streamsink.backend import (
+    DEFAULT_ACK_GRACE_PERIOD,
     BackendURL,
     Capabilities,
     Entry,
     StartPosition,
 )
+from streamsink.backend.redis_ids import id_time
 
 from . import _wire as wire
 from ._connection import build_pool, execute, fake_pool, is_fake_pool, raw_client
@@ -33,15 +37,23 @@ from ._reader import RedisStreamReader
 __all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
 REDIS_CAPABILITIES = Capabilities(
-    destroy_ends_subscriptions=False, trio=False, persistent=True, reports_gaps=True
+    destroy_ends_subscriptions=False,
+    trio=False,
+    persistent=True,
+    reports_gaps=True,
+    claims=True,
+    own_pending=True,
+    term=False,
+    entry_times=True,
 )
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
 cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
-backend object does end its consumers and readers (StreamDestroyedError)."""
+backend object does end its consumers and readers (StreamDestroyedError). The core claims idle
+entries (XAUTOCLAIM, or pulse-aware claims); consumers own their pending entries by name (the
+PEL); an id's time is its ``<ms>`` part; there is no native terminate (a dead letter is XACKed).
+A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
 
-FAKEREDIS_CAPABILITIES = Capabilities(
-    destroy_ends_subscriptions=False, trio=False, persistent=False, reports_gaps=True
-)
+FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
 """fakeredis: in-process, so nothing outlives the process."""
 
 
@@ -74,7 +86,8 @@ class RedisBackend(AsyncResource):
             grace=grace,
         )
         self._owns_pool = owns_pool
-        self._capabilities = capabilities
+        # The suggestion is the backend's option, so it is part of this backend's declaration.
+        self._capabilities = attrs.evolve(capabilities, claim_interval=options.claim_interval)
         self._handles: dict[str, set[Handle]] = {}
         self._closed = False
 
@@ -162,7 +175,8 @@ class RedisBackend(AsyncResource):
 
     @property
     def claim_interval(self) -> float:
-        """Seconds between ``claim_idle`` scans the core should use (``claim_interval_ms``)."""
+        """Seconds between ``claim_idle`` scans the core should use (``claim_interval_ms``), as
+        declared in ``capabilities.claim_interval``."""
         return self._ctx.options.claim_interval
 
     @property
@@ -199,14 +213,22 @@ class RedisBackend(AsyncResource):
             )
 
     async def open_group_consumer(
-        self, stream_id: str, group: str, consumer: str, start: StartPosition
+        self,
+        stream_id: str,
+        group: str,
+        consumer: str,
+        start: StartPosition,
+        *,
+        ack_grace_period: float = DEFAULT_ACK_GRACE_PERIOD,
     ) -> RedisGroupConsumer:
         """Create the group if needed (``XGROUP CREATE ... MKSTREAM``) and return a consumer.
 
         Newest is ``$``, oldest ``0``, ``after(id)`` that id, ``at(t)`` the id just before
         ``t`` (inclusive). An existing group keeps its stored position. With ``pulse_keepalive``
         on, the consumer then joins pulse's keep-alive before it exists in the group, and keeps
-        it up until :meth:`RedisGroupConsumer.aclose` (see ``RedisGroupConsumer.join``).
+        it up until :meth:`RedisGroupConsumer.aclose` (see ``RedisGroupConsumer.join``), writing
+        it every ``ack_grace_period`` (pulse's schedule); idle entries are claimed only by the
+        core's ``claim_idle`` calls, which give their own ``min_idle``.
 
         :raises ConfigurationError: a bad name or start, or ``pulse_keepalive=True`` on fakeredis.
         """
@@ -215,7 +237,9 @@ class RedisBackend(AsyncResource):
         wire.check_name("group", group)
         wire.check_name("consumer", consumer)
         wire.start_id(start)
-        handle = RedisGroupConsumer(self._ctx, stream_id, key, group, consumer, self._forget)
+        handle = RedisGroupConsumer(
+            self._ctx, stream_id, key, group, consumer, self._forget, grace=ack_grace_period
+        )
         self._handles.setdefault(key, set()).add(handle)
         try:
             await handle.ensure_group(start)
@@ -259,9 +283,22 @@ class RedisBackend(AsyncResource):
                 raise
         return wire.last_generated_id(info), info_field(info, "entries-added", 0)
 
+    async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
+        """The time of ``entry_id``: its ``<ms>`` part, the server's clock when the entry was
+        added (XADD ``*``), in UTC. Asks the server nothing; the entry need not exist.
+
+        :raises ConfigurationError: an invalid stream id, or not a ``<ms>-<seq>`` id.
+        """
+        self._check()
+        self.key(stream_id)
+        return id_time(entry_id)
+
     async def destroy(self, stream_id: str) -> None:
         """DEL the stream key (entries and groups). Consumers and readers opened by this backend
-        on the stream raise StreamDestroyedError from their next call (blocked reads end now)."""
+        on the stream raise StreamDestroyedError from their next call (blocked reads end now).
+        An XADD to the key afterwards makes a new stream whose last id is ``0-0`` again: its ids
+        start over from the server's clock, and in the same millisecond may repeat one the
+        destroyed stream had."""
         self._check()
         key = self.key(stream_id)
         handles = list(self._handles.get(key, ()))

@@ -11,7 +11,8 @@ from typing import Any, final
 import redis.exceptions as rex
 
 from streamsink import StreamsinkError
-from streamsink.backend import Record, RecordBatch, StartPosition, parse_entry_id
+from streamsink.backend import Record, RecordBatch, StartPosition
+from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
 from ._connection import execute
@@ -19,7 +20,7 @@ from ._deletion import DeletionWatch, lists_consumer
 from ._group_scripts import READ_OWN as _READ_OWN
 from ._group_scripts import TOUCH_OWN as _TOUCH_OWN
 from ._handle import Context, Handle
-from ._keepalive import Bookkeeping, KeepAlive
+from ._keepalive import DEFAULT_GRACE, Bookkeeping, KeepAlive
 from ._ownership import CLAIM, claim_reply
 from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
 
@@ -75,8 +76,12 @@ class RedisGroupConsumer(Handle):
         group: str,
         consumer: str,
         on_close: Callable[[Handle], None],
+        *,
+        grace: float = DEFAULT_GRACE,
     ) -> None:
+        """``grace``: the subscription's ack grace period, the keep-alive's period."""
         super().__init__(ctx, stream_id, key, on_close)
+        self._grace = grace
         self._group = group
         self._consumer = consumer
         self._claim_cursor = "0-0"
@@ -132,6 +137,7 @@ class RedisGroupConsumer(Handle):
             Bookkeeping(self._key, self._stream_id, self._group, self._consumer),
             self._watch,
         )
+        keepalive.learn(self._grace)
         with self._errors("admin"):
             await keepalive.join()
         self._keepalive = keepalive
@@ -293,8 +299,7 @@ class RedisGroupConsumer(Handle):
         of the claimed entries (XPENDING per id, pipelined). Trimmed entries are dropped.
 
         With ``pulse_keepalive`` on, pages of ``XPENDING`` instead, claiming only entries whose
-        owner is not a live pulse consumer, in one script per page (:mod:`._ownership`); and
-        ``min_idle`` (the subscription's ack grace period) becomes the keep-alive's period."""
+        owner is not a live pulse consumer, in one script per page (:mod:`._ownership`)."""
         self._check()
         await self._before_call()
         n = self._count(count)
@@ -309,7 +314,6 @@ class RedisGroupConsumer(Handle):
                     listing = exc
             self._check_listing(listing, "before a claim")
         if self._keepalive is not None:
-            self._keepalive.learn(min_idle)
             return await self._claim_sharing(idle_ms, n, self._keepalive)
         with self._errors("read"):
             for _ in range(MAX_CLAIM_PAGES):

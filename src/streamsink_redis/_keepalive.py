@@ -11,7 +11,7 @@ A consumer that takes part, as pulse's own consumers do:
   in the group's keep-alive map (``sink:<group>:keepalive``, field = consumer, unix nanoseconds
   as a decimal string); its first read creates it in the group;
 - writes its keep-alive again every ack grace period, pulse's schedule (the subscription's
-  ``ack_grace_period``, learned from the first ``claim_idle``; pulse's default, 20 s, until then),
+  ``ack_grace_period``, given when the consumer is opened; pulse's default, 20 s, without one),
   on the first of its calls that finds it due (see :class:`KeepAlive`);
 - on close, if it holds nothing pending, deletes itself from the group and removes both entries;
   if it still holds entries it stays, with its keep-alive written once more (pulse's Close leaves
@@ -52,8 +52,8 @@ __all__ = ["DEFAULT_GRACE", "Bookkeeping", "KeepAlive", "forget_stream"]
 _log = logging.getLogger("streamsink_redis")
 
 DEFAULT_GRACE: Final = 20.0
-"""pulse's default AckGracePeriod (seconds): the refresh period until the subscription's own
-grace period is known."""
+"""pulse's default AckGracePeriod (seconds): the refresh period of a consumer opened without a
+grace period of its own."""
 
 MIN_PERIOD: Final = 0.01
 """Shortest refresh period, whatever grace period a caller passes (guards against a hot loop)."""
@@ -301,8 +301,8 @@ class KeepAlive:
         return self._joined
 
     def learn(self, grace: float) -> None:
-        """Use the subscription's ack grace period from now on (ignored unless a positive
-        finite number of seconds)."""
+        """Use the subscription's ack grace period (given to ``open_group_consumer``) from now
+        on (ignored unless a positive finite number of seconds)."""
         if isinstance(grace, int | float) and math.isfinite(grace) and grace > 0:
             self._grace = max(float(grace), MIN_PERIOD)
 

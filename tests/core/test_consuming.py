@@ -56,8 +56,8 @@ class _CountingBackend(MemoryBackend):
     def capabilities(self) -> Capabilities:
         return attrs.evolve(super().capabilities, redelivery=self._redelivery)
 
-    async def open_group_consumer(self, *args: Any) -> GroupConsumer:
-        inner = await super().open_group_consumer(*args)
+    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> GroupConsumer:
+        inner = await super().open_group_consumer(*args, **kwargs)
         return _Counting(inner, self.calls)  # type: ignore[return-value]
 
 
@@ -122,9 +122,15 @@ def test_settings_are_resolved_once_from_options_and_backend() -> None:
 
 def test_the_claim_interval_is_the_option_else_the_backends_else_pulses() -> None:
     class Suggesting(MemoryBackend):
-        claim_interval = 0.125
+        @property
+        def capabilities(self) -> Capabilities:
+            return attrs.evolve(super().capabilities, claim_interval=0.125)
+
+    class Undeclared(MemoryBackend):
+        claim_interval = 0.125  # an attribute is no declaration: only Capabilities counts
 
     suggesting = Suggesting(MemoryBroker())
+    assert claim_interval_of(_options(), Undeclared(MemoryBroker())) == 0.5
     assert claim_interval_of(_options(), suggesting) == 0.125
     assert claim_interval_of(_options(claim_interval=2.0), suggesting) == 2.0
     assert claim_interval_of(_options(), MemoryBackend(MemoryBroker())) == 0.5

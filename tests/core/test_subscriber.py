@@ -68,8 +68,8 @@ class FlakyBackend:
     async def append(self, entries: Sequence[Any]) -> list[str]:
         return await self.inner.append(entries)
 
-    async def open_group_consumer(self, *args: Any) -> Any:
-        return FlakyConsumer(await self.inner.open_group_consumer(*args), self)
+    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> Any:
+        return FlakyConsumer(await self.inner.open_group_consumer(*args, **kwargs), self)
 
     async def open_reader(self, *args: Any) -> Any:
         return await self.inner.open_reader(*args)

@@ -262,8 +262,8 @@ class _LostReplies(MemoryBackend):
 
     lose = 0
 
-    async def open_group_consumer(self, *args: Any) -> Any:
-        return _LosingConsumer(await super().open_group_consumer(*args), self)
+    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> Any:
+        return _LosingConsumer(await super().open_group_consumer(*args, **kwargs), self)
 
 
 class _LosingConsumer:

@@ -342,9 +342,9 @@ class _CountingBackend(MemoryBackend):
     acks = 0
     acked: set[str]
 
-    async def open_group_consumer(self, *args: Any) -> Any:
+    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> Any:
         self.acked = set()
-        return _CountingConsumer(await super().open_group_consumer(*args), self)
+        return _CountingConsumer(await super().open_group_consumer(*args, **kwargs), self)
 
 
 class _CountingConsumer:

@@ -129,7 +129,8 @@ def test_the_hook_registers_the_memory_scheme() -> None:
 
 
 def test_capabilities_are_all_but_persistence() -> None:
-    """The memory backend can do everything except outlive the process."""
+    """The memory backend can do everything except outlive the process (and it has no native
+    terminate: a dead letter's entry is acked); it suggests no claim interval of its own."""
     assert MemoryBackend().capabilities == Capabilities(
         consumer_groups=True,
         fan_out=True,
@@ -139,6 +140,11 @@ def test_capabilities_are_all_but_persistence() -> None:
         trio=True,
         persistent=False,
         reports_gaps=True,
+        claims=True,
+        own_pending=True,
+        term=False,
+        entry_times=True,
+        claim_interval=None,
     )
 
 

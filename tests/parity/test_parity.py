@@ -57,8 +57,8 @@ class _IgnoresAcks(MemoryTarget):
         backend = await super().open()
         original = backend.open_group_consumer
 
-        async def open_group_consumer(*args: Any) -> Any:
-            return _NoAck(await original(*args))
+        async def open_group_consumer(*args: Any, **kwargs: Any) -> Any:
+            return _NoAck(await original(*args, **kwargs))
 
         backend.open_group_consumer = open_group_consumer  # type: ignore[method-assign]
         return backend

@@ -6,19 +6,21 @@ event or leaves the loop normally, and the acker task sends what accumulated whi
 reads on, so an ack's round trip never holds up the next read. Entries a group's topic filter
 drops are acknowledged the same way (rule 17), in manual mode too. Manual acks and the acks of
 dead letters go through the same :class:`~streamsink._coalesce.Coalescer`, so concurrent ones
-share round trips.
+share round trips; on a backend with a native terminate (``Capabilities.term``) dead letters are
+settled by ``term`` instead, through an acker of their own (:meth:`Acker.for_dead_letters`).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from typing import cast
 
 import anyio
 
 from .._coalesce import Coalescer
 from .._exceptions import StreamsinkError
-from ..backend import GroupConsumer, StreamDestroyedError
+from ..backend import GroupConsumer, StreamDestroyedError, TerminatingGroupConsumer
 from ._calls import BackendCalls
 from ._statistics import Counters
 
@@ -31,11 +33,26 @@ class Acker:
     """Sends acks for one subscription's consumer (none for a fan-out reader: then every ack
     is a no-op)."""
 
-    __slots__ = ("_acks", "_calls", "_counters", "_scope", "_wanted", "acking", "done", "submit")
+    __slots__ = (
+        "_acks",
+        "_calls",
+        "_counters",
+        "_scope",
+        "_terminates",
+        "_wanted",
+        "acking",
+        "done",
+        "submit",
+    )
 
-    def __init__(self, calls: BackendCalls, counters: Counters) -> None:
+    def __init__(
+        self, calls: BackendCalls, counters: Counters, *, terminates: bool = False
+    ) -> None:
+        """``terminates``: :attr:`submit` settles by the consumer's ``term``, not ``ack`` (an
+        acker of dead letters, see :meth:`for_dead_letters`)."""
         self._calls = calls
         self._counters = counters
+        self._terminates = terminates
         self._acks: Coalescer[str, None] = Coalescer(self._ack_ids)
         #: ``await submit(entry_ids)`` acknowledges ``entry_ids`` now, sharing the round trip
         #: with concurrent acks; raises :class:`~streamsink.SubscriptionError` when the backend
@@ -50,6 +67,17 @@ class Acker:
         self.done: list[str] = []
         #: ids of the flush in flight
         self.acking: list[str] = []
+
+    def for_dead_letters(self, *, native_term: bool) -> Acker:
+        """What settles entries once their dead letter is written: this acker, or (with
+        ``native_term``, the backend declaring ``Capabilities.term``) one that calls the
+        consumer's ``term`` instead of ``ack``, coalesced in the same way. It shares
+        :attr:`done` with this one, so what is appended there is still acked by this acker."""
+        if not native_term:
+            return self
+        letters = Acker(self._calls, self._counters, terminates=True)
+        letters.done = self.done
+        return letters
 
     def open(self) -> None:
         """Ready the acker in the event loop that runs it (before :meth:`run` starts)."""
@@ -113,6 +141,10 @@ class Acker:
         consumer: GroupConsumer | None = self._calls.consumer
         if consumer is None or not entry_ids:
             return [None] * len(entry_ids)
-        await self._calls.call(consumer.ack, entry_ids)
+        if self._terminates:
+            # Made only for a backend that declares Capabilities.term: its consumers have it.
+            await self._calls.call(cast(TerminatingGroupConsumer, consumer).term, entry_ids)
+        else:
+            await self._calls.call(consumer.ack, entry_ids)
         self._counters.acknowledged += len(entry_ids)
         return [None] * len(entry_ids)

@@ -1,16 +1,19 @@
 """``Pump``: the task that reads a subscription's stream into its read-ahead.
 
 In a group it first delivers this consumer's own pending entries (a consumer restarting under
-its old name gets back what it held, docs/contract.md rule 10), then alternates reads of new
-entries with scans for idle entries of the group (``claim_idle``, every ``claim_interval``, on
-backends that declare ``redelivery``), renewing the leases of its read-ahead as it goes. A fan-out
-reader just reads. Everything read goes through the :class:`~._intake.Intake` and is handed to
-the :class:`~._readahead.ReadAhead` a batch at a time.
+its old name gets back what it held, docs/contract.md rule 10; on backends that declare
+``own_pending``), then alternates reads of new entries with scans for idle entries of the group
+(``claim_idle``, every ``claim_interval``, on backends that declare ``redelivery`` and
+``claims``), renewing the leases of its read-ahead as it goes (on backends that declare
+``redelivery``). A backend that redelivers by itself hands redeliveries out through its reads,
+so the pump just reads there. A fan-out reader just reads. Everything read goes through the
+:class:`~._intake.Intake` and is handed to the :class:`~._readahead.ReadAhead` a batch at a time.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 
 import anyio
@@ -102,26 +105,31 @@ class Pump:
     async def _pump_group(self, consumer: GroupConsumer) -> None:
         settings, counters, calls = self._settings, self._counters, self._calls
         readahead, want_acks = self._readahead, self._acker.want
-        claims = settings.claims
+        claims, turns = settings.claims, settings.renews
         # A consumer restarting under its old name first gets back what it held when it stopped.
-        await self._deliver_own_pending(consumer, None)
+        if settings.own_pending:
+            await self._deliver_own_pending(consumer, None)
         grace = settings.ack_grace_period
-        next_claim = self._now()
+        # Every claim interval a turn renews the read-ahead's leases, then (where the core
+        # drives redelivery) claims. Without redelivery no turn is ever due, and reads block for
+        # max_block.
+        next_claim = self._now() if turns else math.inf
         while True:
             want_acks()
             now = self._now()
-            if claims and (self.claim_soon or now >= next_claim):
+            if turns and (self.claim_soon or now >= next_claim):
                 self.claim_soon = False
                 next_claim = now + settings.claim_interval
                 await self._renew()
-                retries = counters.retries
-                claimed = await calls.call(consumer.claim_idle, grace, readahead.read_count())
-                if counters.retries != retries:
-                    await self._recover(consumer, claimed)
-                if claimed:
-                    self.claim_soon = len(claimed) >= settings.fetch_count  # more may wait
-                    await self._deliver(claimed)
-                    continue
+                if claims:
+                    retries = counters.retries
+                    claimed = await calls.call(consumer.claim_idle, grace, readahead.read_count())
+                    if counters.retries != retries:
+                        await self._recover(consumer, claimed)
+                    if claimed:
+                        self.claim_soon = len(claimed) >= settings.fetch_count  # more may wait
+                        await self._deliver(claimed)
+                        continue
             block = max(0.0, min(next_claim - now, settings.max_block))
             retries = counters.retries
             records = await calls.call(consumer.read_new, readahead.read_count(), block)
@@ -137,7 +145,10 @@ class Pump:
         """A read or claim failed before the retry that succeeded: its reply may have been lost
         after the backend had already made its entries pending for this consumer. Fetch this
         consumer's pending entries again now, rather than wait a grace period for the group to
-        reclaim them, skipping those this subscription still holds."""
+        reclaim them, skipping those this subscription still holds. A backend without
+        ``own_pending`` redelivers them after the grace period instead."""
+        if not self._settings.own_pending:
+            return
         held = {record.entry_id for record in fresh}
         held.update(self._held())
         await self._deliver_own_pending(consumer, held)
@@ -207,7 +218,7 @@ class Pump:
         whole grace period stops renewing, and the group reclaims what it holds. A lease that
         already ran out is never renewed: its entries may be another consumer's now."""
         leases, consumer = self._leases, self._calls.consumer
-        if leases is None or consumer is None or not self._settings.claims:
+        if leases is None or consumer is None or not self._settings.renews:
             return
         renewal = leases.due(self._readahead.outstanding, held)
         if renewal is None:

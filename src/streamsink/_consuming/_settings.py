@@ -1,18 +1,22 @@
 """The settings of one subscription, resolved once when it is made.
 
-Every number the consumer engine runs on is derived here, from the subscriber's options, the
-backend's suggestion and its :class:`~streamsink.backend.Capabilities`, and nowhere else:
+Every number the consumer engine runs on is derived here, from the subscriber's options and the
+backend's :class:`~streamsink.backend.Capabilities`, and nowhere else:
 
 - ``fetch_count``: entries asked per read, ``SubscriberOptions.fetch_count`` or else ``buffer``;
 - ``claim_interval``: seconds between scans for idle entries, ``SubscriberOptions.claim_interval``
-  or else the backend's optional ``claim_interval`` attribute (docs/writing-a-backend.md), or
-  else 0.5 s as pulse;
+  or else ``Capabilities.claim_interval``, or else 0.5 s as pulse;
 - ``max_block``: longest blocking read, ``SubscriberOptions.max_block`` or else the claim interval
   in a group (a read must return in time for the next scan) and 5 s for a fan-out reader;
-- ``claims``: whether the pump scans for idle entries (``claim_idle``) and keeps leases of its
-  read-ahead (``touch``): only in a group, and only on a backend that declares ``redelivery``
-  (without it nothing is ever redelivered, so nothing read ahead can be taken by another
-  consumer);
+- ``renews``: whether the pump keeps the leases of its read-ahead (``touch``): only in a group,
+  and only on a backend that declares ``redelivery`` (without it nothing is ever redelivered, so
+  nothing read ahead can be taken by another consumer);
+- ``claims``: whether the pump scans for idle entries (``claim_idle``): where it renews, and the
+  backend declares ``claims`` (a backend that redelivers by itself hands redeliveries out through
+  ``read_new``);
+- ``own_pending``: whether the pump asks for this consumer's own pending entries
+  (``read_own_pending``) when it starts and after a lost read reply: only in a group, and only
+  on a backend that declares ``own_pending``;
 - ``dead_letter_stream``: where dead letters go (docs/contract.md rule 11), validated now.
 """
 
@@ -57,7 +61,9 @@ class Settings:
     ack_grace_period: float
     claim_interval: float
     max_block: float
+    renews: bool
     claims: bool
+    own_pending: bool
     max_deliveries: int
     dead_letter_stream: str | None
     decoder: Callable[[bytes], Any]
@@ -66,13 +72,10 @@ class Settings:
 
 
 def claim_interval_of(options: SubscriberOptions, backend: Backend) -> float:
-    """Seconds between claim scans: the option, else the backend's suggestion, else 0.5 s."""
+    """Seconds between claim scans: the option, else the backend's declared
+    ``Capabilities.claim_interval``, else 0.5 s."""
     return float(
-        options.claim_interval
-        # An optional attribute of the backend SPI (docs/writing-a-backend.md), not a protocol
-        # member, so it is looked up rather than required.
-        or getattr(backend, "claim_interval", None)
-        or DEFAULT_CLAIM_INTERVAL
+        options.claim_interval or backend.capabilities.claim_interval or DEFAULT_CLAIM_INTERVAL
     )
 
 
@@ -91,6 +94,8 @@ def resolve_settings(
     :raises ConfigurationError: ``dead_letter_stream(stream_id)`` is not a valid stream id.
     """
     group = options.group
+    capabilities = backend.capabilities
+    renews = group is not None and capabilities.redelivery
     return Settings(
         stream_id=stream_id,
         group=group,
@@ -103,7 +108,9 @@ def resolve_settings(
         ack_grace_period=options.ack_grace_period,
         claim_interval=claim_interval,
         max_block=options.max_block or (claim_interval if group else _READER_MAX_BLOCK),
-        claims=group is not None and backend.capabilities.redelivery,
+        renews=renews,
+        claims=renews and capabilities.claims,
+        own_pending=group is not None and capabilities.own_pending,
         max_deliveries=options.max_deliveries,
         dead_letter_stream=_dead_letter_target(options, stream_id, letters=letters),
         decoder=decode_dead_letter if letters else options.decoder,

@@ -14,6 +14,7 @@ import logging
 import math
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from functools import partial
 from types import TracebackType
 from typing import Any, Generic, Protocol, Self, TypeVar
 
@@ -121,7 +122,8 @@ class Subscription(Generic[ItemT]):
             settings,
             options,
             backend=backend,
-            acker=acker,
+            # Dead letters are settled through this acker: by term where the backend has one.
+            acker=acker.for_dead_letters(native_term=backend.capabilities.term),
             settler=settler,
             counters=counters,
             report=report,
@@ -165,7 +167,9 @@ class Subscription(Generic[ItemT]):
         try:
             if settings.group is not None:
                 handle = calls.consumer = await calls.call(
-                    backend.open_group_consumer,
+                    partial(
+                        backend.open_group_consumer, ack_grace_period=settings.ack_grace_period
+                    ),
                     settings.stream_id,
                     settings.group,
                     settings.consumer_name,
@@ -207,7 +211,7 @@ class Subscription(Generic[ItemT]):
             fetch_count=settings.fetch_count,
             poll=settings.claim_interval,
             clock=now,
-            lease_limit=self._leases.limit if self._leases and settings.claims else math.inf,
+            lease_limit=self._leases.limit if self._leases and settings.renews else math.inf,
         )
         self._pump = Pump(
             settings,

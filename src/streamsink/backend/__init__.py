@@ -1,13 +1,16 @@
 """The backend SPI: what a plugin implements so streamsink can run on it (docs/writing-a-backend.md).
 
 A backend is small: append entries, run a consumer group (read new entries, read its own pending
-entries, claim idle entries of the group, ack, nack, touch), open a fan-out reader, destroy a
-stream, close. Everything else (envelopes, stream ids, decoding, ack policy, dead-lettering,
-retries, statistics) lives once in the core, so every backend behaves the same.
+entries, claim idle entries of the group, ack, nack, touch, optionally terminate), open a fan-out
+reader, destroy a stream, close; optionally tell an entry's time. Everything else (envelopes,
+stream ids, decoding, ack policy, dead-lettering, retries, statistics) lives once in the core, so
+every backend behaves the same.
 
 Rules every implementation follows (the conformance suite in :mod:`streamsink.testing` checks them):
 
-- Entry ids are assigned by the backend, strictly increasing per stream, returned as text.
+- Entry ids are assigned by the backend, returned as text, and ordered by the backend's own rule
+  (strictly increasing per stream, in append order). They are opaque to the core, which never
+  parses them.
 - Errors leave the backend as :mod:`streamsink` errors, never as driver exceptions:
   :class:`~streamsink.BackendUnavailableError` for anything worth retrying (connection lost,
   timeout), :class:`GroupLostError` when a consumer group vanished under a consumer,
@@ -17,16 +20,25 @@ Rules every implementation follows (the conformance suite in :mod:`streamsink.te
 - Every blocking call is cancellable at once (anyio cancellation), and leaves the handle usable
   or cleanly closed; nothing keeps running after ``aclose()``.
 
-A backend may also expose a ``claim_interval`` attribute (seconds): how often it suggests the
-core scan a group for idle entries. Subscribers use it unless ``SubscriberOptions.claim_interval``
-is set (default 0.5 s, as pulse).
+What a backend can do is declared in :class:`Capabilities`, which the core reads: it makes only
+the calls the declared flags allow (``claim_idle`` with ``claims``, ``read_own_pending`` with
+``own_pending``, ``term`` with ``term``…), and takes the backend's ``claim_interval`` suggestion
+unless ``SubscriberOptions.claim_interval`` is set (default 0.5 s, as pulse).
 """
 
 from __future__ import annotations
 
 from ._capabilities import Capabilities
 from ._errors import GroupLostError, StreamDestroyedError
-from ._protocols import Backend, BackendFactory, GroupConsumer, StreamReader
+from ._protocols import (
+    DEFAULT_ACK_GRACE_PERIOD,
+    Backend,
+    BackendFactory,
+    GroupConsumer,
+    StreamReader,
+    TerminatingGroupConsumer,
+    TimedBackend,
+)
 from ._records import Entry, Gap, Record, RecordBatch
 from ._start import StartPosition
 from ._url import BackendURL
@@ -36,6 +48,7 @@ from .redis_ids import after_timestamp_id as after_timestamp_id
 from .redis_ids import parse_entry_id as parse_entry_id
 
 __all__ = [
+    "DEFAULT_ACK_GRACE_PERIOD",
     "Backend",
     "BackendFactory",
     "BackendURL",
@@ -49,4 +62,6 @@ __all__ = [
     "StartPosition",
     "StreamDestroyedError",
     "StreamReader",
+    "TerminatingGroupConsumer",
+    "TimedBackend",
 ]

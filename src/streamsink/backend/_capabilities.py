@@ -2,24 +2,48 @@
 
 from __future__ import annotations
 
+import math
+
 import attrs
+
+from .._exceptions import ConfigurationError
 
 __all__ = ["Capabilities"]
 
 
 @attrs.frozen
 class Capabilities:
-    """What a backend can show; the conformance suite skips checks by these flags, never by name.
+    """What a backend can show. The core reads it once per subscription to decide which SPI
+    calls to make; the conformance suite skips checks by these flags, never by name.
 
-    .. attribute:: consumer_groups   groups with acks, pending entries and claims
+    .. attribute:: consumer_groups   groups with acks and pending entries
     .. attribute:: fan_out           readers that see every entry and leave no state behind
-    .. attribute:: redelivery        idle entries can be claimed (``claim_idle``), nack and touch work
+    .. attribute:: redelivery        an entry delivered in a group and not acknowledged within the
+       grace period given to :meth:`~Backend.open_group_consumer` is delivered again, with its
+       delivery count raised; ``nack`` and ``touch`` work. Without it the core never calls
+       ``claim_idle``, ``nack`` nor ``touch``.
+    .. attribute:: claims            redelivery is driven by the core: it calls ``claim_idle``
+       every claim interval to take over idle entries. False: the backend redelivers idle
+       entries by itself, through ``read_new`` (a broker with server-side redelivery), and
+       ``claim_idle`` is never called. Meaningless without ``redelivery``.
+    .. attribute:: own_pending       a consumer's pending entries belong to it by name and outlive
+       its handle: ``read_own_pending`` gives them back to a consumer opened again under the
+       same name (after a restart, or to recover a lost read reply). Without it the core never
+       calls ``read_own_pending``; what a consumer held is redelivered after the grace period.
+    .. attribute:: term              the group consumer has a native ``term``
+       (:class:`TerminatingGroupConsumer`): the core calls it instead of ``ack`` when it has
+       dead-lettered an entry.
+    .. attribute:: entry_times       the backend has ``entry_time`` (:class:`TimedBackend`): the
+       time an entry was appended, the time ``StartPosition.at`` compares with.
     .. attribute:: trim              streams are trimmed to an approximate maximum length
     .. attribute:: destroy_ends_subscriptions  ``destroy`` ends live subscriptions cleanly
     .. attribute:: trio              runs under trio as well as asyncio
     .. attribute:: persistent        entries outlive the process
     .. attribute:: reports_gaps      reads return a :class:`RecordBatch` naming the entries that
        were trimmed before the reader (or its group) got to them
+    .. attribute:: claim_interval    seconds between the core's ``claim_idle`` scans that the
+       backend suggests (used unless ``SubscriberOptions.claim_interval`` is set); None: the
+       core's default, 0.5 s.
     """
 
     consumer_groups: bool = True
@@ -30,3 +54,21 @@ class Capabilities:
     trio: bool = False
     persistent: bool = False
     reports_gaps: bool = False
+    claims: bool = True
+    own_pending: bool = True
+    term: bool = False
+    entry_times: bool = False
+    claim_interval: float | None = attrs.field(default=None)
+
+    @claim_interval.validator
+    def _check_claim_interval(
+        self, attribute: attrs.Attribute[float | None], value: object
+    ) -> None:
+        # Checked here so that a bad suggestion fails where the backend declares it, not in
+        # the first subscription's pump.
+        if value is None:
+            return
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigurationError(f"claim_interval must be seconds or None, got {value!r}")
+        if not (value > 0 and math.isfinite(value)):
+            raise ConfigurationError(f"claim_interval must be positive and finite, got {value!r}")

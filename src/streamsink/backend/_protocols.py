@@ -1,24 +1,46 @@
-"""The three protocols a backend implements: :class:`Backend`, :class:`GroupConsumer` and
-:class:`StreamReader`, and the factory a plugin registers."""
+"""The protocols a backend implements: :class:`Backend`, :class:`GroupConsumer` and
+:class:`StreamReader`, the optional :class:`TimedBackend` and :class:`TerminatingGroupConsumer`
+(declared by :class:`Capabilities`), and the factory a plugin registers.
+
+Entry ids are opaque text to the core: it compares them only for equality, and passes them back
+(``after``, acks) as it got them. A backend orders them by its own rule.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from datetime import datetime
+from typing import Final, Protocol
 
 from ._capabilities import Capabilities
 from ._records import Entry, Record
 from ._start import StartPosition
 from ._url import BackendURL
 
-__all__ = ["Backend", "BackendFactory", "GroupConsumer", "StreamReader"]
+__all__ = [
+    "DEFAULT_ACK_GRACE_PERIOD",
+    "Backend",
+    "BackendFactory",
+    "GroupConsumer",
+    "StreamReader",
+    "TerminatingGroupConsumer",
+    "TimedBackend",
+]
+
+DEFAULT_ACK_GRACE_PERIOD: Final = 20.0
+"""The grace period (seconds) of a group consumer opened without one: the core's default
+``SubscriberOptions.ack_grace_period``."""
 
 
 class GroupConsumer(Protocol):
     """One named consumer in a consumer group on one stream.
 
     Entries read through it stay pending (owned by this consumer, with a delivery count and an
-    idle time) until acked. Methods raise :class:`GroupLostError` when the group vanished.
+    idle time) until acked. Every id given to ``ack``, ``nack`` and ``touch`` names one delivery:
+    the latest delivery of that entry to this consumer. A backend may settle each id on its own
+    (a broker whose acknowledgements are per message), or all in one round trip; ids this
+    consumer does not hold are ignored. Methods raise :class:`GroupLostError` when the group
+    vanished.
     """
 
     @property
@@ -34,40 +56,59 @@ class GroupConsumer(Protocol):
     async def read_new(self, count: int, block: float) -> Sequence[Record]:
         """Up to ``count`` entries never delivered to the group, waiting up to ``block`` seconds
         for the first (``block <= 0``: do not wait); empty on timeout. They become pending for
-        this consumer."""
+        this consumer. Where the backend redelivers by itself (``Capabilities.claims`` False),
+        entries due for redelivery come this way too, with their delivery counts raised.
+
+        Cancelling a read loses nothing: an entry the broker handed to a cancelled read is
+        returned by a later read or stays pending, to be redelivered after the grace period."""
         ...
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
-        """Up to ``count`` of this consumer's own pending entries with ids greater than ``after``
-        (all when None), in id order, without blocking; each counts as a new delivery (its
-        delivery count grows, as a Redis history read does). Entries whose data is gone (trimmed)
-        are removed from the pending list and not returned."""
+        """(``Capabilities.own_pending``) Up to ``count`` of this consumer's own pending entries
+        with ids after ``after`` (all when None), in id order, without blocking; each counts as
+        a new delivery (its delivery count grows). Entries whose data is gone (trimmed) are
+        removed from the pending list and not returned."""
         ...
 
     async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
-        """Move up to ``count`` pending entries of the group idle for at least ``min_idle``
-        seconds (any consumer's, including this one's) to this consumer and return them with
-        their delivery counts incremented. Successive calls page through the pending list, and
-        a call may scan only part of it (as XAUTOCLAIM does), so an empty answer does not prove
-        that nothing further on is idle. An entry whose data is gone (trimmed) is dropped from
-        the pending list and not returned."""
+        """(``Capabilities.claims``) Move up to ``count`` pending entries of the group idle for
+        at least ``min_idle`` seconds (any consumer's, including this one's; the core passes
+        the grace period the consumer was opened with) to this consumer and return them with
+        their delivery counts incremented. Successive calls page through the pending entries,
+        and a call may look at only part of them, so an empty answer does not prove that
+        nothing further on is idle. An entry whose data is gone (trimmed) is dropped from the
+        pending list and not returned."""
         ...
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
-        """Acknowledge entries (idempotent: acking an unknown or acked id is not an error)."""
+        """Acknowledge deliveries: their entries are done and never delivered again
+        (idempotent: acking an unknown or acked id is not an error)."""
         ...
 
     async def nack(self, entry_ids: Sequence[str]) -> None:
-        """Make pending entries claimable at once, without waiting for the idle period."""
+        """(``Capabilities.redelivery``) Give deliveries back: their entries are delivered again
+        (to this or another consumer) at once, without waiting for the grace period."""
         ...
 
     async def touch(self, entry_ids: Sequence[str]) -> None:
-        """Reset the idle time of this consumer's pending entries (a handler is still on them)."""
+        """(``Capabilities.redelivery``) Restart the grace period of deliveries this consumer
+        still holds (a handler is still on them); entries another consumer took meanwhile stay
+        that consumer's."""
         ...
 
     async def aclose(self) -> None:
         """Release the consumer's resources; delete the consumer from the group when it holds
-        no pending entries. Idempotent; pending entries stay for others to claim."""
+        no pending entries. Idempotent; pending entries stay for redelivery."""
+        ...
+
+
+class TerminatingGroupConsumer(GroupConsumer, Protocol):
+    """A group consumer with a native terminate (declared by ``Capabilities.term``)."""
+
+    async def term(self, entry_ids: Sequence[str]) -> None:
+        """End deliveries for good, as failures: their entries are never delivered again (as
+        after ``ack``), and the broker may record that they were terminated. The core calls it,
+        instead of ``ack``, once it has written an entry's dead letter. Idempotent."""
         ...
 
 
@@ -105,9 +146,20 @@ class Backend(Protocol):
         ...
 
     async def open_group_consumer(
-        self, stream_id: str, group: str, consumer: str, start: StartPosition
+        self,
+        stream_id: str,
+        group: str,
+        consumer: str,
+        start: StartPosition,
+        *,
+        ack_grace_period: float = DEFAULT_ACK_GRACE_PERIOD,
     ) -> GroupConsumer:
-        """Join (creating if needed) ``group`` on ``stream_id`` as ``consumer``."""
+        """Join (creating if needed) ``group`` on ``stream_id`` as ``consumer``.
+
+        ``ack_grace_period`` (seconds) is how long a delivery may stay unacknowledged before
+        its entry is redelivered: the ``min_idle`` of the core's claims, or the redelivery
+        delay of a broker that redelivers by itself.
+        """
         ...
 
     async def open_reader(self, stream_id: str, start: StartPosition) -> StreamReader:
@@ -115,11 +167,32 @@ class Backend(Protocol):
         ...
 
     async def destroy(self, stream_id: str) -> None:
-        """Delete the stream with its entries and groups; destroying a missing stream is fine."""
+        """Delete the stream with its entries and groups; destroying a missing stream is fine.
+
+        Handles of this backend on the stream raise ``StreamDestroyedError`` from then on. A
+        stream appended to later under the same id is a new stream: its ids may start over (an
+        id may repeat one the destroyed stream had), so positions from before do not carry over.
+        """
         ...
 
     async def aclose(self) -> None:
         """Close the connection. Idempotent. Caller-owned clients are left open."""
+        ...
+
+
+class TimedBackend(Backend, Protocol):
+    """A backend that can tell when an entry was appended (declared by
+    ``Capabilities.entry_times``)."""
+
+    async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
+        """The time (timezone-aware) the backend gives entry ``entry_id`` of ``stream_id``: the
+        time ``StartPosition.at`` compares with, so ``at(entry_time(id))`` starts at that entry
+        (inclusive). Times do not decrease in id order.
+
+        :raises ConfigurationError: ``entry_id`` is not an id of this backend.
+        :raises StreamsinkError: the time cannot be known (e.g. the entry is gone, on a backend
+            that must look it up).
+        """
         ...
 
 

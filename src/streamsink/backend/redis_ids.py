@@ -5,12 +5,12 @@ their backend's rule; these helpers are for backends whose ids look like Redis's
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from .._exceptions import ConfigurationError
 from ._start import StartPosition
 
-__all__ = ["after_timestamp_id", "parse_entry_id", "start_after_id"]
+__all__ = ["after_timestamp_id", "id_time", "parse_entry_id", "start_after_id"]
 
 _ENTRY_ID = re.compile(r"([0-9]{1,20})(?:-([0-9]{1,20}))?", re.ASCII)
 _MAX_PART = 2**64 - 1
@@ -37,12 +37,29 @@ def parse_entry_id(entry_id: str) -> tuple[int, int]:
 
 
 _MAX_SEQ = 2**64 - 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MILLISECOND = timedelta(milliseconds=1)
+
+
+def id_time(entry_id: str) -> datetime:
+    """The time of a ``<ms>-<seq>`` id: its ``<ms>`` part, in UTC (what
+    ``TimedBackend.entry_time`` answers for such ids; :func:`after_timestamp_id` is its inverse,
+    so ``at(id_time(id))`` includes the entry).
+
+    :raises ConfigurationError: not such an id.
+    """
+    ms, _ = parse_entry_id(entry_id)
+    # Exact: a float of seconds would round some milliseconds down, and at() would then start
+    # a millisecond early.
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
 
 
 def after_timestamp_id(time: datetime) -> str:
     """The ``<ms>-<seq>`` id just before the first possible id at ``time``, so that reading
     *after* it includes entries stamped exactly at ``time`` (pulse's ``<ms>-0`` is exclusive)."""
-    ms = int(time.timestamp() * 1000)
+    # In whole milliseconds by exact arithmetic: through a float of seconds some times round
+    # down a millisecond, and the start would include entries a millisecond before ``time``.
+    ms = (time - _EPOCH) // _MILLISECOND
     return "0-0" if ms <= 0 else f"{ms - 1}-{_MAX_SEQ}"
 
 

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Literal, TypeVar
+from datetime import datetime
+from functools import partial
+from typing import Any, Literal, TypeVar, cast
 
 import anyio
 import attrs
 
 from .._exceptions import BackendUnavailableError, StreamsinkError
 from ..backend import (
+    DEFAULT_ACK_GRACE_PERIOD,
     Backend,
     Capabilities,
     Entry,
@@ -18,6 +21,8 @@ from ..backend import (
     Record,
     StartPosition,
     StreamReader,
+    TerminatingGroupConsumer,
+    TimedBackend,
 )
 
 __all__ = ["FaultyBackend", "FaultyCall", "FaultyGroupConsumer", "FaultyStreamReader", "SpiMethod"]
@@ -29,6 +34,7 @@ SpiMethod = Literal[
     "open_group_consumer",
     "open_reader",
     "destroy",
+    "entry_time",
     "ensure_group",
     "read_new",
     "read_own_pending",
@@ -36,6 +42,7 @@ SpiMethod = Literal[
     "ack",
     "nack",
     "touch",
+    "term",
     "read",
 ]
 """The SPI calls a :class:`FaultyBackend` can fail or delay (``aclose`` always goes through)."""
@@ -92,8 +99,10 @@ class FaultyBackend:
 
     ``FaultyBackend(inner)`` is itself a backend: pass it to ``StreamSink``,
     ``StreamSubscriber`` or ``streamsink.connect``. Its group consumers and readers are wrapped
-    too. With no fault set it forwards every call unchanged; other attributes (``claim_interval``,
-    ``broker``…) are the inner backend's. ``aclose`` is never failed or delayed.
+    too. With no fault set it forwards every call unchanged; its ``capabilities`` and other
+    attributes (``broker``…) are the inner backend's. The optional ``entry_time`` and ``term``
+    are forwarded too (the inner backend has them when its capabilities declare them).
+    ``aclose`` is never failed or delayed.
 
     Faults are matched per call in the order they were set; a call raises the first matching
     failure. Every call is recorded in :attr:`calls`. Faults may be changed at any time, from any
@@ -242,18 +251,30 @@ class FaultyBackend:
         return await self._call("append", streams, self._inner.append, entries)
 
     async def open_group_consumer(
-        self, stream_id: str, group: str, consumer: str, start: StartPosition
+        self,
+        stream_id: str,
+        group: str,
+        consumer: str,
+        start: StartPosition,
+        *,
+        ack_grace_period: float = DEFAULT_ACK_GRACE_PERIOD,
     ) -> GroupConsumer:
         inner = await self._call(
             "open_group_consumer",
             [stream_id],
-            self._inner.open_group_consumer,
+            partial(self._inner.open_group_consumer, ack_grace_period=ack_grace_period),
             stream_id,
             group,
             consumer,
             start,
         )
         return FaultyGroupConsumer(self, inner, stream_id)
+
+    async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
+        """The inner backend's ``entry_time`` (it has one when it declares
+        ``Capabilities.entry_times``)."""
+        inner = cast(TimedBackend, self._inner)
+        return await self._call("entry_time", [stream_id], inner.entry_time, stream_id, entry_id)
 
     async def open_reader(self, stream_id: str, start: StartPosition) -> StreamReader:
         inner = await self._call(
@@ -325,6 +346,12 @@ class FaultyGroupConsumer:
 
     async def touch(self, entry_ids: Sequence[str]) -> None:
         await self._backend._call("touch", self._streams, self._inner.touch, entry_ids)
+
+    async def term(self, entry_ids: Sequence[str]) -> None:
+        """The inner consumer's ``term`` (it has one when its backend declares
+        ``Capabilities.term``)."""
+        inner = cast(TerminatingGroupConsumer, self._inner)
+        await self._backend._call("term", self._streams, inner.term, entry_ids)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
