@@ -48,4 +48,7 @@ async def test_spi(check: SpiCheck, url: str, request: pytest.FixtureRequest) ->
     capabilities = probe.capabilities
     await probe.aclose()
     result = await run_spi_check(check, factory, capabilities, lose_group=destroy_group)
-    assert result.skipped is None, result.skipped
+    if "term" in check.requires:  # Redis has no native terminate: a dead letter is XACKed
+        assert result.skipped is not None
+    else:
+        assert result.skipped is None, result.skipped

@@ -3,10 +3,9 @@ AssertionError)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import anyio
 import attrs
@@ -25,7 +24,7 @@ from .._exceptions import (
     StreamsinkError,
 )
 from .._topics import event_topic
-from ..backend import Backend, Capabilities, Entry, StartPosition
+from ..backend import Backend, Capabilities, Entry, StartPosition, TimedBackend
 from ._harness import Harness
 
 __all__ = ["CHECKS", "ConformanceCheck"]
@@ -158,9 +157,12 @@ async def entry_ids_increase_in_send_order(h: Harness) -> None:
     assert len(set(ids)) == len(ids)
     records = await h.read_all(backend, published[0].stream_id)
     assert [r.entry_id for r in records] == ids
-    if all(re.fullmatch(r"\d+-\d+", i) for i in ids):
-        numeric = [tuple(map(int, i.split("-"))) for i in ids]
-        assert numeric == sorted(numeric) and len(set(numeric)) == len(numeric)
+    # Ids are opaque: their order is the backend's, seen in the read order above. Where the
+    # backend tells entries' times, those follow that order too.
+    if h.capabilities.entry_times:
+        timed = cast(TimedBackend, backend)
+        times = [await timed.entry_time(published[0].stream_id, i) for i in ids]
+        assert times == sorted(times), f"entry times decrease in send order: {times}"
 
 
 @check("3", "fan_out")
@@ -255,9 +257,10 @@ async def group_start_positions(h: Harness) -> None:
 
     assert await first_ids(StartPosition.oldest(), h.name("g"), 3) == ids
     assert await first_ids(StartPosition.after(ids[0]), h.name("g"), 2) == ids[1:]
-    match = re.fullmatch(r"(\d+)-\d+", ids[1])
-    if match:  # at() is inclusive: an entry stamped exactly at that millisecond is included
-        at = datetime.fromtimestamp(int(match.group(1)) / 1000, UTC)
+    # at() is inclusive: an entry of exactly that time is read. Only the backend knows its
+    # entries' times (its clock, its ids), so this needs entry_time.
+    if h.capabilities.entry_times:
+        at = await cast(TimedBackend, backend).entry_time(stream, ids[1])
         assert await first_ids(StartPosition.at(at), h.name("g"), 2) == ids[1:]
     group = h.name("g")
     async with h.subscriber(backend, group=group, start=StartPosition.newest()).subscribe(
@@ -655,8 +658,8 @@ async def destroy_ends_subscriptions(h: Harness) -> None:
 
 @check("15", "consumer_groups")
 async def vanished_group_is_recreated(h: Harness) -> None:
-    """When a stream (with its group) vanishes under a subscription, as after a Redis FLUSHALL or
-    a destroy by another process, the group is re-created and new events flow (backends where
+    """When a stream (with its group) vanishes under a subscription, as after a wipe of the
+    broker's data or a destroy by another process, the group is re-created and new events flow (backends where
     destroy ends subscriptions end them cleanly instead)."""
     backend = await h.backend()
     elsewhere = await h.backend()  # another connection, as another process would have
@@ -696,7 +699,7 @@ async def slow_consumer_bounds_reading(h: Harness) -> None:
 # -- entries trimmed before they were read ------------------------------------------------------
 
 _TRIM_MAXLEN = 50
-_TRIM_SENT = 400  # far past the max length, so even approximate trimming (Redis ~) trims
+_TRIM_SENT = 400  # far past the max length, so even approximate trimming trims
 
 
 async def _lagging_behind_trimming(h: Harness, group: bool) -> None:
@@ -890,6 +893,8 @@ async def groups_acknowledge_filtered_entries(h: Harness) -> None:
                 await h.nothing_within(events, h.timing.claim * 4)
             stats = events.statistics()
         assert (stats.filtered, stats.acknowledged) == (3, 5), (manual, stats)
+        if not h.capabilities.own_pending:
+            continue  # the acknowledgements counted above are all this backend lets us see
         handle = await backend.open_group_consumer(stream, group, consumer, StartPosition.oldest())
         try:
             pending = await handle.read_own_pending(None, 100)

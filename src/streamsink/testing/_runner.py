@@ -9,7 +9,7 @@ import anyio
 import attrs
 
 from ..backend import Capabilities
-from . import _spi_groups, _spi_streams  # noqa: F401  (they register the SPI checks)
+from . import _spi_declared, _spi_groups, _spi_streams  # noqa: F401  (they register the checks)
 from ._checks import CHECKS, ConformanceCheck
 from ._harness import BackendFactory, Harness, Timing
 from ._spi import SPI_CHECKS, GroupLoser, SpiCheck, SpiHarness
@@ -43,7 +43,8 @@ def conformance_checks() -> list[ConformanceCheck]:
 
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
-    destroying and lost groups. Names are unique and stable (use them as test ids)."""
+    destroying and lost groups, then what a backend may declare (grace at open, entry times,
+    terminate). Names are unique and stable (use them as test ids)."""
     return list(SPI_CHECKS)
 
 
@@ -128,7 +129,7 @@ async def run_spi_check(
     and close the backends it opened.
 
     :param lose_group: ``await lose_group(backend, stream_id, group)`` makes a group vanish
-        behind the backend's back (as a broker restart or Redis FLUSHALL would); the lost-group
+        behind the backend's back (as a broker restart without persistence would); the lost-group
         checks are skipped without it.
     :returns: a :class:`CheckResult`, ``skipped`` set (and nothing run) when ``capabilities``
         lack a flag the check requires, a hook it needs was not given, or it is called under

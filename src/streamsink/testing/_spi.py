@@ -21,8 +21,8 @@ __all__ = ["SPI_CHECKS", "GroupLoser", "SpiCheck", "SpiHarness", "spi_check"]
 
 GroupLoser = Callable[[Backend, str, str], Awaitable[None]]
 """``lose_group(backend, stream_id, group)``: make ``group`` vanish behind the backend's back, as
-a broker restart without persistence or Redis FLUSHALL would. The checks of lost groups need it
-and are skipped without it."""
+a broker restart without persistence, or a wipe of the broker's data, would. The checks of lost
+groups need it and are skipped without it."""
 
 OLDEST = StartPosition.oldest()
 NEWEST = StartPosition.newest()
@@ -114,6 +114,15 @@ class SpiHarness(Harness):
     async def settle_idle(self) -> None:
         """Sleep just past the grace period the redelivery checks use as ``min_idle``."""
         await anyio.sleep(self.timing.grace * 1.2)
+
+    async def redelivered(self, consumer: GroupConsumer, count: int = 10) -> Sequence[Record]:
+        """What the group redelivers to ``consumer`` now, as the core would get it: a claim of
+        entries idle for the grace period (``Capabilities.claims``), else a read, where the
+        backend hands redeliveries out by itself (the consumer was opened with
+        ``ack_grace_period=timing.grace``)."""
+        if self.capabilities.claims:
+            return await consumer.claim_idle(self.timing.grace, count)
+        return await consumer.read_new(count, 0)
 
 
 def ids(records: Sequence[Record]) -> list[str]:

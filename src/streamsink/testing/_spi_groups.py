@@ -16,7 +16,9 @@ from ._spi import call as _call
 __all__: list[str] = []
 
 GROUPS = ("consumer_groups",)
-REDELIVERY = ("consumer_groups", "redelivery")
+OWN = ("consumer_groups", "own_pending")
+CLAIMS = ("consumer_groups", "redelivery", "claims")
+CLAIMS_OWN = (*CLAIMS, "own_pending")
 
 
 @spi_check("open_group_consumer", "read_new", requires=GROUPS)
@@ -71,7 +73,7 @@ async def records_carry_name_payload_and_topic(h: SpiHarness) -> None:
     ), second
 
 
-@spi_check("read_new", "read_own_pending", requires=GROUPS)
+@spi_check("read_new", "read_own_pending", requires=OWN)
 async def own_pending_reads_count_deliveries(h: SpiHarness) -> None:
     """``read_new`` delivers with count 1; each ``read_own_pending`` of an entry is a new
     delivery (count 2, 3…), in id order, after ``after`` (exclusive), at most ``count``."""
@@ -90,7 +92,7 @@ async def own_pending_reads_count_deliveries(h: SpiHarness) -> None:
     assert counts(third) == [(sent[0], 3), (sent[1], 4), (sent[2], 3)], counts(third)
 
 
-@spi_check("read_own_pending", requires=GROUPS)
+@spi_check("read_own_pending", requires=OWN)
 async def own_pending_pages_after_an_id(h: SpiHarness) -> None:
     """Paging with ``after`` = the last id of the previous page returns every own pending entry
     once, then nothing."""
@@ -112,7 +114,7 @@ async def own_pending_pages_after_an_id(h: SpiHarness) -> None:
     assert after is not None and await consumer.read_own_pending(after, 2) == []
 
 
-@spi_check("read_own_pending", requires=GROUPS)
+@spi_check("read_own_pending", requires=OWN)
 async def own_pending_is_only_this_consumers(h: SpiHarness) -> None:
     """Another consumer's pending entries are not part of this consumer's own pending list."""
     backend = await h.backend()
@@ -125,7 +127,7 @@ async def own_pending_is_only_this_consumers(h: SpiHarness) -> None:
     assert ids(await b.read_own_pending(None, 10)) == ids(theirs)
 
 
-@spi_check("open_group_consumer", "read_own_pending", "aclose", requires=GROUPS)
+@spi_check("open_group_consumer", "read_own_pending", "aclose", requires=OWN)
 async def restarted_consumer_gets_its_pending_back(h: SpiHarness) -> None:
     """A consumer closed with pending entries, opened again under the same name on a new backend
     object, gets them back from ``read_own_pending`` (counted as new deliveries), not from
@@ -159,7 +161,7 @@ async def _pending_then_trimmed(h: SpiHarness) -> tuple[Any, Any, list[str]]:
     return a, b, kept
 
 
-@spi_check("read_own_pending", requires=("consumer_groups", "trim"))
+@spi_check("read_own_pending", requires=(*OWN, "trim"))
 async def own_pending_drops_trimmed_entries(h: SpiHarness) -> None:
     """Own pending entries whose data was trimmed are not returned, and leave the pending list;
     the others are returned."""
@@ -168,7 +170,7 @@ async def own_pending_drops_trimmed_entries(h: SpiHarness) -> None:
     assert ids(await a.read_own_pending(None, 10)) == kept, "trimmed entries came back"
 
 
-@spi_check("claim_idle", requires=("consumer_groups", "redelivery", "trim"))
+@spi_check("claim_idle", requires=(*CLAIMS_OWN, "trim"))
 async def claims_drop_trimmed_entries(h: SpiHarness) -> None:
     """A claim skips pending entries whose data was trimmed (they leave the pending list) and
     takes the others."""
@@ -182,7 +184,7 @@ async def claims_drop_trimmed_entries(h: SpiHarness) -> None:
     assert await a.read_own_pending(None, 10) == [], "trimmed entries are still pending"
 
 
-@spi_check("ack", "read_own_pending", "claim_idle", requires=REDELIVERY)
+@spi_check("ack", "read_own_pending", "claim_idle", requires=CLAIMS_OWN)
 async def ack_is_idempotent(h: SpiHarness) -> None:
     """Acked entries leave the pending list; acking again, an id the group never delivered, or
     nothing is no error (and acks nothing else)."""
@@ -203,7 +205,7 @@ async def ack_is_idempotent(h: SpiHarness) -> None:
     assert counts(await consumer.read_new(10, 0)) == [(undelivered, 1)], "ack took an unread entry"
 
 
-@spi_check("ack", requires=GROUPS)
+@spi_check("ack", requires=OWN)
 async def ack_of_a_malformed_id_acks_nothing(h: SpiHarness) -> None:
     """An ack naming an id that is not an entry id raises a StreamsinkError, and acks none of
     the call's ids."""
@@ -216,7 +218,7 @@ async def ack_of_a_malformed_id_acks_nothing(h: SpiHarness) -> None:
     assert ids(await consumer.read_own_pending(None, 10)) == [sent], "a failed ack acked entries"
 
 
-@spi_check("ack", "claim_idle", requires=REDELIVERY)
+@spi_check("ack", "claim_idle", requires=CLAIMS_OWN)
 async def ack_acts_on_the_group(h: SpiHarness) -> None:
     """The consumer that read an entry can ack it after another consumer claimed it."""
     backend = await h.backend()
@@ -229,7 +231,7 @@ async def ack_acts_on_the_group(h: SpiHarness) -> None:
     assert await b.read_own_pending(None, 10) == [], "the claimed entry is still pending"
 
 
-@spi_check("claim_idle", "read_own_pending", requires=REDELIVERY)
+@spi_check("claim_idle", "read_own_pending", requires=CLAIMS_OWN)
 async def claim_takes_idle_entries_with_counts(h: SpiHarness) -> None:
     """``claim_idle`` takes only entries idle for ``min_idle``, any consumer's, moves them to the
     claimer and raises their delivery counts."""
@@ -251,7 +253,7 @@ async def claim_takes_idle_entries_with_counts(h: SpiHarness) -> None:
     assert await a.claim_idle(h.timing.grace, 10) == [], "a claim did not reset the idle time"
 
 
-@spi_check("claim_idle", requires=REDELIVERY)
+@spi_check("claim_idle", requires=CLAIMS)
 async def claim_includes_the_claimers_own_entries(h: SpiHarness) -> None:
     """A consumer reclaims its own idle entries, with the delivery count raised."""
     backend = await h.backend()
@@ -263,7 +265,7 @@ async def claim_includes_the_claimers_own_entries(h: SpiHarness) -> None:
     assert counts(await consumer.claim_idle(h.timing.grace, 10)) == [(sent, 2)]
 
 
-@spi_check("claim_idle", requires=REDELIVERY)
+@spi_check("claim_idle", requires=CLAIMS)
 async def claims_page_through_the_pending_list(h: SpiHarness) -> None:
     """Successive ``claim_idle`` calls return at most ``count`` entries each and, together,
     every claimable entry once before any comes again."""
@@ -289,7 +291,7 @@ async def claims_page_through_the_pending_list(h: SpiHarness) -> None:
     assert again, "no claim returned anything after a full sweep"
 
 
-@spi_check("nack", "claim_idle", requires=REDELIVERY)
+@spi_check("nack", "claim_idle", requires=CLAIMS)
 async def nack_makes_entries_claimable_at_once(h: SpiHarness) -> None:
     """A nacked entry is claimable under any ``min_idle``; others are not; nacking an id the
     group never delivered is no error (and delivers nothing)."""
@@ -304,7 +306,7 @@ async def nack_makes_entries_claimable_at_once(h: SpiHarness) -> None:
     assert counts(await b.read_new(10, 0)) == [(sent[2], 1)], "nack delivered an unread entry"
 
 
-@spi_check("touch", "claim_idle", requires=REDELIVERY)
+@spi_check("touch", "claim_idle", requires=CLAIMS_OWN)
 async def touch_restarts_the_idle_time_of_own_entries(h: SpiHarness) -> None:
     """``touch`` restarts the idle time of this consumer's entries (their count unchanged) and
     leaves other consumers' entries alone."""
@@ -321,7 +323,7 @@ async def touch_restarts_the_idle_time_of_own_entries(h: SpiHarness) -> None:
     assert counts(await a.read_own_pending(None, 10)) == [(mine, 2), (theirs, 3)]
 
 
-@spi_check("touch", "claim_idle", requires=REDELIVERY)
+@spi_check("touch", "claim_idle", requires=CLAIMS_OWN)
 async def touch_leaves_entries_another_consumer_claimed(h: SpiHarness) -> None:
     """``touch`` of an entry another consumer claimed meanwhile does not take it back."""
     backend = await h.backend()
@@ -336,7 +338,7 @@ async def touch_leaves_entries_another_consumer_claimed(h: SpiHarness) -> None:
     assert ids(await a.read_own_pending(None, 10)) == sent[1:]
 
 
-@spi_check("aclose", "claim_idle", requires=REDELIVERY)
+@spi_check("aclose", "claim_idle", requires=CLAIMS)
 async def a_closed_consumers_entries_stay_claimable(h: SpiHarness) -> None:
     """A consumer closed with pending entries leaves them pending for others to claim."""
     backend = await h.backend()
@@ -398,16 +400,17 @@ async def an_existing_group_keeps_its_position(h: SpiHarness) -> None:
 
 @spi_check("read_new", "read_own_pending", "claim_idle", requires=GROUPS)
 async def counts_must_be_positive(h: SpiHarness) -> None:
-    """Reads and claims refuse a ``count`` below 1 with ConfigurationError."""
+    """Reads and claims refuse a ``count`` below 1 with ConfigurationError (those the backend
+    declares: ``read_own_pending`` with ``own_pending``, ``claim_idle`` with ``claims``)."""
     backend = await h.backend()
     stream = h.stream()
     (consumer,) = await h.consumers(backend, stream, "c")
     for count in (0, -1):
-        calls = {
-            "read_new": _call(consumer.read_new, count, 0),
-            "read_own_pending": _call(consumer.read_own_pending, None, count),
-            "claim_idle": _call(consumer.claim_idle, 0, count),
-        }
+        calls = {"read_new": _call(consumer.read_new, count, 0)}
+        if h.capabilities.own_pending:
+            calls["read_own_pending"] = _call(consumer.read_own_pending, None, count)
+        if h.capabilities.redelivery and h.capabilities.claims:
+            calls["claim_idle"] = _call(consumer.claim_idle, 0, count)
         for name, call in calls.items():
             await raises(ConfigurationError, call, f"{name}(count={count})")
 
