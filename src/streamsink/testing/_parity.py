@@ -1,5 +1,5 @@
 """The parity model: random sequences of consumer-group operations on a backend give the same
-deliveries as a small reference model of a consumer group (what keeps memory:// honest to Redis,
+deliveries as a small reference model of a consumer group (what keeps memory:// and Redis alike,
 and any backend honest to both).
 
 ``hypothesis`` drives it and is imported only when :func:`run_parity` runs (it is a test
@@ -174,7 +174,7 @@ def _machine(target: ParityTarget, run: Callable[[Awaitable[Any]], Any]) -> Any:
 
         async def _open(self, name: str) -> GroupConsumer:
             return await self.backend.open_group_consumer(
-                self.stream, self.group, name, StartPosition.oldest()
+                self.stream, self.group, name, StartPosition.oldest(), ack_grace_period=GRACE
             )
 
         def observed(self, records: Any) -> list[tuple[int, int]]:
