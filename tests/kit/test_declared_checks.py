@@ -73,18 +73,10 @@ async def test_the_grace_check_holds_on_claiming_backends_too() -> None:
     assert (await run_spi_check(check, factory, MemoryBackend().capabilities)).skipped is None
 
 
-# The one contract check that needs own_pending and does not require it yet: it waits for the
-# pending entries of a restarted consumer, which such a backend redelivers only after the grace
-# period (docs/contract.md lists each check's requirements; see the CHANGELOG of this change).
-_NEEDS_OWN_PENDING = {"restarted_consumer_gets_its_pending_first"}
-
-
 @pytest.mark.parametrize("check", conformance_checks(), ids=str)
 async def test_a_self_redelivering_backend_keeps_the_contract(check: Any) -> None:
     """Its consumers refuse claim_idle and read_own_pending (it declares neither), so any such
     call by the core fails the check."""
-    if check.name in _NEEDS_OWN_PENDING:
-        pytest.skip("needs own_pending")
     factory = _factory(SelfRedelivering)
     result = await run_check(check, factory, (await factory()).capabilities)
     if result.skipped:

@@ -526,7 +526,7 @@ async def unacked_entries_are_redelivered(h: Harness) -> None:
             await again.ack()
 
 
-@check("10", "consumer_groups")
+@check("10", "consumer_groups", "own_pending")
 async def restarted_consumer_gets_its_pending_first(h: Harness) -> None:
     """A consumer restarting under its name first gets back the entries it had not acknowledged."""
     backend = await h.backend()
