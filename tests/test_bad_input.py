@@ -19,7 +19,9 @@ import pytest
 import streamsink
 from streamsink import (
     AckError,
+    BackendClosedError,
     BackendNotFoundError,
+    ClosedError,
     ConfigurationError,
     RuntimeStreams,
     SinkClosedError,
@@ -381,10 +383,11 @@ async def test_sends_and_subscribes_after_the_runtime_closed(streams: RuntimeStr
 async def test_a_closed_backend_refuses_everything(streams: RuntimeStreams) -> None:
     backend = streams.backend
     await backend.aclose()
-    with pytest.raises(SinkClosedError) as info:
+    with pytest.raises(BackendClosedError) as info:  # a ClosedError, as SinkClosedError is
         await StreamSink(backend).send(StreamEvent("tool_start", "r", "s"))
     assert_streamsink_error(info.value)
-    with pytest.raises(SinkClosedError):
+    assert isinstance(info.value, ClosedError)
+    with pytest.raises(BackendClosedError):
         async with streamsink.StreamSubscriber(backend).subscribe("session/s"):
             pass
 

@@ -5,7 +5,9 @@
     StreamsinkError
     ├── ConfigurationError (also ValueError)   bad option, URL, stream id or event
     │   └── BackendNotFoundError (also LookupError)   no backend for a URL scheme
-    ├── SinkClosedError                         send() after aclose()
+    ├── ClosedError                             used after aclose()
+    │   ├── SinkClosedError                     send() after the sink's aclose()
+    │   └── BackendClosedError                  a backend, consumer or reader after its aclose()
     ├── PublishError                            the backend did not take an entry
     ├── DecodeError (also ValueError)           bytes that are not an envelope (stream, entry, bytes)
     ├── AckError                                the backend did not take an ack (the entry ids)
@@ -13,7 +15,9 @@
     ├── EntriesSkippedError                     reported, never raised: entries trimmed unread
     ├── DeadLetteredError                       reported, never raised: an entry was dead-lettered
     ├── DeadLetterFailedError                   reported, never raised: a dead letter not written
+    ├── StreamDestroyedError                    the stream was destroyed: a clean end, not a retry
     └── BackendUnavailableError                 the backend cannot be reached (retryable)
+        ├── GroupLostError                      a consumer group vanished (re-created by the core)
         └── ConsumerDeletedError                a group consumer was deleted while open
 
 "Reported" errors go to a subscriber's ``on_error`` (and its statistics); the subscription goes
@@ -36,7 +40,9 @@ __all__ = [
     "StreamsinkError",
     "ConfigurationError",
     "BackendNotFoundError",
+    "ClosedError",
     "SinkClosedError",
+    "BackendClosedError",
     "PublishError",
     "DecodeError",
     "AckError",
@@ -44,7 +50,9 @@ __all__ = [
     "EntriesSkippedError",
     "DeadLetteredError",
     "DeadLetterFailedError",
+    "StreamDestroyedError",
     "BackendUnavailableError",
+    "GroupLostError",
     "ConsumerDeletedError",
 ]
 
@@ -75,8 +83,17 @@ class BackendNotFoundError(ConfigurationError, LookupError):
         super().__init__(message)
 
 
-class SinkClosedError(StreamsinkError):
-    """The sink (or backend) was closed; nothing was written."""
+class ClosedError(StreamsinkError):
+    """Something was used after its ``aclose()``; nothing was done. Catch this for both kinds."""
+
+
+class SinkClosedError(ClosedError):
+    """A sink was used after its ``aclose()``; nothing was written."""
+
+
+class BackendClosedError(ClosedError):
+    """A backend, or a group consumer or reader opened from it, was used after its ``aclose()``
+    (or the backend was closed while a read was blocked on it); nothing was done."""
 
 
 class PublishError(StreamsinkError):
@@ -148,8 +165,24 @@ class DeadLetterFailedError(StreamsinkError):
         self.target = target
 
 
+class StreamDestroyedError(StreamsinkError):
+    """The stream was destroyed through this backend: this backend's handles on it raise this
+    from then on (blocked reads at once), and subscriptions on it end cleanly. A clean end, not
+    a failure to retry: it is no :class:`BackendUnavailableError`. A stream appended to later
+    under the same id is a new stream whose ids may start over; handles opened before the
+    destroy stay destroyed."""
+
+
 class BackendUnavailableError(StreamsinkError):
     """The backend cannot be reached (connection lost, timeout); retrying may succeed."""
+
+
+class GroupLostError(BackendUnavailableError):
+    """The consumer group (or its stream) vanished under a consumer, e.g. the broker lost its
+    data.
+
+    The core answers by re-creating the group with ``GroupConsumer.ensure_group``, with backoff.
+    """
 
 
 class ConsumerDeletedError(BackendUnavailableError):

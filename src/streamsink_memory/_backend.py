@@ -7,7 +7,7 @@ from datetime import datetime
 
 from anyio.abc import AsyncResource
 
-from streamsink import SinkClosedError, validate_name
+from streamsink import BackendClosedError, validate_name
 from streamsink.backend import DEFAULT_ACK_GRACE_PERIOD, Capabilities, Entry, StartPosition
 from streamsink.backend.redis_ids import id_time
 from streamsink.lowlevel import checkpoint
@@ -47,7 +47,7 @@ class MemoryBackend(AsyncResource):
     :param description: for logs and errors.
 
     ``aclose()`` closes this backend and every handle it opened (their blocked reads wake up
-    and raise :class:`~streamsink.SinkClosedError`); the broker and its streams live on.
+    and raise :class:`~streamsink.BackendClosedError`); the broker and its streams live on.
     """
 
     def __init__(
@@ -92,7 +92,7 @@ class MemoryBackend(AsyncResource):
 
     def _check_open(self) -> None:
         if self._closed:
-            raise SinkClosedError(f"memory backend {self._description} is closed")
+            raise BackendClosedError(f"memory backend {self._description} is closed")
 
     async def append(self, entries: Sequence[Entry]) -> list[str]:
         """Append entries (possibly to several streams); returns their ids, in order.

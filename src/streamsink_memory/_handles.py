@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from streamsink import ConfigurationError, SinkClosedError
+from streamsink import BackendClosedError, ConfigurationError
 from streamsink.backend import (
     GroupLostError,
     Record,
@@ -124,7 +124,7 @@ class MemoryGroupConsumer:
     def _live_group(self) -> Group:
         """The group to act on, or the error this handle's calls raise now."""
         if self._closed:
-            raise SinkClosedError(f"{self!r} is closed")
+            raise BackendClosedError(f"{self!r} is closed")
         if self._stream.destroyed:
             raise StreamDestroyedError(f"stream {self._stream_id!r} was destroyed")
         group = self._group
@@ -150,7 +150,7 @@ class MemoryGroupConsumer:
         """
         await checkpoint()
         if self._closed:
-            raise SinkClosedError(f"{self!r} is closed")
+            raise BackendClosedError(f"{self!r} is closed")
         if self._stream.destroyed:
             raise StreamDestroyedError(f"stream {self._stream_id!r} was destroyed")
         group = _ensure_group(self._broker, self._stream_id, self._group_name, start)
@@ -254,7 +254,7 @@ class MemoryGroupConsumer:
     async def aclose(self) -> None:
         """Close the handle; delete the consumer from its group unless it still owns pending
         entries (they stay for others to claim). Wakes this handle's blocked reads, which
-        raise :class:`~streamsink.SinkClosedError`. Idempotent."""
+        raise :class:`~streamsink.BackendClosedError`. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -303,7 +303,7 @@ class MemoryStreamReader:
 
     def _live_stream(self) -> Stream | None:
         if self._closed:
-            raise SinkClosedError(f"{self!r} is closed")
+            raise BackendClosedError(f"{self!r} is closed")
         stream = self._stream
         if stream is not None:
             if stream.destroyed:
@@ -334,7 +334,7 @@ class MemoryStreamReader:
             timed_out = not await self._broker._wait(self._stream_id, deadline)
 
     async def aclose(self) -> None:
-        """Close the reader and wake its blocked reads (they raise SinkClosedError).
+        """Close the reader and wake its blocked reads (they raise BackendClosedError).
         Idempotent."""
         if self._closed:
             return

@@ -14,7 +14,7 @@ import redis.exceptions as rex
 from anyio.abc import AsyncResource
 from redis.asyncio.connection import ConnectionPool, SSLConnection
 
-from streamsink import ConfigurationError, SinkClosedError, validate_stream_id
+from streamsink import BackendClosedError, ConfigurationError, validate_stream_id
 from streamsink.backend import (
     DEFAULT_ACK_GRACE_PERIOD,
     BackendURL,
@@ -339,7 +339,7 @@ class RedisBackend(AsyncResource):
 
     def _check(self) -> None:
         if self._closed:
-            raise SinkClosedError(f"redis backend {self.description} is closed")
+            raise BackendClosedError(f"redis backend {self.description} is closed")
 
     def _forget(self, handle: Handle) -> None:
         group = self._handles.get(handle.key)

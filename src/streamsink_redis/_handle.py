@@ -14,7 +14,7 @@ import attrs
 import redis.asyncio as aioredis
 from redis.asyncio.connection import ConnectionPool
 
-from streamsink import ConfigurationError, SinkClosedError, StreamsinkError
+from streamsink import BackendClosedError, ConfigurationError, StreamsinkError
 from streamsink.backend import GroupLostError, StreamDestroyedError
 
 from ._commands import CommandConnection
@@ -111,7 +111,7 @@ class Handle:
 
     def _check(self) -> None:
         if self._closed:
-            raise SinkClosedError(f"{self._describe()} is closed")
+            raise BackendClosedError(f"{self._describe()} is closed")
         if self._destroyed:
             raise self._destroyed_error()
 
@@ -130,7 +130,9 @@ class Handle:
                 except Interrupted:
                     if self._destroyed or self._destroying:
                         raise self._destroyed_error() from None
-                    raise SinkClosedError(f"{self._describe()} was closed during a read") from None
+                    raise BackendClosedError(
+                        f"{self._describe()} was closed during a read"
+                    ) from None
         except GroupLostError as exc:
             if self._destroyed or self._destroying:
                 raise self._destroyed_error() from exc

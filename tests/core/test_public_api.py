@@ -12,8 +12,10 @@ import pytest
 import streamsink
 from streamsink import (
     AckError,
+    BackendClosedError,
     BackendNotFoundError,
     BackendUnavailableError,
+    ClosedError,
     ConfigurationError,
     DeadLetter,
     DecodeError,
@@ -52,8 +54,18 @@ def test_every_error_has_one_root() -> None:
         BackendUnavailableError,
         GroupLostError,
         StreamDestroyedError,
+        ClosedError,
+        BackendClosedError,
     ):
         assert issubclass(error, StreamsinkError)
+    # Both kinds of "closed" are ClosedError; a destroyed stream is a clean end, not a retry.
+    assert issubclass(SinkClosedError, ClosedError)
+    assert issubclass(BackendClosedError, ClosedError)
+    assert not issubclass(StreamDestroyedError, BackendUnavailableError)
+    assert issubclass(GroupLostError, BackendUnavailableError)
+    # streamsink.backend names the same classes.
+    assert streamsink.backend.StreamDestroyedError is streamsink.StreamDestroyedError
+    assert streamsink.backend.GroupLostError is streamsink.GroupLostError
     assert issubclass(ConfigurationError, ValueError)
     assert issubclass(BackendNotFoundError, LookupError)
     errors = [

@@ -7,7 +7,7 @@ import math
 import anyio
 import pytest
 
-from streamsink._exceptions import SinkClosedError
+from streamsink import BackendClosedError
 from streamsink.backend import GroupLostError, StartPosition
 from streamsink_memory import BrokerStatistics, MemoryBackend, MemoryBroker
 
@@ -73,7 +73,7 @@ async def test_closing_a_backend_leaves_its_broker_alive(backend: MemoryBackend)
     await backend.append(entries("s", 1))
     await backend.aclose()
     assert backend.closed
-    with pytest.raises(SinkClosedError):
+    with pytest.raises(BackendClosedError):
         await consumer.read_new(1, 0)
     assert backend.broker.statistics().entries == 1
     assert backend.broker.consumers("s", "g") == []

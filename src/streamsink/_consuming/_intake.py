@@ -24,10 +24,10 @@ from .._deadletter import DEAD_LETTER_EVENT, DeadLetter, encode_dead_letter
 from .._envelope import decode_entry
 from .._events import set_event_topic
 from .._exceptions import (
+    ClosedError,
     DeadLetteredError,
     DeadLetterFailedError,
     DecodeError,
-    SinkClosedError,
     StreamsinkError,
 )
 from .._options import SubscriberOptions
@@ -215,7 +215,7 @@ class Intake:
         ``:dlq:dlq``): such an entry is only reported and acknowledged.
 
         :raises SubscriptionError: the ack failed past ``reconnect_timeout``.
-        :raises SinkClosedError: the backend was closed.
+        :raises ClosedError: the backend was closed.
         :raises StreamDestroyedError: the dead-letter stream was destroyed.
         """
         settings = self._settings
@@ -238,7 +238,7 @@ class Intake:
             entry = Entry(target, DEAD_LETTER_EVENT, encode_dead_letter(letter))
             try:
                 await self._backend.append([entry])
-            except (SinkClosedError, StreamDestroyedError):
+            except (ClosedError, StreamDestroyedError):
                 raise
             except StreamsinkError as exc:
                 self._counters.dead_letter_failures += 1

@@ -15,7 +15,7 @@ Rules every implementation follows (the conformance suite in :mod:`streamsink.te
   :class:`~streamsink.BackendUnavailableError` for anything worth retrying (connection lost,
   timeout), :class:`GroupLostError` when a consumer group vanished under a consumer,
   :class:`StreamDestroyedError` when the stream was destroyed through this backend,
-  :class:`~streamsink.SinkClosedError` after ``aclose()``, other
+  :class:`BackendClosedError` after ``aclose()``, other
   :class:`~streamsink.StreamsinkError` subclasses for the rest.
 - Every blocking call is cancellable at once (anyio cancellation), and leaves the handle usable
   or cleanly closed; nothing keeps running after ``aclose()``.
@@ -29,7 +29,7 @@ unless ``SubscriberOptions.claim_interval`` is set (default 0.5 s, as pulse).
 from __future__ import annotations
 
 from ._capabilities import Capabilities
-from ._errors import GroupLostError, StreamDestroyedError
+from ._errors import BackendClosedError, ClosedError, GroupLostError, StreamDestroyedError
 from ._protocols import (
     DEFAULT_ACK_GRACE_PERIOD,
     Backend,
@@ -50,9 +50,11 @@ from .redis_ids import parse_entry_id as parse_entry_id
 __all__ = [
     "DEFAULT_ACK_GRACE_PERIOD",
     "Backend",
+    "BackendClosedError",
     "BackendFactory",
     "BackendURL",
     "Capabilities",
+    "ClosedError",
     "Entry",
     "Gap",
     "GroupConsumer",

@@ -1,18 +1,13 @@
-"""The errors only backends raise (the core handles them; applications rarely see them)."""
+"""The errors backends raise for the core to handle, defined with every other error in
+:mod:`streamsink._exceptions` (one module, one root) and named here for backend authors."""
 
 from __future__ import annotations
 
-from .._exceptions import BackendUnavailableError
+from .._exceptions import (
+    BackendClosedError,
+    ClosedError,
+    GroupLostError,
+    StreamDestroyedError,
+)
 
-__all__ = ["GroupLostError", "StreamDestroyedError"]
-
-
-class GroupLostError(BackendUnavailableError):
-    """The consumer group (or its stream) vanished under a consumer, e.g. Redis FLUSHALL.
-
-    The core answers by re-creating the group with :meth:`GroupConsumer.ensure_group`, with backoff.
-    """
-
-
-class StreamDestroyedError(BackendUnavailableError):
-    """The stream was destroyed through this backend; subscriptions on it end cleanly."""
+__all__ = ["BackendClosedError", "ClosedError", "GroupLostError", "StreamDestroyedError"]

@@ -9,7 +9,7 @@ from typing import Any
 
 import anyio
 
-from .._exceptions import ConfigurationError, SinkClosedError
+from .._exceptions import ClosedError, ConfigurationError
 from ..backend import GroupLostError, Record, StartPosition, StreamDestroyedError
 from ._spi import NEWEST, OLDEST, Elapsed, SpiHarness, counts, ids, raises, spi_check
 from ._spi import call as _call
@@ -235,26 +235,26 @@ async def a_read_cancelled_before_it_runs_takes_nothing(h: SpiHarness) -> None:
 @spi_check("aclose", "read_new", "ack", "ensure_group", "read", requires=GROUPS)
 async def closed_handles_refuse_calls(h: SpiHarness) -> None:
     """After ``aclose`` (idempotent) a group consumer's and a reader's calls raise
-    SinkClosedError."""
+    ClosedError."""
     backend = await h.backend()
     stream = h.stream()
     (consumer,) = await h.consumers(backend, stream, "c")
     (sent,) = await h.append(backend, stream, 1)
     await consumer.aclose()
     await consumer.aclose()
-    await raises(SinkClosedError, _call(consumer.read_new, 1, 0), "read_new after aclose")
-    await raises(SinkClosedError, _call(consumer.ack, [sent]), "ack after aclose")
-    await raises(SinkClosedError, _call(consumer.ensure_group, OLDEST), "ensure_group after aclose")
+    await raises(ClosedError, _call(consumer.read_new, 1, 0), "read_new after aclose")
+    await raises(ClosedError, _call(consumer.ack, [sent]), "ack after aclose")
+    await raises(ClosedError, _call(consumer.ensure_group, OLDEST), "ensure_group after aclose")
     if h.capabilities.fan_out:
         reader = await backend.open_reader(stream, OLDEST)
         await reader.aclose()
-        await raises(SinkClosedError, _call(reader.read, 1, 0), "read after aclose")
+        await raises(ClosedError, _call(reader.read, 1, 0), "read after aclose")
 
 
 @spi_check("aclose", "read_new", requires=GROUPS)
 async def closing_a_consumer_ends_its_blocked_read(h: SpiHarness) -> None:
     """``aclose`` of a consumer blocked in ``read_new`` in another task ends that read at once
-    (with SinkClosedError, or an empty result)."""
+    (with ClosedError, or an empty result)."""
     backend = await h.backend()
     (consumer,) = await h.consumers(backend, h.stream(), "c", start=NEWEST)
     ended: list[object] = []
@@ -262,7 +262,7 @@ async def closing_a_consumer_ends_its_blocked_read(h: SpiHarness) -> None:
     async def read() -> None:
         try:
             ended.append(await consumer.read_new(10, 5))
-        except SinkClosedError as exc:
+        except ClosedError as exc:
             ended.append(exc)
 
     with Elapsed() as elapsed:
@@ -275,8 +275,8 @@ async def closing_a_consumer_ends_its_blocked_read(h: SpiHarness) -> None:
 
 @spi_check("aclose", "append", "open_group_consumer", "open_reader", "destroy", requires=GROUPS)
 async def closing_a_backend_closes_it_and_its_handles(h: SpiHarness) -> None:
-    """``Backend.aclose`` (idempotent) ends its handles' blocked reads with SinkClosedError at
-    once; then the backend and its handles raise SinkClosedError."""
+    """``Backend.aclose`` (idempotent) ends its handles' blocked reads with ClosedError at
+    once; then the backend and its handles raise ClosedError."""
     backend = await h.backend()
     stream = h.stream()
     (consumer,) = await h.consumers(backend, stream, "c", start=NEWEST)
@@ -286,7 +286,7 @@ async def closing_a_backend_closes_it_and_its_handles(h: SpiHarness) -> None:
     ended: list[BaseException] = []
 
     async def read(call: Callable[[], Awaitable[Any]]) -> None:
-        ended.append(await raises(SinkClosedError, call, "a read blocked while the backend closed"))
+        ended.append(await raises(ClosedError, call, "a read blocked while the backend closed"))
 
     with Elapsed() as elapsed:
         async with anyio.create_task_group() as tg:
@@ -296,15 +296,15 @@ async def closing_a_backend_closes_it_and_its_handles(h: SpiHarness) -> None:
             await backend.aclose()
             await backend.aclose()
     assert len(ended) == len(reads) and elapsed.seconds < 1.5, elapsed.seconds
-    await raises(SinkClosedError, _call(backend.append, h.entries(stream, 1)), "append")
+    await raises(ClosedError, _call(backend.append, h.entries(stream, 1)), "append")
     await raises(
-        SinkClosedError,
+        ClosedError,
         _call(backend.open_group_consumer, stream, "g", "c", OLDEST),
         "open_group_consumer",
     )
-    await raises(SinkClosedError, _call(backend.open_reader, stream, OLDEST), "open_reader")
-    await raises(SinkClosedError, _call(backend.destroy, stream), "destroy")
-    await raises(SinkClosedError, _call(consumer.read_new, 1, 0), "read_new")
+    await raises(ClosedError, _call(backend.open_reader, stream, OLDEST), "open_reader")
+    await raises(ClosedError, _call(backend.destroy, stream), "destroy")
+    await raises(ClosedError, _call(consumer.read_new, 1, 0), "read_new")
 
 
 # -- destroying -------------------------------------------------------------------------------------
