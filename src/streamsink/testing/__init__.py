@@ -40,8 +40,8 @@ they create: every stream a check names is destroyed and every backend it opened
 
 from __future__ import annotations
 
-from ._checks import ConformanceCheck
 from ._clock import FakeClock
+from ._contract import ConformanceCheck
 from ._faulty import FaultyBackend, FaultyCall, FaultyGroupConsumer, FaultyStreamReader, SpiMethod
 from ._harness import BackendFactory, Timing
 from ._parity import GroupModel, ParityTarget, run_parity

@@ -144,3 +144,12 @@ class Harness:
 
     def sink(self, backend: Backend, **options: Any) -> StreamSink:
         return StreamSink(backend, SinkOptions(**options))
+
+    def reading_modes(self) -> list[dict[str, Any]]:
+        """Subscriber options for each way the backend can read: fan-out reader, consumer group."""
+        modes: list[dict[str, Any]] = []
+        if self.capabilities.fan_out:
+            modes.append({"group": None})
+        if self.capabilities.consumer_groups:
+            modes.append({})
+        return modes

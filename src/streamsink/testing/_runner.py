@@ -9,8 +9,15 @@ import anyio
 import attrs
 
 from ..backend import Capabilities
-from . import _spi_declared, _spi_groups, _spi_streams  # noqa: F401  (they register the checks)
-from ._checks import CHECKS, ConformanceCheck
+from . import (
+    _spi_declared,
+    _spi_groups,
+    _spi_lifecycle,
+    _spi_positions,
+    _spi_settling,
+    _spi_streams,
+)
+from ._contract import CHECKS, ConformanceCheck
 from ._harness import BackendFactory, Harness, Timing
 from ._spi import SPI_CHECKS, GroupLoser, SpiCheck, SpiHarness
 
@@ -41,11 +48,26 @@ def conformance_checks() -> list[ConformanceCheck]:
     return sorted(CHECKS, key=lambda c: int(c.rule))
 
 
+#: The modules that register the SPI checks (importing them does), in the order spi_checks()
+#: lists their checks.
+_SPI_MODULES = tuple(
+    module.__name__
+    for module in (
+        _spi_groups,
+        _spi_settling,
+        _spi_positions,
+        _spi_streams,
+        _spi_lifecycle,
+        _spi_declared,
+    )
+)
+
+
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
     destroying and lost groups, then what a backend may declare (grace at open, entry times,
     terminate). Names are unique and stable (use them as test ids)."""
-    return list(SPI_CHECKS)
+    return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 
 @attrs.frozen

@@ -1,8 +1,9 @@
 """SPI-level checks: the backend objects called directly, as the core calls them.
 
 Each check is a plain coroutine on a :class:`SpiHarness` raising AssertionError, pytest-free.
-The checks live in ``_spi_groups`` (consumer groups) and ``_spi_streams`` (appends, readers,
-blocking, closing, destroying, lost groups); this module holds what they share.
+The checks live in ``_spi_groups``, ``_spi_settling`` and ``_spi_positions`` (consumer groups),
+``_spi_streams`` (appends, readers, blocking), ``_spi_lifecycle`` (closing, destroying, lost
+groups) and ``_spi_declared`` (what a backend may declare); this module holds what they share.
 """
 
 from __future__ import annotations
@@ -26,6 +27,15 @@ groups need it and are skipped without it."""
 
 OLDEST = StartPosition.oldest()
 NEWEST = StartPosition.newest()
+
+# The capabilities the checks require, by what they exercise.
+GROUPS = ("consumer_groups",)
+OWN = ("consumer_groups", "own_pending")
+CLAIMS = ("consumer_groups", "redelivery", "claims")
+CLAIMS_OWN = (*CLAIMS, "own_pending")
+FAN_OUT = ("fan_out",)
+BOTH = ("consumer_groups", "fan_out")
+PROMPT = 0.5  # seconds within which a woken or cancelled read must return
 
 
 @attrs.frozen

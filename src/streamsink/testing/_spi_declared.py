@@ -11,9 +11,6 @@ import anyio
 
 from .._exceptions import ConfigurationError
 from ..backend import StartPosition, TerminatingGroupConsumer, TimedBackend
-
-# Registered first, so that spi_checks() lists the basic checks before these.
-from . import _spi_groups, _spi_streams  # noqa: F401
 from ._spi import OLDEST, SpiHarness, counts, ids, raises, spi_check
 
 __all__: list[str] = []
