@@ -18,6 +18,8 @@ from ._keys import _COMPACT_MIN, _SEQ_BITS, _SEQ_MAX, format_key, start_key
 
 __all__ = ["Stream"]
 
+_record = tuple.__new__
+
 
 class Stream:
     """One stream incarnation. ``destroyed`` / ``lost`` mark an incarnation that was removed
@@ -86,7 +88,8 @@ class Stream:
         self.appended += 1
         keys = self.keys
         keys.append(key)
-        self.records.append(Record(entry_id, name, payload, topic))
+        # tuple.__new__ skips the NamedTuple's Python-level __new__ (~230 -> ~110 ns per append).
+        self.records.append(_record(Record, (entry_id, name, payload, topic, 1)))
         if maxlen and len(keys) - self.head > maxlen:
             self.head = head = len(keys) - maxlen
             self.trimmed_key = keys[head - 1]

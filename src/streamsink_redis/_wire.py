@@ -131,6 +131,12 @@ def entries_of_read(raw: Any) -> list[RawEntry]:
     return [entry for pair in raw for entry in _entries(pair[1])]
 
 
+# A Record straight from its tuple of fields: its NamedTuple constructor is a Python function
+# around the same call, ~230 ns against ~110 ns (one per entry read,
+# see benchmarks/NOTES.md "Session 4").
+_record = tuple.__new__
+
+
 def records_of_read(raw: Any) -> list[Record]:
     """``records(entries_of_read(raw))`` in one pass, for the hot path (``XREADGROUP ... >``).
 
@@ -160,7 +166,7 @@ def records_of_read(raw: Any) -> list[Record]:
                 # What streamsink (n <name> p <payload> i <value>) and pulse (n <name> p
                 # <payload>) write, in that order.
                 try:
-                    append(Record(entry_id, flat[1].decode("utf-8"), flat[3], None, 1))
+                    append(_record(Record, (entry_id, flat[1].decode("utf-8"), flat[3], None, 1)))
                 except UnicodeDecodeError:
                     append(Record(entry_id, None, flat[3], None, 1))
                 continue

@@ -100,26 +100,28 @@ class Intake:
         inline = settings.fast_decode and not settings.manual
         batch: list[Any] = []
         ids: list[str] = []
+        add, add_id, decode = batch.append, ids.append, decode_entry
         nbytes = 0
+        # A Record is a NamedTuple: unpacking it is one step where reading its fields by name
+        # is four (about 0.1 µs per entry).
         for record in records:
-            entry_id = record.entry_id
-            payload = record.payload
+            entry_id, _name, payload, topic, delivery_count = record
             if payload is not None:
                 nbytes += len(payload)
-            if inline and record.delivery_count == 1 and payload is not None:
-                try:
-                    event = decode_entry(payload, entry_id, stream_id)
-                    if record.topic is not None:
-                        set_event_topic(event, record.topic)
-                    batch.append((entry_id, event))
-                    ids.append(entry_id)
-                    continue
-                except Exception:
-                    pass  # `_prepare` decodes it again and reports it, whatever it raised
+                if inline and delivery_count == 1:
+                    try:
+                        event = decode(payload, entry_id, stream_id)
+                        if topic is not None:
+                            set_event_topic(event, topic)
+                        add((entry_id, event))
+                        add_id(entry_id)
+                        continue
+                    except Exception:
+                        pass  # `_prepare` decodes it again and reports it, whatever it raised
             item = await self._prepare(record)
             if item is not None:
-                batch.append(item)
-                ids.append(entry_id)
+                add(item)
+                add_id(entry_id)
         return batch, ids, nbytes
 
     def _drop_filtered(self, records: Sequence[Record], accepts: TopicFilter) -> list[Record]:

@@ -30,7 +30,9 @@ class ReadAhead:
     """Events read and not yet taken. One pump task puts, any number of application tasks take,
     all on one event loop.
 
-    The attributes are read by the engine's hot path; only this class writes them.
+    The attributes are read by the engine's hot path; only this class writes them, but for
+    ``Subscription.__anext__``, which takes an event itself when :meth:`take` would do nothing
+    more than pop it.
     """
 
     __slots__ = (
@@ -38,19 +40,19 @@ class ReadAhead:
         "_buffer",
         "_fetch_count",
         "_handoff",
-        "_limit",
         "_now",
         "_poll",
         "_refill",
         "_room",
-        "_wake_at",
         "_wake_bytes",
         "bytes_out",
         "entry_bytes",
         "items",
         "items_bytes",
         "items_lease",
+        "lease_limit",
         "outstanding",
+        "wake_at",
     )
 
     def __init__(
@@ -72,13 +74,14 @@ class ReadAhead:
         self._fetch_count = fetch_count
         self._poll = poll
         self._now = clock
-        self._limit = lease_limit
+        self.lease_limit = lease_limit
         # Batches from the pump: (items, their lease or None, payload bytes). Unbounded as a
         # queue: `outstanding` and `bytes_out` bound what it holds.
         self._handoff: Handoff[tuple[list[Any], Lease | None, int]] = Handoff()
         self._refill = anyio.Lock()
         self._room = anyio.Event()  # set when `outstanding`/`bytes_out` fell to the marks below
-        self._wake_at = -1  # the pump waits for `outstanding` to fall to this (-1: not waiting)
+        #: the pump waits for `outstanding` to fall to this (-1: not waiting)
+        self.wake_at = -1
         self._wake_bytes = -1  # ... or for `bytes_out` to fall to this
         #: the batch being handed out, what is left of it (oldest first)
         self.items: deque[Any] = deque()
@@ -103,11 +106,11 @@ class ReadAhead:
         lease = self.items_lease
         # Group mode: read-ahead whose lease ran out may be another consumer's by now (this
         # process was stopped, or the application took nothing for a grace period).
-        if lease is not None and self._now() - lease.renewed_at >= self._limit:
+        if lease is not None and self._now() - lease.renewed_at >= self.lease_limit:
             return NOTHING
         outstanding = self.outstanding = self.outstanding - 1
-        if outstanding <= self._wake_at:
-            self._wake_at = -1
+        if outstanding <= self.wake_at:
+            self.wake_at = -1
             self._room.set()
         return items.popleft()
 
@@ -146,8 +149,8 @@ class ReadAhead:
         items.clear()
         self.items_lease = None
         outstanding = self.outstanding = self.outstanding - count
-        if outstanding <= self._wake_at:
-            self._wake_at = -1
+        if outstanding <= self.wake_at:
+            self.wake_at = -1
             self._room.set()
         return count
 
@@ -191,7 +194,7 @@ class ReadAhead:
             self._room = room = anyio.Event()
             # Wake on whichever bound holds the pump back (taking events frees events; taking
             # the last event of a batch frees its bytes).
-            self._wake_at = wake_at if self.outstanding > wake_at else -1
+            self.wake_at = wake_at if self.outstanding > wake_at else -1
             self._wake_bytes = wake_bytes if self.bytes_out > wake_bytes else -1
             with anyio.move_on_after(self._poll):
                 await room.wait()

@@ -283,7 +283,19 @@ class Subscription(Generic[ItemT]):
         if state is _STOPPING:
             self._end()
         readahead = self._readahead
-        item = readahead.take()
+        # ReadAhead.take inlined for its common case (an event of a batch without a lease, or
+        # whose lease holds, and no pump waiting for room): one call less per event, ~0.1 µs.
+        items = readahead.items
+        lease = readahead.items_lease
+        if (
+            items
+            and readahead.wake_at < 0
+            and (lease is None or self._now() - lease.renewed_at < readahead.lease_limit)
+        ):
+            readahead.outstanding -= 1
+            item = items.popleft()
+        else:
+            item = readahead.take()
         while item is NOTHING:
             if readahead.items:  # the batch's lease ran out
                 self._expire()
