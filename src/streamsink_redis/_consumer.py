@@ -15,13 +15,13 @@ from streamsink.backend import Record, RecordBatch, StartPosition
 from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
+from ._claims import IdleClaims
 from ._connection import execute
 from ._deletion import DeletionWatch, lists_consumer
 from ._group_scripts import READ_OWN as _READ_OWN
 from ._group_scripts import TOUCH_OWN as _TOUCH_OWN
 from ._handle import Context, Handle
 from ._keepalive import DEFAULT_GRACE, Bookkeeping, KeepAlive
-from ._ownership import CLAIM, claim_reply
 from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
 
 __all__ = ["RedisGroupConsumer"]
@@ -31,10 +31,6 @@ _log = logging.getLogger("streamsink_redis")
 NACK_IDLE_MS = 10 * 365 * 24 * 3600 * 1000
 """Idle time (10 years) given to nacked entries so that any ``claim_idle`` takes them at once.
 Redis caps an IDLE larger than its clock, so this stays well below the current Unix time in ms."""
-
-MAX_CLAIM_PAGES = 10
-"""XAUTOCLAIM pages one ``claim_idle`` call may scan while it finds nothing. Bounded on purpose:
-fakeredis's cursor could fail to return to ``0-0`` (cunla/fakeredis-py#545)."""
 
 MAX_PENDING_PAGES = 100
 """Batches one ``read_own_pending`` call may skip when they hold only trimmed entries."""
@@ -84,15 +80,21 @@ class RedisGroupConsumer(Handle):
         self._grace = grace
         self._group = group
         self._consumer = consumer
-        self._claim_cursor = "0-0"
         # The next read_new goes through the gap-counting script unless the last one caught up
         # (returned less than it asked for) less than CHECK_AFTER ago.
         self._caught_up_at = -math.inf
         # The last id this consumer read with '>': the group has delivered at least that far.
         self._last_new = ""
-        # claim_idle's next XPENDING start when sharing the group with pulse ('-': the first).
-        self._claim_from = "-"
-        self._watch = DeletionWatch(stream_id, group, consumer)
+        self._watch = watch = DeletionWatch(stream_id, group, consumer)
+        self._claims = IdleClaims(
+            key=key,
+            group=group,
+            consumer=consumer,
+            watch=watch,
+            pipeline=lambda: ctx.client.pipeline(transaction=False),
+            call=self._call,
+            script=self._script_on_pool,
+        )
         self._pulse = ctx.pulse_keepalive
         self._keepalive: KeepAlive | None = None
 
@@ -295,11 +297,9 @@ class RedisGroupConsumer(Handle):
         return []
 
     async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
-        """One or a few ``XAUTOCLAIM`` pages from the cursor kept here, then the delivery counts
-        of the claimed entries (XPENDING per id, pipelined). Trimmed entries are dropped.
-
-        With ``pulse_keepalive`` on, pages of ``XPENDING`` instead, claiming only entries whose
-        owner is not a live pulse consumer, in one script per page (:mod:`._ownership`)."""
+        """Entries idle for ``min_idle`` seconds, claimed by one or a few pages of a scan
+        (:mod:`._claims`; with ``pulse_keepalive`` on, live pulse consumers' entries are left
+        alone, :mod:`._ownership`). Trimmed entries are dropped."""
         self._check()
         await self._before_call()
         n = self._count(count)
@@ -313,55 +313,10 @@ class RedisGroupConsumer(Handle):
                 except rex.ResponseError as exc:
                     listing = exc
             self._check_listing(listing, "before a claim")
-        if self._keepalive is not None:
-            return await self._claim_sharing(idle_ms, n, self._keepalive)
         with self._errors("read"):
-            for _ in range(MAX_CLAIM_PAGES):
-                start = self._claim_cursor
-                reply = await self._call(
-                    "XAUTOCLAIM", self._key, self._group, self._consumer, idle_ms, start,
-                    "COUNT", n,
-                )  # fmt: skip
-                cursor, claimed, _deleted = wire.autoclaim_reply(reply)
-                # A cursor that does not move would page forever: start over next time.
-                self._claim_cursor = "0-0" if cursor == start else cursor
-                live = [(entry_id, fields) for entry_id, fields in claimed if fields is not None]
-                if live:
-                    self._watch.created()  # a claim creates the consumer when it takes entries
-                    counts = await self._delivery_counts([entry_id for entry_id, _ in live])
-                    return wire.records(live, counts, default=2)
-                if self._claim_cursor == "0-0":
-                    break
-        return []
-
-    async def _claim_sharing(self, idle_ms: int, n: int, keepalive: KeepAlive) -> Sequence[Record]:
-        keys = (self._key, keepalive.books.keepalive, keepalive.books.registry)
-        stale_us = math.ceil(2 * keepalive.grace * 1_000_000)
-        with self._errors("read"):
-            for _ in range(MAX_CLAIM_PAGES):
-                now_us = time.time_ns() // 1000
-                raw = await self._script_on_pool(
-                    CLAIM,
-                    [self._group, self._consumer, idle_ms, self._claim_from, n, now_us, stale_us],
-                    keys,
-                )
-                next_start, claimed, counts = claim_reply(raw)
-                self._claim_from = "-" if next_start == "0-0" else next_start
-                if claimed:
-                    self._watch.created()  # XCLAIM created the consumer to take them
-                    return wire.records(claimed, counts, default=2)
-                if next_start == "0-0":
-                    break
-        return []
-
-    async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
-        pipe = self._ctx.client.pipeline(transaction=False)
-        for entry_id in entry_ids:
-            pipe.execute_command("XPENDING", self._key, self._group, entry_id, entry_id, 1)
-        counts: dict[str, int] = {}
-        for reply in await pipe.execute():
-            counts.update(wire.delivery_counts(reply))
-        return counts
+            if self._keepalive is not None:
+                return await self._claims.sharing(idle_ms, n, self._keepalive)
+            return await self._claims.plain(idle_ms, n)
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """One ``XACK`` for the batch, on the backend's command connection. When Redis acked fewer
