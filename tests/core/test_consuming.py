@@ -18,47 +18,23 @@ from streamsink import (
 )
 from streamsink._consuming import claim_interval_of, resolve_settings
 from streamsink._consuming._lifecycle import Lifecycle
-from streamsink.backend import Capabilities, GroupConsumer
+from streamsink.backend import Capabilities
+from streamsink.testing import FaultyBackend
 from streamsink_memory import MemoryBackend, MemoryBroker
 
 pytestmark = pytest.mark.anyio
 
 
-class _Counting:
-    """A group consumer that counts the calls made of it, by name."""
-
-    def __init__(self, inner: GroupConsumer, calls: list[str]) -> None:
-        self._inner = inner
-        self._calls = calls
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-        if not callable(method):
-            return method
-
-        async def call(*args: Any) -> Any:
-            self._calls.append(name)
-            return await method(*args)
-
-        return call
-
-
-class _CountingBackend(MemoryBackend):
-    """A memory backend whose group consumers count the calls made of them; ``redelivery``
-    is declared as given."""
+class _Declaring(MemoryBackend):
+    """A memory backend that declares ``redelivery`` as given."""
 
     def __init__(self, *, redelivery: bool) -> None:
         super().__init__(MemoryBroker())
         self._redelivery = redelivery
-        self.calls: list[str] = []
 
     @property
     def capabilities(self) -> Capabilities:
         return attrs.evolve(super().capabilities, redelivery=self._redelivery)
-
-    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> GroupConsumer:
-        inner = await super().open_group_consumer(*args, **kwargs)
-        return _Counting(inner, self.calls)  # type: ignore[return-value]
 
 
 def _options(**overrides: Any) -> SubscriberOptions:
@@ -68,7 +44,7 @@ def _options(**overrides: Any) -> SubscriberOptions:
 async def test_a_backend_without_redelivery_gets_no_claims() -> None:
     """Nothing is ever redelivered there, so the pump neither scans for idle entries nor renews
     the leases of its read-ahead."""
-    backend = _CountingBackend(redelivery=False)
+    backend = FaultyBackend(_Declaring(redelivery=False))  # counts the calls made
     await StreamSink(backend).send_many([StreamEvent("t", "r", "s", payload=i) for i in range(5)])
     subscriber = StreamSubscriber(backend, _options(group="g", claim_interval=0.005, buffer=2))
     seen: list[int] = []
@@ -80,17 +56,17 @@ async def test_a_backend_without_redelivery_gets_no_claims() -> None:
                 if len(seen) == 5:
                     break
     assert seen == list(range(5))
-    assert "read_new" in backend.calls
-    assert {"claim_idle", "touch"} & set(backend.calls) == set()
+    assert backend.count("read_new") > 0
+    assert (backend.count("claim_idle"), backend.count("touch")) == (0, 0), backend.calls
 
 
 async def test_a_backend_with_redelivery_is_scanned() -> None:
     """The other side of the test above: the same subscription on a backend that redelivers."""
-    backend = _CountingBackend(redelivery=True)
+    backend = FaultyBackend(_Declaring(redelivery=True))  # counts the calls made
     subscriber = StreamSubscriber(backend, _options(group="g", claim_interval=0.005))
     async with subscriber.subscribe("session/s"):
         with anyio.fail_after(5):
-            while "claim_idle" not in backend.calls:  # noqa: ASYNC110
+            while not backend.count("claim_idle"):  # noqa: ASYNC110
                 await anyio.sleep(0.005)
 
 

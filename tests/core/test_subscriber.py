@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -18,7 +17,8 @@ from streamsink import (
     SubscriberOptions,
     SubscriptionError,
 )
-from streamsink.backend import Backend, GroupConsumer
+from streamsink.backend import Backend
+from streamsink.testing import FaultyBackend
 from streamsink_memory import MemoryBackend, MemoryBroker
 from tests.support.clock import FakeClock, advance, clocked_subscriber
 from tests.support.subscriptions import subscriber as _subscriber
@@ -26,74 +26,26 @@ from tests.support.subscriptions import subscriber as _subscriber
 pytestmark = pytest.mark.anyio
 
 
-class FlakyConsumer:
-    """A group consumer whose calls fail while its backend says the server is down."""
-
-    def __init__(self, inner: GroupConsumer, backend: FlakyBackend) -> None:
-        self._inner = inner
-        self._backend = backend
-
-    @property
-    def consumer(self) -> str:
-        return self._inner.consumer
-
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._inner, name)
-
-        async def call(*args: Any) -> Any:
-            self._backend.calls.append(name)
-            if self._backend.down and name != "aclose":
-                raise BackendUnavailableError(f"{name}: connection refused (test)")
-            return await method(*args)
-
-        return call
-
-
-class FlakyBackend:
-    """A memory backend that can be switched 'down'."""
-
-    def __init__(self) -> None:
-        self.inner = MemoryBackend(MemoryBroker())
-        self.down = False
-        self.calls: list[str] = []
-
-    @property
-    def capabilities(self) -> Any:
-        return self.inner.capabilities
-
-    @property
-    def description(self) -> str:
-        return "flaky"
-
-    async def append(self, entries: Sequence[Any]) -> list[str]:
-        return await self.inner.append(entries)
-
-    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> Any:
-        return FlakyConsumer(await self.inner.open_group_consumer(*args, **kwargs), self)
-
-    async def open_reader(self, *args: Any) -> Any:
-        return await self.inner.open_reader(*args)
-
-    async def destroy(self, stream_id: str) -> None:
-        await self.inner.destroy(stream_id)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+def _faulty() -> FaultyBackend:
+    """A memory backend to make unreachable: sinks write through its ``inner`` backend, so an
+    outage reaches only the subscription's calls."""
+    return FaultyBackend(MemoryBackend(MemoryBroker()))
 
 
 async def test_reads_resume_after_an_outage() -> None:
     """While the backend is unreachable reads are retried with backoff, then resume losing nothing."""
-    backend = FlakyBackend()
+    backend = _faulty()
     errors: list[StreamsinkError] = []
-    sink = StreamSink(backend)  # type: ignore[arg-type]
+    sink = StreamSink(backend.inner)
     async with _subscriber(backend, on_error=errors.append).subscribe("session/s") as sub:
         await sink.send(StreamEvent("t", "r", "s", payload=0))
         first = await sub.__anext__()
-        backend.down = True
-        await anyio.sleep(0.3)
-        calls_while_down = len(backend.calls)
-        await sink.send(StreamEvent("t", "r", "s", payload=1))
-        backend.down = False
+        with backend.outage():
+            before = len(backend.calls)
+            await anyio.sleep(0.3)
+            calls_while_down = len(backend.calls) - before
+            await sink.send(StreamEvent("t", "r", "s", payload=1))
+        assert calls_while_down >= 1, "the outage was never hit"
         with anyio.fail_after(5):
             second = await sub.__anext__()
         stats = sub.statistics()
@@ -106,11 +58,11 @@ async def test_reads_resume_after_an_outage() -> None:
 
 async def test_outage_past_the_budget_ends_with_subscription_error() -> None:
     """A backend unreachable longer than reconnect_timeout ends iteration with SubscriptionError."""
-    backend = FlakyBackend()
+    backend = _faulty()
     async with _subscriber(backend, reconnect_timeout=0.2, on_error=lambda e: None).subscribe(
         "session/s"
     ) as sub:
-        backend.down = True
+        backend.fail(times=None)
         with (
             anyio.fail_after(5),
             pytest.raises(SubscriptionError, match="reconnect_timeout") as caught,
@@ -121,15 +73,15 @@ async def test_outage_past_the_budget_ends_with_subscription_error() -> None:
 
 async def test_acks_that_keep_failing_end_the_subscription() -> None:
     """Auto-mode acks that keep failing are a terminal SubscriptionError, not a silent loss."""
-    backend = FlakyBackend()
-    sink = StreamSink(backend)  # type: ignore[arg-type]
+    backend = _faulty()
+    sink = StreamSink(backend)
     await sink.send_many([StreamEvent("t", "r", "s", payload=i) for i in range(2)])
     async with _subscriber(backend, reconnect_timeout=0.2, on_error=lambda e: None).subscribe(
         "session/s"
     ) as sub:
         await sub.__anext__()
         await sub.__anext__()
-        backend.down = True
+        backend.fail(times=None)
         with anyio.fail_after(5), pytest.raises(SubscriptionError):
             await sub.__anext__()
 
@@ -249,6 +201,15 @@ async def test_reader_records_are_not_acked() -> None:
     assert stats.consumers == 0
 
 
+async def _another_consumer(
+    backend: Backend, clock: FakeClock, options: dict[str, Any], seen: list[int]
+) -> None:
+    """Another consumer of the group on ``clock``: the payloads it gets go to ``seen``."""
+    async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
+        async for event in sub:
+            seen.append(event.payload)
+
+
 async def test_slow_consumer_keeps_what_it_holds() -> None:
     """A slow auto-mode consumer that finishes everything it read within the grace period shares
     none of it with a consumer joining the group meanwhile (on a fake clock: no real waiting)."""
@@ -260,11 +221,6 @@ async def test_slow_consumer_keeps_what_it_holds() -> None:
     slow_seen: list[int] = []
     other_seen: list[int] = []
 
-    async def other() -> None:
-        async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
-            async for event in sub:
-                other_seen.append(event.payload)
-
     with anyio.fail_after(10):
         async with (
             anyio.create_task_group() as tg,
@@ -272,7 +228,7 @@ async def test_slow_consumer_keeps_what_it_holds() -> None:
         ):
             async for event in sub:
                 if not slow_seen:
-                    tg.start_soon(other)
+                    tg.start_soon(_another_consumer, backend, clock, options, other_seen)
                 slow_seen.append(event.payload)
                 await advance(clock, 0.1)  # the other consumer's claim scans run meanwhile
                 if len(slow_seen) == 16:
@@ -321,14 +277,9 @@ async def test_read_ahead_of_a_slow_but_working_consumer_is_not_redelivered() ->
     seen: list[int] = []
     other_seen: list[int] = []
 
-    async def other() -> None:
-        async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
-            async for event in sub:
-                other_seen.append(event.payload)
-
     with anyio.fail_after(10):
         async with anyio.create_task_group() as tg:
-            tg.start_soon(other)
+            tg.start_soon(_another_consumer, backend, clock, options, other_seen)
             async with clocked_subscriber(backend, clock, **options).subscribe("session/s") as sub:
                 async for event in sub:
                     seen.append(event.payload)

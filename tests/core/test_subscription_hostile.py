@@ -5,7 +5,6 @@ read-ahead whose lease ran out, and read replies lost on the way."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 import anyio
@@ -19,7 +18,8 @@ from streamsink import (
     StreamsinkError,
     decode_envelope,
 )
-from streamsink.backend import Entry, GroupConsumer, Record
+from streamsink.backend import Entry
+from streamsink.testing import FaultyBackend
 from streamsink_memory import MemoryBackend, MemoryBroker
 from tests.support.clock import FakeClock, advance, clocked_subscriber
 from tests.support.subscriptions import subscriber, take
@@ -132,27 +132,16 @@ async def test_a_dead_letter_stream_is_never_dead_lettered_again(naming: str) ->
     ] == []
 
 
-class _FailingAppends(MemoryBackend):
-    """A memory backend whose appends to dead-letter streams are refused while ``refuse`` is set,
-    as Redis refuses writes when it is out of memory."""
-
-    refuse = True
-    refused = 0
-
-    async def append(self, entries: Sequence[Entry]) -> list[str]:
-        if self.refuse and any(entry.stream_id.endswith(":dlq") for entry in entries):
-            self.refused += 1
-            raise BackendUnavailableError("Redis is out of memory (test)")
-        return await super().append(entries)
-
-
 async def test_a_dead_letter_that_cannot_be_written_leaves_its_entry_pending() -> None:
     """A refused dead-letter write is retried, not terminal: nothing is acknowledged until the
     letter is written, consumption goes on meanwhile, and the letter lands once writes work
     (on a fake clock: redeliveries come as fast as the clock is moved)."""
     clock = FakeClock()
     broker = MemoryBroker(clock=clock)
-    backend = _FailingAppends(broker)
+    backend = FaultyBackend(MemoryBackend(broker))
+    # Writes to the dead-letter stream are refused, as Redis refuses writes out of memory.
+    out_of_memory = BackendUnavailableError("Redis is out of memory (test)")
+    backend.fail("append", times=None, error=out_of_memory, stream_id=f"{STREAM}:dlq")
     await backend.append([Entry(STREAM, "tool_end", b"junk")])
     await StreamSink(backend).send(_event(1))
     errors: list[StreamsinkError] = []
@@ -164,17 +153,17 @@ async def test_a_dead_letter_that_cannot_be_written_leaves_its_entry_pending() -
         assert event.payload["index"] == 1
         junk = broker.entry_ids(STREAM)[0]
         with anyio.fail_after(5):
-            while backend.refused < 2:  # two redeliveries of the junk entry, each refused
+            while backend.count("append", "failed") < 2:  # two redeliveries, each refused
                 await advance(clock, 0.25)
         assert junk in [p.entry_id for p in broker.pending(STREAM, "g")]  # not acknowledged
-        backend.refuse = False
+        backend.clear()
         with anyio.fail_after(5):
             while junk in [p.entry_id for p in broker.pending(STREAM, "g")]:
                 await advance(clock, 0.25)
         stats = events.statistics()
     assert len(broker.entry_ids(f"{STREAM}:dlq")) == 1
     assert stats.dead_lettered == 1
-    assert stats.dead_letter_failures == backend.refused
+    assert stats.dead_letter_failures == backend.count("append", "failed")
     assert any("out of memory" in str(error) for error in errors)
 
 
@@ -255,50 +244,25 @@ async def test_read_ahead_whose_lease_ran_out_is_not_handed_out() -> None:
 # -- a read reply lost on the way -----------------------------------------------------------------
 
 
-class _LostReplies(MemoryBackend):
-    """A memory backend whose group reads lose their reply once ``lose`` is set: the entries
-    are read (pending for the consumer) but the call fails, as when a connection drops while the
-    reply is on its way."""
-
-    lose = 0
-
-    async def open_group_consumer(self, *args: Any, **kwargs: Any) -> Any:
-        return _LosingConsumer(await super().open_group_consumer(*args, **kwargs), self)
-
-
-class _LosingConsumer:
-    def __init__(self, inner: GroupConsumer, backend: _LostReplies) -> None:
-        self._inner = inner
-        self._backend = backend
-        self.lost: list[str] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._inner, name)
-
-    @property
-    def consumer(self) -> str:
-        return self._inner.consumer
-
-    async def read_new(self, count: int, block: float) -> Sequence[Record]:
-        records = await self._inner.read_new(count, block)
-        if records and self._backend.lose:
-            self._backend.lose -= 1
-            self.lost += [record.entry_id for record in records]
-            raise BackendUnavailableError("connection lost while reading the reply (test)")
-        return records
+def _lose_read_replies(backend: FaultyBackend, times: int) -> None:
+    """The next ``times`` group reads that read entries lose their reply: the entries are read
+    (pending for the consumer) but the call fails, as when a connection drops while the reply is
+    on its way."""
+    error = BackendUnavailableError("connection lost while reading the reply (test)")
+    backend.fail("read_new", times=times, error=error, lose_reply=True, nonempty=True)
 
 
 async def test_entries_of_a_lost_read_reply_come_back_at_once() -> None:
     """After a read whose reply was lost, the consumer fetches its own pending entries again as
     soon as the backend answers, instead of waiting a grace period for the group to reclaim them;
     what it already holds is not delivered twice."""
-    backend = _LostReplies(MemoryBroker())
+    backend = FaultyBackend(MemoryBackend(MemoryBroker()))
     sink = StreamSink(backend)
     options = {"group": "g", "ack_grace_period": 60.0, "buffer": 4, "fetch_count": 4}
     async with subscriber(backend, quiet=True, **options).subscribe(STREAM) as events:
         await sink.send_many([_event(i) for i in range(3)])
         first = await take(events, 2)  # one more is read ahead and held
-        backend.lose = 2
+        _lose_read_replies(backend, 2)
         await sink.send_many([_event(i) for i in range(3, 10)])
         rest = await take(events, 8, within=3)  # far less than the 60 s grace period
         stats = events.statistics()
@@ -310,13 +274,13 @@ async def test_entries_of_a_lost_read_reply_come_back_at_once() -> None:
 async def test_pending_entries_held_are_not_recovered_twice_in_manual_mode() -> None:
     """Manual mode: deliveries the application holds unsettled are not fetched again by the
     recovery after a lost reply."""
-    backend = _LostReplies(MemoryBroker())
+    backend = FaultyBackend(MemoryBackend(MemoryBroker()))
     sink = StreamSink(backend)
     options = {"group": "g", "ack_grace_period": 60.0, "buffer": 4, "fetch_count": 4}
     async with subscriber(backend, quiet=True, **options).subscribe_manual(STREAM) as deliveries:
         await sink.send_many([_event(i) for i in range(2)])
         held = await take(deliveries, 2)
-        backend.lose = 1
+        _lose_read_replies(backend, 1)
         await sink.send_many([_event(i) for i in range(2, 5)])
         rest = await take(deliveries, 3, within=3)
         with anyio.move_on_after(0.3):
@@ -326,3 +290,4 @@ async def test_pending_entries_held_are_not_recovered_twice_in_manual_mode() -> 
             await delivery.ack()
     indexes = [d.event.payload["index"] for d in held + rest if d.event is not None]
     assert indexes == list(range(5))
+    assert backend.count("read_new", "lost") == 1  # the case this test is about did happen

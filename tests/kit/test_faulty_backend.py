@@ -76,6 +76,48 @@ async def test_a_lost_reply_did_the_work() -> None:
         assert [(r.entry_id, r.delivery_count) for r in own] == [(ids[0], 2), (ids[1], 2)]
 
 
+async def test_nonempty_loses_only_replies_that_carry_records() -> None:
+    """lose_reply with nonempty: reads that return nothing go through and do not count; the first
+    read that returns records does the work and loses its reply."""
+    async with FaultyBackend(MemoryBackend()) as backend:
+        consumer = await backend.open_group_consumer("s", "g", "c", OLDEST)
+        backend.fail("read_new", lose_reply=True, nonempty=True)
+        assert await consumer.read_new(10, 0) == []
+        assert await consumer.read_new(10, 0) == []
+        ids = await backend.append(_entries("s", 2))
+        with pytest.raises(BackendUnavailableError):
+            await consumer.read_new(10, 0)
+        outcomes = [call.outcome for call in backend.calls if call.method == "read_new"]
+        assert outcomes == ["ok", "ok", "lost"]
+        own = await consumer.read_own_pending(None, 10)
+        assert [(r.entry_id, r.delivery_count) for r in own] == [(ids[0], 2), (ids[1], 2)]
+        (later,) = await backend.append(_entries("s", 1))
+        assert [r.entry_id for r in await consumer.read_new(10, 0)] == [later]  # used up
+
+
+async def test_nonempty_loses_the_reply_of_a_read_already_waiting() -> None:
+    """A nonempty fault acts on replies as they arrive: a read blocked when it is set loses the
+    reply that its entries wake it with."""
+    async with FaultyBackend(MemoryBackend()) as backend:
+        consumer = await backend.open_group_consumer("s", "g", "c", OLDEST)
+        failed: list[BaseException] = []
+
+        async def read() -> None:
+            try:
+                await consumer.read_new(10, 5)
+            except BackendUnavailableError as exc:
+                failed.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(read)
+            await anyio.sleep(0.05)  # blocked in read_new now
+            backend.fail("read_new", lose_reply=True, nonempty=True)
+            await backend.append(_entries("s", 1))
+        assert len(failed) == 1
+        assert backend.count("read_new", "lost") == 1, backend.calls
+        assert len(await consumer.read_own_pending(None, 10)) == 1
+
+
 async def test_an_outage_fails_every_call_until_it_ends_but_close() -> None:
     backend = FaultyBackend(MemoryBackend())
     consumer = await backend.open_group_consumer("s", "g", "c", OLDEST)
@@ -115,6 +157,10 @@ def test_mistakes_are_refused_at_once() -> None:
         backend.fail("ack", error=ValueError)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="seconds"):
         backend.delay("ack", -1)
+    with pytest.raises(ValueError, match="nonempty needs lose_reply"):
+        backend.fail("read_new", nonempty=True)
+    with pytest.raises(ValueError, match="nonempty needs lose_reply"):
+        backend.fail("ack", lose_reply=True, nonempty=True)
 
 
 async def test_other_attributes_are_the_inner_backends() -> None:

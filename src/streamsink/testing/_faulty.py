@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from functools import partial
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import anyio
 import attrs
@@ -24,73 +24,20 @@ from ..backend import (
     TerminatingGroupConsumer,
     TimedBackend,
 )
+from ._faulty_rules import (
+    READS,
+    ErrorSpec,
+    FaultyCall,
+    Rule,
+    SpiMethod,
+    check_method,
+    check_times,
+    error_of,
+)
 
 __all__ = ["FaultyBackend", "FaultyCall", "FaultyGroupConsumer", "FaultyStreamReader", "SpiMethod"]
 
 T = TypeVar("T")
-
-SpiMethod = Literal[
-    "append",
-    "open_group_consumer",
-    "open_reader",
-    "destroy",
-    "entry_time",
-    "ensure_group",
-    "read_new",
-    "read_own_pending",
-    "claim_idle",
-    "ack",
-    "nack",
-    "touch",
-    "term",
-    "read",
-]
-"""The SPI calls a :class:`FaultyBackend` can fail or delay (``aclose`` always goes through)."""
-
-METHODS: frozenset[str] = frozenset(SpiMethod.__args__)  # type: ignore[attr-defined]
-
-ErrorSpec = StreamsinkError | type[StreamsinkError]
-
-
-@attrs.frozen
-class FaultyCall:
-    """One SPI call that reached a :class:`FaultyBackend`: the method, the stream it concerned
-    (None for an append spanning several streams, or ``destroy`` of none), and what happened:
-    ``"ok"``, ``"failed"`` (raised before reaching the inner backend) or ``"lost"`` (ran on the
-    inner backend, then raised: a reply lost on its way)."""
-
-    method: str
-    stream_id: str | None
-    outcome: Literal["ok", "failed", "lost"]
-
-
-@attrs.define
-class _Rule:
-    method: str | None  # None: every method
-    stream_id: str | None
-    remaining: int | None  # None: until cleared
-    error: ErrorSpec | None = None
-    lose_reply: bool = False
-    delay: float = 0.0
-
-    def matches(self, method: str, streams: Sequence[str]) -> bool:
-        if self.remaining == 0 or (self.method is not None and self.method != method):
-            return False
-        return self.stream_id is None or self.stream_id in streams
-
-    def take(self) -> None:
-        if self.remaining is not None:
-            self.remaining -= 1
-
-
-def _check_method(method: str | None) -> None:
-    if method is not None and method not in METHODS:
-        raise ValueError(f"unknown SPI method {method!r}; accepted: {', '.join(sorted(METHODS))}")
-
-
-def _check_times(times: int | None) -> None:
-    if times is not None and (isinstance(times, bool) or not isinstance(times, int) or times < 1):
-        raise ValueError(f"times must be a positive integer or None, got {times!r}")
 
 
 class FaultyBackend:
@@ -111,13 +58,15 @@ class FaultyBackend:
     >>> backend = FaultyBackend(MemoryBackend())          # doctest: +SKIP
     >>> backend.fail("read_new", times=2)                 # the next 2 reads: unavailable
     >>> backend.fail("ack", error=GroupLostError)         # the next ack: the group vanished
+    >>> backend.fail("read_new", lose_reply=True, nonempty=True)  # the next read of entries:
+    ...                                                   # they are read, the reply is lost
     >>> backend.delay("append", 0.5, times=None)          # every append waits 0.5 s first
     >>> with backend.outage(): ...                        # every call fails meanwhile
     """
 
     def __init__(self, inner: Backend) -> None:
         self._inner = inner
-        self._rules: list[_Rule] = []
+        self._rules: list[Rule] = []
         self.calls: list[FaultyCall] = []
         """Every SPI call that reached this backend or its handles, in order."""
 
@@ -136,6 +85,7 @@ class FaultyBackend:
         error: ErrorSpec = BackendUnavailableError,
         stream_id: str | None = None,
         lose_reply: bool = False,
+        nonempty: bool = False,
     ) -> None:
         """Make the next ``times`` calls of ``method`` (of every method when None) raise ``error``.
 
@@ -147,17 +97,29 @@ class FaultyBackend:
         :param stream_id: only calls concerning this stream (an append: any of its entries).
         :param lose_reply: run the call on the inner backend first, then raise: the broker did
             the work but the reply was lost (entries read this way are pending, appends written).
+        :param nonempty: with ``lose_reply``, on a read (``read_new``, ``read_own_pending``,
+            ``claim_idle``, ``read``): lose the next ``times`` replies that carry records, as
+            they arrive, so a read already waiting when the fault is set loses its reply too. A
+            read that returns nothing goes through and does not count (losing it loses nothing).
         :raises ValueError: ``method`` is not an SPI method, ``times`` is not positive, ``error``
-            is not a StreamsinkError.
+            is not a StreamsinkError, or ``nonempty`` is given without ``lose_reply`` or for a
+            method that is not a read.
         """
-        _check_method(method)
-        _check_times(times)
+        check_method(method)
+        check_times(times)
+        if nonempty and not (lose_reply and method in READS):
+            raise ValueError(
+                "nonempty needs lose_reply=True and a read "
+                f"({', '.join(sorted(READS))}), got method={method!r}, lose_reply={lose_reply!r}"
+            )
         if not (
             isinstance(error, StreamsinkError)
             or (isinstance(error, type) and issubclass(error, StreamsinkError))
         ):
             raise ValueError(f"error must be a StreamsinkError (class or instance), got {error!r}")
-        self._rules.append(_Rule(method, stream_id, times, error=error, lose_reply=lose_reply))
+        self._rules.append(
+            Rule(method, stream_id, times, error=error, lose_reply=lose_reply, nonempty=nonempty)
+        )
 
     def delay(
         self,
@@ -173,11 +135,11 @@ class FaultyBackend:
         :raises ValueError: ``method`` is not an SPI method, ``seconds`` is negative, ``times``
             is not positive.
         """
-        _check_method(method)
-        _check_times(times)
+        check_method(method)
+        check_times(times)
         if not seconds >= 0:
             raise ValueError(f"seconds must not be negative, got {seconds!r}")
-        self._rules.append(_Rule(method, stream_id, times, delay=float(seconds)))
+        self._rules.append(Rule(method, stream_id, times, delay=float(seconds)))
 
     @contextmanager
     def outage(
@@ -216,22 +178,41 @@ class FaultyBackend:
             if rule.delay:
                 rule.take()
                 await anyio.sleep(rule.delay)
-        failure = next((rule for rule in rules if rule.error is not None), None)
+        # A nonempty fault acts on the reply (below), not on the call.
+        failure = next((r for r in rules if r.error is not None and not r.nonempty), None)
         if failure is None:
-            self.calls.append(FaultyCall(method, stream, "ok"))
-            return await fn(*args)
+            record = FaultyCall(method, stream, "ok")
+            self.calls.append(record)
+            result = await fn(*args)
+            if method in READS and result:
+                self._lose_reply(record, streams)
+            return result
         failure.take()
-        error = failure.error
-        if isinstance(error, type):
-            where = f" on {stream!r}" if stream else ""
-            error = error(f"{method}{where}: failure injected by FaultyBackend")
+        error = error_of(failure, method, stream)
         if failure.lose_reply:
             await fn(*args)
             self.calls.append(FaultyCall(method, stream, "lost"))
         else:
             self.calls.append(FaultyCall(method, stream, "failed"))
-        assert error is not None
         raise error
+
+    def _lose_reply(self, record: FaultyCall, streams: Sequence[str]) -> None:
+        """A read returned records: raise the first nonempty fault that matches it now (it may
+        have been set while the read waited), its call then recorded ``"lost"``."""
+        rules = (r for r in self._rules if r.nonempty and r.matches(record.method, streams))
+        rule = next(rules, None)
+        if rule is None:
+            return
+        rule.take()
+        lost = attrs.evolve(record, outcome="lost")
+        # The call was recorded when it started; ``calls`` may have been cleared since.
+        for index in range(len(self.calls) - 1, -1, -1):
+            if self.calls[index] is record:
+                self.calls[index] = lost
+                break
+        else:
+            self.calls.append(lost)
+        raise error_of(rule, record.method, record.stream_id)
 
     @property
     def capabilities(self) -> Capabilities:
