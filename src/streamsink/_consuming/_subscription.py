@@ -11,7 +11,6 @@ and is redelivered. This class wires the parts together and runs the lifecycle.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from functools import partial
@@ -24,17 +23,13 @@ from .._exceptions import StreamsinkError, SubscriptionError
 from .._options import SubscriberOptions
 from ..backend import Backend, GroupConsumer, StartPosition, StreamReader
 from ..lowlevel import clock as loop_clock
-from ._acking import Acker
-from ._calls import BackendCalls
-from ._gaps import Gaps
-from ._intake import Intake
 from ._leases import ReadAheadLeases
 from ._lifecycle import Lifecycle
+from ._parts import loop_parts, wire_parts
 from ._pump import Pump
 from ._readahead import NOTHING, ReadAhead
 from ._settings import Settings
-from ._settling import GroupSettler
-from ._statistics import Counters, SubscriptionStatistics
+from ._statistics import SubscriptionStatistics
 
 __all__ = ["Subscription", "SubscriptionOwner"]
 
@@ -97,38 +92,17 @@ class Subscription(Generic[ItemT]):
         self._settings = settings
         self._start = start
         self._clock = clock
-        report = owner.report
-        self._counters = counters = Counters()
-        self._calls = calls = BackendCalls(
-            stream_id=settings.stream_id,
-            group=settings.group,
-            start=start,
-            reconnect_timeout=options.reconnect_timeout,
-            counters=counters,
-            report=report,
+        self._parts = parts = wire_parts(
+            owner.report, backend, options, settings, start, self._claim_soon
         )
-        self._acker = acker = Acker(calls, counters)
+        self._counters = parts.counters
+        self._calls = parts.calls
+        self._acker = parts.acker
         # Shared with the acker (see `Acker.done`): the hot path appends to it directly.
-        self._done = acker.done
-        self._settler = settler = GroupSettler(
-            stream_id=settings.stream_id,
-            acker=acker,
-            calls=calls,
-            grouped=settings.group is not None,
-            dead_letter=lambda record, reason: intake.dead_letter(record, reason),
-            on_nack=self._claim_soon,
-        )
-        self._intake = intake = Intake(
-            settings,
-            options,
-            backend=backend,
-            # Dead letters are settled through this acker: by term where the backend has one.
-            acker=acker.for_dead_letters(native_term=backend.capabilities.term),
-            settler=settler,
-            counters=counters,
-            report=report,
-        )
-        self._gaps = Gaps(counters, report, manual=settings.manual)
+        self._done = parts.acker.done
+        self._settler = parts.settler
+        self._intake = parts.intake
+        self._gaps = parts.gaps
         self._state = _NEW
         self._terminal: SubscriptionError | None = None
         self._current: str | None = None  # auto mode: id of the event the application holds
@@ -198,33 +172,10 @@ class Subscription(Generic[ItemT]):
 
     def _open_parts(self) -> Pump:
         """The parts that need the running event loop: clock, leases, read-ahead, pump."""
-        settings = self._settings
         now = self._clock or loop_clock()
         self._now = now
-        # A group keeps the leases of its read-ahead (they also tell which ids it holds); they
-        # run out, and are renewed, only where entries can be claimed by another consumer.
-        if settings.group is not None:
-            self._leases = ReadAheadLeases(settings.ack_grace_period, now)
-        self._readahead = ReadAhead(
-            buffer=settings.buffer,
-            buffer_bytes=settings.buffer_bytes,
-            fetch_count=settings.fetch_count,
-            poll=settings.claim_interval,
-            clock=now,
-            lease_limit=self._leases.limit if self._leases and settings.renews else math.inf,
-        )
-        self._pump = Pump(
-            settings,
-            scope=self._pump_scope,
-            readahead=self._readahead,
-            leases=self._leases,
-            calls=self._calls,
-            intake=self._intake,
-            acker=self._acker,
-            gaps=self._gaps,
-            counters=self._counters,
-            clock=now,
-            held=self._held_ids,
+        self._leases, self._readahead, self._pump = loop_parts(
+            self._settings, self._parts, now, scope=self._pump_scope, held=self._held_ids
         )
         return self._pump
 
