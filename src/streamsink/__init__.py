@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._consuming import Delivery, Subscription, SubscriptionStatistics
 from ._deadletter import DeadLetter, decode_dead_letter, encode_dead_letter
-from ._delivery import Delivery
 from ._envelope import Envelope, decode_envelope, encode_envelope, event_timestamp, relay_envelope
 from ._events import Event, EventType, StreamEvent
 from ._exceptions import (
@@ -41,7 +41,6 @@ from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
 from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
-from ._subscription import Subscription, SubscriptionStatistics
 from ._topics import event_topic
 from .backend import Capabilities, Gap, StartPosition
 from .hookspecs import hookimpl

@@ -13,8 +13,9 @@ from ._events import Event
 from ._exceptions import ConfigurationError, StreamsinkError
 from ._streams import lone_surrogate, shown, validate_name
 from ._topics import compile_topic_pattern
-from ._validation import Validator, rule
 from .backend import StartPosition
+from .backend.options import OptionValidator as Validator
+from .backend.options import option_rule as rule
 
 __all__ = ["DEFAULT_GROUP", "SubscriberOptions", "default_dead_letter_stream"]
 

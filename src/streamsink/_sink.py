@@ -24,8 +24,8 @@ from ._streams import (
 )
 from ._timestamps import go_datetime
 from ._topics import validate_topic
-from ._validation import rule
 from .backend import Backend, Entry
+from .backend.options import option_rule as rule
 
 __all__ = ["PublishedEvent", "Sink", "SinkOptions", "StreamSink"]
 

@@ -174,12 +174,6 @@ class RedisBackend(AsyncResource):
         return self._ctx.where
 
     @property
-    def claim_interval(self) -> float:
-        """Seconds between ``claim_idle`` scans the core should use (``claim_interval_ms``), as
-        declared in ``capabilities.claim_interval``."""
-        return self._ctx.options.claim_interval
-
-    @property
     def options(self) -> RedisOptions:
         """The options in force (``claim_interval`` tells the core how often to claim)."""
         return self._ctx.options

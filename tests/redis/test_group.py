@@ -165,7 +165,7 @@ async def test_failed_open_leaves_nothing_open(
 async def test_backend_suggests_its_claim_interval(open_backend: OpenBackend) -> None:
     """The backend tells the core how often to claim (claim_interval_ms, in seconds)."""
     backend = await open_backend(claim_interval_ms=250)
-    assert backend.claim_interval == 0.25
+    assert backend.capabilities.claim_interval == 0.25
     assert backend.options.claim_interval_ms == 250
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TextIO
 
+from .._consuming import Delivery
 from .._deadletter import DEAD_LETTER_EVENT, DeadLetter, decode_dead_letter
-from .._delivery import Delivery
 from .._exceptions import DecodeError, StreamsinkError
 from .._runtime import connect
 from ..backend import Backend, StartPosition

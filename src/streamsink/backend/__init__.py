@@ -43,10 +43,6 @@ from ._records import Entry, Gap, Record, RecordBatch
 from ._start import StartPosition
 from ._url import BackendURL
 
-# Until every backend imports them from .redis_ids, where they belong (not in __all__).
-from .redis_ids import after_timestamp_id as after_timestamp_id
-from .redis_ids import parse_entry_id as parse_entry_id
-
 __all__ = [
     "DEFAULT_ACK_GRACE_PERIOD",
     "Backend",

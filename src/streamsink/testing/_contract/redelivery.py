@@ -7,7 +7,7 @@ from typing import Any
 
 import anyio
 
-from ..._delivery import Delivery
+from ..._consuming import Delivery
 from ...backend import StartPosition
 from .._harness import Harness
 from ._registry import check
