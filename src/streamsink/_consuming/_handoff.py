@@ -60,6 +60,28 @@ class Handoff(Generic[T]):
             raise anyio.EndOfStream
         raise anyio.WouldBlock
 
+    @property
+    def empty(self) -> bool:
+        """No batch is queued."""
+        return not self._batches
+
+    def poke(self) -> bool:
+        """Wake a task waiting in :meth:`wait` without a batch; True if there was one."""
+        return self._wake()
+
+    async def wait(self) -> None:
+        """Wait until a batch is put, the handoff is closed, or :meth:`poke` is called (returns
+        at once when a batch is queued or the handoff is closed)."""
+        if self._batches or self._closed:
+            return
+        waiter = new_waiter()
+        self._waiters.append(waiter)
+        try:
+            await waiter.wait()
+        finally:
+            if waiter in self._waiters:
+                self._waiters.remove(waiter)
+
     async def get(self) -> T:
         """The oldest batch, waiting for one if needed (a checkpoint only when it waits).
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 import anyio
 
@@ -131,15 +132,46 @@ class Pump:
                         await self._deliver(claimed)
                         continue
             block = max(0.0, min(next_claim - now, settings.max_block))
-            retries = counters.retries
-            records = await calls.call(consumer.read_new, readahead.read_count(), block)
-            if counters.retries != retries:
-                await self._recover(consumer, records)
-            if records:
-                calls.last_read = records[-1].entry_id
-                await self._deliver(records)
-            elif type(records) is RecordBatch and records.gap is not None:
-                self._gaps.note(records.gap)
+            if block > 0:
+                await self._read(partial(self._read_new, consumer, block), block)
+            else:
+                await self._read_new(consumer, block)
+
+    async def _read_new(self, consumer: GroupConsumer, block: float) -> None:
+        """One read of new entries, and the intake of what it brings."""
+        calls, counters = self._calls, self._counters
+        retries = counters.retries
+        records = await calls.call(consumer.read_new, self._readahead.read_count(), block)
+        if counters.retries != retries:
+            await self._recover(consumer, records)
+        if records:
+            calls.last_read = records[-1].entry_id
+            await self._deliver(records)
+        elif type(records) is RecordBatch and records.gap is not None:
+            self._gaps.note(records.gap)
+
+    async def _read(self, body: Callable[[], Awaitable[None]], block: float) -> None:
+        """Run ``body``, a read waiting up to ``block`` seconds and its intake: in the
+        application task waiting for events when there is one (:mod:`._baton`), here otherwise.
+        Raises what ``body`` raised, in this task, wherever it ran."""
+        step = self._readahead.offer(body, block)
+        if step is None:
+            await body()
+            return
+        try:
+            await step.finished()
+        except BaseException:  # this pump is ending: so does the read, wherever it runs
+            self._readahead.withdraw(step)
+            step.scope.cancel()
+            raise
+        if not step.ran:
+            await body()  # the task it was offered to left before taking it
+        elif step.error is not None:
+            raise step.error
+        elif step.interrupted and self._calls.consumer is not None:
+            # The application's own scope cancelled the read (its task was cancelled): what
+            # the backend had already made pending for this consumer is fetched again.
+            await self._recover(self._calls.consumer, ())
 
     async def _recover(self, consumer: GroupConsumer, fresh: Sequence[Record]) -> None:
         """A read or claim failed before the retry that succeeded: its reply may have been lost
@@ -167,13 +199,18 @@ class Pump:
                 await self._deliver(records)
 
     async def _pump_reader(self, reader: StreamReader) -> None:
-        readahead, max_block = self._readahead, self._settings.max_block
+        max_block = self._settings.max_block
+        body = partial(self._read_from, reader, max_block)
         while True:
-            records = await self._calls.call(reader.read, readahead.read_count(), max_block)
-            if records:
-                await self._deliver(records)
-            elif type(records) is RecordBatch and records.gap is not None:
-                self._gaps.note(records.gap)
+            await (self._read(body, max_block) if max_block > 0 else body())
+
+    async def _read_from(self, reader: StreamReader, block: float) -> None:
+        """One read of a fan-out reader, and the intake of what it brings."""
+        records = await self._calls.call(reader.read, self._readahead.read_count(), block)
+        if records:
+            await self._deliver(records)
+        elif type(records) is RecordBatch and records.gap is not None:
+            self._gaps.note(records.gap)
 
     async def _deliver(self, records: Sequence[Record]) -> None:
         """Take ``records`` in and hand what is left to the application, once there is room."""

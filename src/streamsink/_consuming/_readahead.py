@@ -6,10 +6,13 @@ tasks take events one at a time. What the buffer holds is bounded twice (docs/co
 entries when entries are large. The pump waits for room before handing a batch over, so a slow
 application slows reading instead of growing memory. In a group, every batch carries a lease
 (:mod:`._leases`): an event whose lease ran out is not handed out (:meth:`ReadAhead.take`).
+While an application task waits with nothing buffered, the pump offers it its blocking read
+(:meth:`ReadAhead.offer`, :mod:`._baton`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
@@ -17,6 +20,7 @@ from typing import Any, Final
 import anyio
 from anyio.lowlevel import checkpoint_if_cancelled
 
+from ._baton import ReadStep
 from ._handoff import Handoff
 from ._leases import Lease
 
@@ -24,6 +28,8 @@ __all__ = ["NOTHING", "ReadAhead"]
 
 #: what :meth:`ReadAhead.take` returns when it has no event to hand out
 NOTHING: Final = object()
+
+_DEADLINE_MARGIN: Final = 0.1  # seconds a read may take beyond its block (a round trip)
 
 
 class ReadAhead:
@@ -41,9 +47,11 @@ class ReadAhead:
         "_fetch_count",
         "_handoff",
         "_now",
+        "_offered",
         "_poll",
         "_refill",
         "_room",
+        "_waiting",
         "_wake_bytes",
         "bytes_out",
         "entry_bytes",
@@ -78,7 +86,11 @@ class ReadAhead:
         # Batches from the pump: (items, their lease or None, payload bytes). Unbounded as a
         # queue: `outstanding` and `bytes_out` bound what it holds.
         self._handoff: Handoff[tuple[list[Any], Lease | None, int]] = Handoff()
-        self._refill = anyio.Lock()
+        # Uncontended, taking it does not yield: a task that finds a batch waiting goes on with
+        # it, and one that must wait is there when the pump offers its read.
+        self._refill = anyio.Lock(fast_acquire=True)
+        self._waiting = False  # an application task waits in `refill`, nothing buffered
+        self._offered: ReadStep | None = None  # the pump's read, offered to that task
         self._room = anyio.Event()  # set when `outstanding`/`bytes_out` fell to the marks below
         #: the pump waits for `outstanding` to fall to this (-1: not waiting)
         self.wake_at = -1
@@ -132,14 +144,39 @@ class ReadAhead:
             # refills at a time and the others take from what it got, so read-ahead stays
             # bounded and no batch is left behind.
             async with self._refill:
-                if not items:
+                while not items:
                     self._release_bytes()
+                    step = self._offered
+                    if step is not None:
+                        self._offered = None
+                        if self._handoff.empty and _outlasts(step.block):
+                            await step.run()
+                        else:  # a batch came first, or this task's deadline may end the read
+                            step.revoke()
                     try:
-                        batch, self.items_lease, self.items_bytes = await self._handoff.get()
+                        batch, self.items_lease, self.items_bytes = self._handoff.get_nowait()
+                    except anyio.WouldBlock:
+                        await self._wait()
+                        continue
                     except anyio.EndOfStream:
                         self.items_lease = None
                         raise
                     items.extend(batch)
+
+    async def _wait(self) -> None:
+        """Wait for a batch, the end, or the pump's offer of its read. A task cancelled with
+        the offer untaken gives it back, so the pump does not wait on a task that left."""
+        self._waiting = True
+        try:
+            await self._handoff.wait()
+        except BaseException:
+            step = self._offered
+            if step is not None:
+                self._offered = None
+                step.revoke()
+            raise
+        finally:
+            self._waiting = False
 
     def expire(self) -> int:
         """Drop what is left of the current batch, whose lease ran out; return how many events
@@ -199,6 +236,21 @@ class ReadAhead:
             with anyio.move_on_after(self._poll):
                 await room.wait()
 
+    def offer(self, body: Callable[[], Awaitable[None]], block: float) -> ReadStep | None:
+        """Offer ``body`` (a read waiting up to ``block`` seconds, and the intake of what it
+        brings) to the application task waiting in :meth:`refill` with nothing buffered; None
+        when no task waits (the pump then runs it itself)."""
+        if not self._waiting or self._offered is not None or not self._handoff.empty:
+            return None
+        step = self._offered = ReadStep(body, block)
+        self._handoff.poke()
+        return step
+
+    def withdraw(self, step: ReadStep) -> None:
+        """Take back an offer no task took (the pump is ending)."""
+        if self._offered is step:
+            self._offered = None
+
     def hand_over(self, batch: list[Any], lease: Lease | None, nbytes: int) -> bool:
         """Queue a batch for the application; True if a task was waiting for one.
 
@@ -212,3 +264,10 @@ class ReadAhead:
         """No more batches: what is queued is still taken, then :meth:`refill` raises
         ``EndOfStream``."""
         self._handoff.close()
+
+
+def _outlasts(block: float) -> bool:
+    """The calling task's deadline is far enough away for a read waiting ``block`` seconds to
+    end by itself first (a cancelled read costs a Redis backend its connection)."""
+    deadline = anyio.current_effective_deadline()
+    return deadline == math.inf or deadline - anyio.current_time() > block + _DEADLINE_MARGIN

@@ -269,12 +269,15 @@ def run_parity(
     max_examples: int = 60,
     steps: int = 30,
     runtime: str = "asyncio",
+    derandomize: bool = False,
 ) -> None:
     """Run the parity state machine on ``target``: ``max_examples`` random sequences of up to
     ``steps`` operations (send, read_new, ack, nack, touch, dead-letter, claim_idle, time passing,
     a consumer crashing and reading its own pending entries back), each compared with
     :class:`GroupModel` after every step. Blocking: call it from a plain (not async) test; the
     backend's coroutines run on an event loop of ``runtime`` (``"asyncio"`` or ``"trio"``).
+    ``derandomize`` runs the same sequences every time (hypothesis's ``derandomize``), for a
+    check that must find a known fault on every run.
 
     :raises AssertionError: the backend and the model disagree; hypothesis prints the shortest
         sequence of steps it found that shows it.
@@ -301,5 +304,6 @@ def run_parity(
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
             database=None,
+            derandomize=derandomize,
         )
         machine.TestCase().runTest()

@@ -7,6 +7,8 @@ from typing import Any
 
 import anyio
 
+from ..._sink import StreamSink
+from ...backend import StartPosition
 from .._harness import Harness
 from ._registry import check
 
@@ -36,6 +38,40 @@ async def close_is_prompt_and_clean(h: Harness) -> None:
                     await ended.wait()
             await sub.aclose()
         assert anyio.current_time() - started < 0.5
+
+
+@check("13")
+async def cancelled_waits_lose_nothing(h: Harness) -> None:
+    """A wait for the next event that is cancelled (a timeout around ``__anext__``) ends only
+    that wait: every event still comes, once (in order for a fan-out reader)."""
+    backend = await h.backend()
+    count = 30
+    for group in (h.name("g"), None):
+        session = h.session()
+        subscriber = h.subscriber(backend, group=group, start=StartPosition.newest())
+        async with subscriber.subscribe(f"session/{session}") as sub:
+            got: list[Any] = []
+
+            async def produce(session: str = session) -> None:
+                sink = StreamSink(backend)
+                for i in range(count):
+                    await sink.send(h.event(session, i))
+                    await anyio.sleep(0.002)
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(produce)
+                with anyio.fail_after(h.timing.timeout):
+                    while len(got) < count:
+                        # Shorter than the gaps between sends: many waits end cancelled, some
+                        # while the backend is handing entries over.
+                        with anyio.move_on_after(0.001):
+                            event = await sub.__anext__()
+                            got.append(event.payload["index"])
+            await h.nothing_within(sub, h.timing.claim * 2)
+        if group is None:
+            assert got == list(range(count)), f"fan-out reader got {got}"
+        else:
+            assert sorted(got) == list(range(count)), f"group got {got}"
 
 
 @check("12", "destroy_ends_subscriptions")

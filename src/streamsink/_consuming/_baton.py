@@ -1,0 +1,80 @@
+"""``ReadStep``: a blocking read the pump leaves to the application task that waits for events.
+
+An event the pump reads reaches a waiting application task in two passes of the event loop: the
+pump's, woken by the backend, then the application's, woken by the hand-off. When the
+application already waits and nothing is buffered, the pump has nothing to do meanwhile but
+wait, so it offers its read (the read and the intake of what it brings) to the waiting task
+through the :class:`~._readahead.ReadAhead`: the backend then wakes the application itself,
+which takes the batch in and goes on with its first event in the same pass. The pump waits
+until the step is done, then goes on (acks, claims, the next read).
+
+Who may cancel a step, and what is left then:
+
+- the pump's end (``aclose``, a failure): the pump cancels the step's own scope, the
+  application's task goes on and finds the subscription ending;
+- the application's own scope (a worker cancelled): the read is cancelled as any read may be
+  (a backend loses nothing to it: what it had already handed to this consumer stays pending,
+  though a Redis backend drops the connection the read was on), the step counts as interrupted,
+  and the pump fetches this consumer's pending entries again where the backend has them
+  (``own_pending``). A task whose deadline (``move_on_after`` around ``__anext__``) may come
+  before the read would end by itself does not take the step at all, so that waiting with a
+  timeout in a loop costs no cancelled reads;
+- a task that was offered the step and is cancelled before it took it gives it back
+  (:meth:`ReadStep.revoke`); the pump then runs it itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from ..lowlevel import new_waiter
+
+__all__ = ["ReadStep"]
+
+
+class ReadStep:
+    """One offered read: run by an application task (:meth:`run`) or given back
+    (:meth:`revoke`); the pump awaits :meth:`finished` either way."""
+
+    __slots__ = ("_body", "_done", "block", "error", "interrupted", "ran", "scope")
+
+    def __init__(self, body: Callable[[], Awaitable[None]], block: float) -> None:
+        """Make it in the pump's task (the event loop both tasks share); ``block``: the
+        longest the read waits."""
+        self._body = body
+        self.block = block
+        self._done = new_waiter()
+        #: cancelled by the pump when it ends while the step runs
+        self.scope = anyio.CancelScope()
+        #: an application task took it (else the pump runs ``body`` itself)
+        self.ran = False
+        #: it was cancelled before the read and intake were complete
+        self.interrupted = False
+        #: what ``body`` raised (re-raised by the pump, in the pump's task)
+        self.error: Exception | None = None
+
+    async def run(self) -> None:
+        """Run the read in the calling (application) task. Raises only the caller's own
+        cancellation; everything else ``body`` raises is kept for the pump."""
+        self.ran = True
+        try:
+            with self.scope:
+                await self._body()
+            self.interrupted = self.scope.cancelled_caught
+        except Exception as exc:
+            self.error = exc
+        except BaseException:
+            self.interrupted = True
+            raise
+        finally:
+            self._done.set()
+
+    def revoke(self) -> None:
+        """Give the step back untaken: the pump runs it itself."""
+        self._done.set()
+
+    async def finished(self) -> None:
+        """Wait until the step ran (or was given back)."""
+        await self._done.wait()
