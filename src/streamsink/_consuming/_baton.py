@@ -2,8 +2,9 @@
 
 An event the pump reads reaches a waiting application task in two passes of the event loop: the
 pump's, woken by the backend, then the application's, woken by the hand-off. When the
-application already waits and nothing is buffered, the pump has nothing to do meanwhile but
-wait, so it offers its read (the read and the intake of what it brings) to the waiting task
+application already waits, nothing is buffered and the last read caught up with the stream
+(a read now waits for new entries), the pump has nothing to do meanwhile but wait, so it offers
+its read (the read and the intake of what it brings) to the waiting task
 through the :class:`~._readahead.ReadAhead`: the backend then wakes the application itself,
 which takes the batch in and goes on with its first event in the same pass. The pump waits
 until the step is done, then goes on (acks, claims, the next read).

@@ -43,6 +43,7 @@ class Pump:
     __slots__ = (
         "_acker",
         "_calls",
+        "_caught_up",
         "_counters",
         "_gaps",
         "_held",
@@ -85,6 +86,7 @@ class Pump:
         self._held = held
         #: scan for idle entries at the next turn (after a nack, or a full claim)
         self.claim_soon = False
+        self._caught_up = True  # the last read brought less than it asked for
 
     async def run(
         self, handle: GroupConsumer | StreamReader, fail: Callable[[Exception], None]
@@ -141,7 +143,9 @@ class Pump:
         """One read of new entries, and the intake of what it brings."""
         calls, counters = self._calls, self._counters
         retries = counters.retries
-        records = await calls.call(consumer.read_new, self._readahead.read_count(), block)
+        count = self._readahead.read_count()
+        records = await calls.call(consumer.read_new, count, block)
+        self._caught_up = len(records) < count
         if counters.retries != retries:
             await self._recover(consumer, records)
         if records:
@@ -154,7 +158,9 @@ class Pump:
         """Run ``body``, a read waiting up to ``block`` seconds and its intake: in the
         application task waiting for events when there is one (:mod:`._baton`), here otherwise.
         Raises what ``body`` raised, in this task, wherever it ran."""
-        step = self._readahead.offer(body, block)
+        # Only once caught up: behind, the next read brings a batch at once, and the pump
+        # reading it while the application handles this one keeps both busy.
+        step = self._readahead.offer(body, block) if self._caught_up else None
         if step is None:
             await body()
             return
@@ -206,7 +212,9 @@ class Pump:
 
     async def _read_from(self, reader: StreamReader, block: float) -> None:
         """One read of a fan-out reader, and the intake of what it brings."""
-        records = await self._calls.call(reader.read, self._readahead.read_count(), block)
+        count = self._readahead.read_count()
+        records = await self._calls.call(reader.read, count, block)
+        self._caught_up = len(records) < count
         if records:
             await self._deliver(records)
         elif type(records) is RecordBatch and records.gap is not None:
