@@ -27,6 +27,14 @@ __all__ = ["viewer_html"]
 _JSON_ESCAPES = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026"}
 
 
+# An inline icon: no request for /favicon.ico (which the gateway answers 404).
+_ICON = (
+    "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E"
+    "%3Crect width='16' height='16' rx='3' fill='%232f6fde'/%3E"
+    "%3Cpath d='M3 11h3l2-6 2 6h3' stroke='white' stroke-width='1.6' fill='none'/%3E%3C/svg%3E"
+)
+
+
 @functools.cache
 def _asset(name: str) -> str:
     return (resources.files(__package__) / "_static" / name).read_text(encoding="utf-8")
@@ -49,7 +57,8 @@ def _config(stream_id: str | None, base_path: str) -> str:
 
 def _body(stream_id: str | None, home: str) -> str:
     if stream_id is None:
-        return """<main>
+        return f"""<header><h1><a href="{home}">streamsink</a></h1></header>
+<main>
 <form class="pick" id="pick" autocomplete="off">
 <h2>Watch a stream</h2>
 <p>Type a stream id, as the agent runtime publishes it: <code>session/&lt;session id&gt;</code>.</p>
@@ -91,7 +100,7 @@ def viewer_html(stream_id: str | None, *, base_path: str) -> str:
     policy = (
         "default-src 'none'; "
         f"style-src {_sha256(style)}; script-src {_sha256(script)}; "
-        "connect-src 'self'; img-src 'self'; base-uri 'none'; form-action 'self'"
+        "connect-src 'self'; img-src data:; base-uri 'none'; form-action 'self'"
     )
     title = "streamsink" if stream_id is None else f"{stream_id} · streamsink"
     return f"""<!doctype html>
@@ -101,6 +110,7 @@ def viewer_html(stream_id: str | None, *, base_path: str) -> str:
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta http-equiv="Content-Security-Policy" content="{policy}">
 <meta name="referrer" content="no-referrer">
+<link rel="icon" href="{_ICON}">
 <title>{html.escape(title, quote=True)}</title>
 <style>{style}</style>
 </head>

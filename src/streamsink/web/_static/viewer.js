@@ -139,9 +139,16 @@
 
   // -- the connection -------------------------------------------------------------------------
 
+  // Until an event arrives the page starts where its own URL says (?from=newest, ?after=ID),
+  // else at the oldest entry, so that a run opened late is shown from its start; after that it
+  // resumes after the last event shown. ?run_id= keeps to one run.
   function streamUrl() {
+    var first = state.lastId === null;
     return withQuery(config.base_path + "/streams/" + encodeURIComponent(config.stream), {
       last_event_id: state.lastId,
+      after: first ? query.get("after") : null,
+      from: first ? query.get("from") || "oldest" : null,
+      run_id: query.get("run_id"),
       token: token,
     });
   }
@@ -154,7 +161,8 @@
     var es = new EventSource(streamUrl());
     source = es;
     state.opens += 1;
-    setStatus(state.opens === 1 ? "connecting" : "reconnecting");
+    // After a run's end (following the next run) this is a new connection, not a lost one.
+    setStatus(state.opens === 1 || state.status === "ended" ? "connecting" : "reconnecting");
     es.onopen = function () {
       if (source !== es) return;
       retryDelay = 1000;
@@ -235,40 +243,45 @@
     }
     state.notices.push({ kind: kind, data: info });
     var box = el("p", "notice");
-    box.appendChild(el("b", null, kind === "gap" ? "Gap:" : "New epoch:"));
-    var what =
-      kind === "gap"
-        ? "events were lost before the stream could be read from where this page was."
-        : "the stream was reset or replaced; what follows starts over.";
-    box.appendChild(document.createTextNode(what + " "));
-    var details = Object.keys(obj(info))
-      .map(function (key) {
-        return key + " " + jsonText(info[key], 80);
-      })
-      .join(", ");
-    if (details) box.appendChild(el("span", "detail", "(" + details + ")"));
+    info = obj(info);
+    var what;
+    if (kind === "gap") {
+      box.appendChild(el("b", null, "Gap:"));
+      var count = typeof info.count === "number" ? info.count + " events" : "Events";
+      what = count + " after " + text(info.after) + " were gone from the stream (trimmed) ";
+      what += "before this page could read them.";
+    } else {
+      box.appendChild(el("b", null, "New epoch:"));
+      what = "the stream is not the one this page was reading";
+      what += info.reason ? " (" + text(info.reason).replace(/_/g, " ") + ")" : "";
+      what += "; what follows is the stream as it is now, from its start.";
+    }
+    box.appendChild(document.createTextNode(what));
     noticesNode.appendChild(box);
   }
 
   function section(run, key, title, build) {
     if (run[key]) return run[key];
-    var wrap = el("div", key);
+    var wrap = el("div", "part");
     wrap.appendChild(el("h3", null, title));
-    var body = build();
-    wrap.appendChild(body);
+    var node = wrap.appendChild(build());
+    var body = node.tagName === "TABLE" ? node.tBodies[0] : node;
     run.slots[key].appendChild(wrap);
     run[key] = body;
     return body;
   }
 
-  function table(headings) {
-    var t = el("table");
+  // headings: "name" for a text column, "#name" for a number column (right-aligned)
+  function table(headings, className) {
+    var t = el("table", className);
     var head = el("tr");
     headings.forEach(function (h) {
-      head.appendChild(el("th", null, h));
+      var numeric = h.charAt(0) === "#";
+      head.appendChild(el("th", numeric ? "num" : null, numeric ? h.slice(1) : h));
     });
     t.appendChild(el("thead")).appendChild(head);
-    return t.appendChild(el("tbody"));
+    t.appendChild(el("tbody"));
+    return t;
   }
 
   function row(body, cells) {
@@ -280,7 +293,7 @@
     return tr;
   }
 
-  function runView(runId) {
+  function runView(runId, timestamp) {
     var run = runs.get(runId);
     if (run) return run;
     if (emptyNode) {
@@ -291,11 +304,13 @@
     var head = node.appendChild(el("div", "run-head"));
     head.appendChild(el("h2", null, runId ? "run " + runId : "(no run id)"));
     var stateNode = head.appendChild(el("span", "run-state", "running"));
+    var started = clock(timestamp);
+    if (started) head.appendChild(el("span", "run-time", "started " + started + " UTC"));
     var slots = {};
     ["steps", "tools", "reply", "usage", "other"].forEach(function (key) {
       slots[key] = node.appendChild(el("div"));
     });
-    run = { node: node, stateNode: stateNode, slots: slots, tools: new Map(), usage: [], failed: false };
+    run = { node: node, stateNode: stateNode, slots: slots, calls: new Map(), failed: false };
     runs.set(runId, run);
     runsNode.appendChild(node);
     if (runs.size > MAX_RUNS) {
@@ -307,24 +322,25 @@
   }
 
   function toolRow(run, callId, name) {
-    var tool = run.tools.get(callId);
+    var tool = run.calls.get(callId);
     if (tool) return tool;
     var body = section(run, "tools", "Tool calls", function () {
-      return table(["tool", "status", "duration", "details"]);
+      return table(["tool", "status", "#duration", "details"]);
     });
     var tr = row(body, [["name", name], ["", ""], ["num", ""], ["detail", ""]]);
     var pill = tr.children[1].appendChild(el("span", "pill running", "running"));
     tool = { name: tr.children[0], pill: pill, duration: tr.children[2], detail: tr.children[3] };
-    run.tools.set(callId, tool);
+    run.calls.set(callId, tool);
     return tool;
   }
 
   function render(type, envelope, id) {
-    var run = runView(text(envelope.run_id));
+    var run = runView(text(envelope.run_id), envelope.timestamp);
     var p = obj(envelope.payload);
     switch (type) {
       case "tool_start": {
         var started = toolRow(run, text(p.tool_call_id), text(p.tool_name));
+        if (p.tool_name) started.name.textContent = text(p.tool_name);
         started.detail.textContent = text(p.display_hint) || jsonText(p.payload);
         break;
       }
@@ -351,7 +367,10 @@
       }
       case "usage": {
         var usage = section(run, "usage", "Usage", function () {
-          return table(["model", "input", "output", "total", "cache read", "cache write"]);
+          return table(
+            ["model", "#input", "#output", "#total", "#cache read", "#cache write"],
+            "compact"
+          );
         });
         row(usage, [
           ["mono", text(p.Model) || text(p.ModelClass)],
