@@ -24,7 +24,7 @@ from ._exits import (
     CommandError,
 )
 from ._output import Output, make_output
-from ._serve import TOKEN_ENV, run_serve, token_from
+from ._serve import DEMO_PACE, TOKEN_ENV, run_serve, token_from
 from ._tail import run_tail
 from ._text import (
     escape,
@@ -161,6 +161,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="also publish a simulated agent run, again and again"
     )
+    serve.add_argument(
+        "--pace",
+        type=_not_negative,
+        default=DEMO_PACE,
+        help=f"with --demo, scale the delays between events (default {DEMO_PACE:g})",
+    )
     return parser
 
 
@@ -226,6 +232,7 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
                 cors_origins=args.cors_origins,
                 heartbeat=args.heartbeat,
                 demo=args.demo,
+                pace=args.pace,
             )
         )
     if args.command == "demo":

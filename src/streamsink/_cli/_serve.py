@@ -30,10 +30,10 @@ TOKEN_ENV = "STREAMSINK_TOKEN"
 DEMO_SESSION = "demo"
 DEMO_STREAM = f"session/{DEMO_SESSION}"
 DEMO_PACE = 5.0  # the demo run lasts about 0.4 s unscaled: too quick to watch
-DEMO_PAUSE = 3.0  # seconds between two runs
+DEMO_PAUSE = 0.6  # between two runs, in seconds per unit of pace (3 s at the default pace)
 MISSING_EXTRA = "streamsink serve needs the web extra: pip install 'streamsink[web]'"
 
-__all__ = ["DEMO_STREAM", "TOKEN_ENV", "is_loopback", "run_serve", "token_from"]
+__all__ = ["DEMO_PACE", "DEMO_STREAM", "TOKEN_ENV", "is_loopback", "run_serve", "token_from"]
 
 
 def is_loopback(host: str) -> bool:
@@ -84,14 +84,15 @@ def _origin(sock: socket.socket, host: str) -> str:
     return f"http://{shown}:{port}"
 
 
-async def _play_demo(streams: RuntimeStreams) -> None:
-    """Publish the demo run on :data:`DEMO_STREAM`, again and again, a few seconds apart."""
+async def _play_demo(streams: RuntimeStreams, pace: float) -> None:
+    """Publish the demo run on :data:`DEMO_STREAM` again and again, its delays scaled by
+    ``pace``, with a pause between runs."""
     while True:
         run_id = f"run-{secrets.token_hex(4)}"
         for delay, event in demo_events(run_id, DEMO_SESSION):
-            await anyio.sleep(delay * DEMO_PACE)
+            await anyio.sleep(delay * pace)
             await streams.sink.send(event)
-        await anyio.sleep(DEMO_PAUSE)
+        await anyio.sleep(max(0.05, DEMO_PAUSE * pace))
 
 
 def _load_web() -> tuple[Any, Any, Any]:
@@ -116,6 +117,7 @@ async def run_serve(
     cors_origins: Sequence[str] = (),
     heartbeat: float | None = None,
     demo: bool = False,
+    pace: float = DEMO_PACE,
 ) -> int:
     """Serve the SSE gateway for the backend at ``url`` until interrupted.
 
@@ -153,7 +155,7 @@ async def run_serve(
                 out.write("  a token is required: ?token=... or Authorization: Bearer ...\n")
             async with anyio.create_task_group() as tg:
                 if demo:
-                    tg.start_soon(_play_demo, streams)
+                    tg.start_soon(_play_demo, streams, pace)
                     # The page waits for the next run (from=newest) and follows run after run.
                     page = f"{origin}/view/{quote(DEMO_STREAM, safe='')}?from=newest&follow=1"
                     if token is not None:
