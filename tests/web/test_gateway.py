@@ -195,6 +195,19 @@ async def test_a_sync_authorize_returning_none_denies() -> None:
         assert (await get(app, URL)).status == 403
 
 
+async def test_an_authorize_that_raises_is_a_500_without_a_traceback(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    def authorize(req: AuthRequest) -> bool:
+        raise RuntimeError("database down")
+
+    async with gateway(_backend(), authorize=authorize) as app:
+        response = await get(app, URL)
+    assert response.status == 500
+    assert response.text == "the authorization check failed\n"
+    assert "database down" in caplog.text
+
+
 async def test_cors_only_for_listed_origins() -> None:
     origin = "https://app.example"
     preflight = [("origin", origin), ("access-control-request-method", "GET")]

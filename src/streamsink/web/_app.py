@@ -179,7 +179,13 @@ class SSEGateway:
             run_id = check_run_id(query.get("run_id"))
         except ResumeError as exc:
             raise HTTPError(400, str(exc)) from None
-        if not await authorized(options, self._auth_request(request, stream_id)):
+        try:
+            allowed = await authorized(options, self._auth_request(request, stream_id))
+        except Exception:
+            # The application's bug: logged with its traceback, answered without it.
+            log.exception("the authorize callback failed on stream %r", stream_id)
+            raise HTTPError(500, "the authorization check failed") from None
+        if not allowed:
             raise HTTPError(403, f"not allowed to read stream {stream_id!r}")
         try:
             source = await open_source(
