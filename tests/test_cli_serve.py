@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import signal
 import sys
 import time
 from collections.abc import Iterator
@@ -182,3 +183,22 @@ def test_demo_serves_a_run_and_the_viewer(tmp_path: Path) -> None:
     assert runs[0][-1] == "run_stream_end"
     assert list(dict.fromkeys(runs[1])) == DEMO_TYPES
     assert len(runs[1]) == 10
+
+
+def test_sigterm_ends_open_streams_promptly(tmp_path: Path) -> None:
+    """A stream that would never end by itself (a run id that never comes) is ended by the
+    gateway's shutdown, with its comment, and the server exits soon after SIGTERM."""
+    server = ServeProcess(["--demo", "--pace", "0.5"], log_dir=tmp_path)
+    with server, httpx.Client(timeout=10) as client:
+        url = f"{server.origin}/streams/session%2Fdemo?run_id=never"
+        with client.stream("GET", url) as response:
+            lines = response.iter_lines()
+            assert next(lines).startswith("retry:")
+            assert server.process is not None
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGTERM)
+            rest = list(lines)
+            server.process.wait(10)
+            elapsed = time.monotonic() - started
+    assert ": the server is shutting down" in rest
+    assert elapsed < 2.5, elapsed

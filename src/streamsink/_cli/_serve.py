@@ -26,6 +26,8 @@ from ._text import safe_message
 if TYPE_CHECKING:
     import uvicorn
 
+    from ..web import GatewayOptions, SSEGateway
+
 TOKEN_ENV = "STREAMSINK_TOKEN"
 DEMO_SESSION = "demo"
 DEMO_STREAM = f"session/{DEMO_SESSION}"
@@ -95,16 +97,16 @@ async def _play_demo(streams: RuntimeStreams, pace: float) -> None:
         await anyio.sleep(max(0.05, DEMO_PAUSE * pace))
 
 
-def _load_web() -> tuple[Any, Any, Any]:
+def _load_web() -> tuple[type[SSEGateway], type[GatewayOptions]]:
     try:
-        import uvicorn
+        import uvicorn  # noqa: F401 - the web extra's server, imported again where used
 
         from ..web import GatewayOptions, SSEGateway
     except ImportError as exc:
         if exc.name is not None and exc.name.split(".")[0] == "uvicorn":
             raise CommandError(MISSING_EXTRA) from None
         raise
-    return uvicorn, SSEGateway, GatewayOptions
+    return SSEGateway, GatewayOptions
 
 
 async def run_serve(
@@ -125,14 +127,14 @@ async def run_serve(
         ``memory://`` URL without ``demo``, or a port that cannot be listened on.
     :raises StreamsinkError: the backend could not be opened, or bad gateway options.
     """
-    uvicorn_module, gateway_class, options_class = _load_web()
+    gateway_class, options_class = _load_web()
     token = token or None
     if token is None and not is_loopback(host):
         raise CommandError(
             f"refusing to serve on {host} without a token: anyone who can reach it could read "
             f"every stream; set ${TOKEN_ENV} (or --token), or bind a loopback address"
         )
-    if url.startswith("memory:") and not demo:
+    if url.partition(":")[0].lower() == "memory" and not demo:
         raise CommandError(
             "memory:// streams live in one process: nothing else can publish to this one; "
             "give a shared backend (--url redis://...), or try --demo"
@@ -145,7 +147,7 @@ async def run_serve(
     try:
         async with connect(url) as streams:
             gateway = gateway_class(streams.backend, gateway_options)
-            server = _server(uvicorn_module, gateway)
+            server = _server(gateway)
             origin = _origin(sock, host)
             description = safe_message(streams.backend.description)
             out.write(f"streamsink serve on {description}: {origin}/\n", "bold")
@@ -172,17 +174,27 @@ async def run_serve(
     return EXIT_OK
 
 
-def _server(uvicorn_module: Any, app: Any) -> uvicorn.Server:
-    config = uvicorn_module.Config(
-        app,
+def _server(gateway: SSEGateway) -> uvicorn.Server:
+    """A uvicorn server that ends the gateway's responses first when it shuts down: uvicorn
+    waits for open responses before its lifespan shutdown, and an SSE response never ends by
+    itself."""
+
+    import uvicorn
+
+    class GatewayServer(uvicorn.Server):
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            await gateway.shutdown()
+            await super().shutdown(sockets)
+
+    config = uvicorn.Config(
+        gateway,
         lifespan="on",
         # The access log shows query strings, where browsers carry the token (?token=).
         access_log=False,
         log_level="warning",
         timeout_graceful_shutdown=3,
     )
-    server: uvicorn.Server = uvicorn_module.Server(config)
-    return server
+    return GatewayServer(config)
 
 
 def token_from(argument: str | None) -> str | None:
