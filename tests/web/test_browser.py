@@ -14,6 +14,7 @@ import os
 import secrets
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +62,13 @@ def browser() -> Iterator[Any]:
             yield chromium
         finally:
             chromium.close()
+
+
+def _off_the_loop(function: Any, *args: Any) -> None:
+    """``anyio.run(function, *args)`` in another thread: Playwright's sync API keeps an event
+    loop running in this one."""
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(anyio.run, function, *args).result(timeout=20)
 
 
 def run_events(run_id: str, session_id: str) -> list[StreamEvent]:
@@ -185,3 +193,60 @@ def test_every_event_once_in_order_across_gateway_restart_and_reopen(
     finally:
         page.close()
         gateway.stop()
+
+
+def test_the_picker_opens_a_stream_whose_id_is_shown_as_text(browser: Any, tmp_path: Path) -> None:
+    """``/`` asks for a stream id and opens its page; an id made of markup stays text."""
+    stream = 'session/<img/src=x/onerror="window.pwned=1">'
+    with ServeProcess(["--demo", "--pace", "0.2"], log_dir=tmp_path) as gateway:
+        page = browser.new_page()
+        try:
+            page.goto(f"{gateway.origin}/")
+            page.fill("#pick-stream", stream)
+            page.press("#pick-stream", "Enter")
+            page.wait_for_url(f"{gateway.origin}/view/{quote(stream, safe='')}")
+            page.wait_for_function("() => streamsinkViewer.state.status === 'connected'")
+            assert page.text_content("#stream-name") == stream
+            assert page.title() == f"{stream} · streamsink"
+            assert page.evaluate("document.querySelectorAll('img').length") == 0
+            assert page.evaluate("window.pwned === undefined")
+        finally:
+            page.close()
+
+
+def test_a_destroyed_stream_shows_an_epoch_notice(
+    browser: Any, redis_url: str, tmp_path: Path
+) -> None:
+    """The stream is destroyed and written again while the page is away: it reconnects, shows
+    the gateway's epoch report as a notice, and the new stream's events."""
+    session = f"epoch-{secrets.token_hex(4)}"
+    stream = f"session/{session}"
+
+    async def publish(texts: list[str], *, destroy: bool = False) -> None:
+        async with streamsink.connect(redis_url) as streams:
+            if destroy:
+                await streams.backend.destroy(stream)
+            for text in texts:
+                await streams.sink.send(AssistantReply(text=text).to_event("run-e", session))
+
+    with ServeProcess(["--url", redis_url], log_dir=tmp_path) as gateway:
+        page = browser.new_page()
+        try:
+            page.goto(f"{gateway.origin}/view/{quote(stream, safe='')}")
+            page.wait_for_function("() => streamsinkViewer.state.status === 'connected'")
+            _off_the_loop(publish, ["one ", "two "])
+            page.wait_for_function("() => streamsinkViewer.state.received.length === 2")
+            # While the gateway is down (an open reader in another process would just read
+            # on): the stream is re-created, and the page's Last-Event-ID is from the old one.
+            gateway.kill()
+            _off_the_loop(lambda: publish(["three"], destroy=True))
+            gateway.start()
+            page.wait_for_function(
+                "() => streamsinkViewer.state.received.length === 3", timeout=15_000
+            )
+            notices = page.evaluate("streamsinkViewer.state.notices")
+            assert [n["kind"] for n in notices] == ["epoch"]
+            assert page.text_content(".notice").startswith("New epoch:")
+            assert page.text_content(".run .reply") == "one two three"
+        finally:
+            page.close()
