@@ -91,21 +91,21 @@ class ServeProcess:
             str(self.port),
         ]
         self.starts += 1
-        out: int | object = subprocess.DEVNULL
+        log = None
         if self.log_dir is not None:
             self._log = self.log_dir / f"serve-{self.port}-{self.starts}.log"
-            out = self._log.open("wb")
+            log = self._log.open("wb")
         try:
             self.process = subprocess.Popen(
                 command,
                 env=self.env,
-                stdout=out,
+                stdout=subprocess.DEVNULL if log is None else log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
         finally:
-            if not isinstance(out, int):
-                out.close()  # type: ignore[attr-defined]
+            if log is not None:
+                log.close()  # the child has its own descriptor
         wait_for_port(self.port, timeout, self.process)
         return self
 
