@@ -62,8 +62,9 @@ def assert_demo_transcript(out: str) -> None:
     lines = out.splitlines()
     assert lines[0].startswith("streamsink demo on memory://")
     # one line per event type: the reply's chunks stream onto a single line
-    typed = [line.split()[1] for line in lines[1:-1]]
+    typed = [line.split()[1] for line in lines[1:-2]]
     assert typed == DEMO_TYPES
+    assert lines[-1] == "watch one in a browser: streamsink serve --demo (needs the web extra)"
     assert_in_order(out, [*DEMO_TYPES, "done: 10 events"])
     assert "docs.search" in out
     assert "ok in 84 ms" in out
@@ -616,7 +617,8 @@ async def test_demo_escapes_control_characters(monkeypatch: pytest.MonkeyPatch) 
     finally:
         await backend.aclose()
     text = out.getvalue()
-    assert text.count("\n") == len(DEMO_TYPES) + 2  # the header, one line per type, "done"
+    # the header, one line per type, "done", the browser hint
+    assert text.count("\n") == len(DEMO_TYPES) + 3
     assert unsafe_characters(text) == []
     assert "\\x1b]0;pwned\\x07" in text
 

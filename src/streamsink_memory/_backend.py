@@ -7,13 +7,20 @@ from datetime import datetime
 
 from anyio.abc import AsyncResource
 
-from streamsink import BackendClosedError, validate_name
-from streamsink.backend import DEFAULT_ACK_GRACE_PERIOD, Capabilities, Entry, StartPosition
+from streamsink import BackendClosedError, validate_name, validate_stream_id
+from streamsink.backend import (
+    DEFAULT_ACK_GRACE_PERIOD,
+    Capabilities,
+    Entry,
+    StartPosition,
+    StreamInfo,
+)
 from streamsink.backend.redis_ids import id_time
 from streamsink.lowlevel import checkpoint
 
 from ._broker import MemoryBroker
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
+from ._inspect import stream_info
 from ._options import MemoryOptions
 
 __all__ = ["MemoryBackend"]
@@ -31,10 +38,12 @@ _CAPABILITIES = Capabilities(
     own_pending=True,
     term=False,
     entry_times=True,
+    stream_info=True,
     claim_interval=None,
 )
 """Redis's model of a group, in process: the core claims idle entries (at its default interval),
-consumers own their pending entries by name, and an id's time is its ``<ms>`` part."""
+consumers own their pending entries by name, an id's time is its ``<ms>`` part, and a stream's
+trimming is known exactly (``stream_info``)."""
 
 
 class MemoryBackend(AsyncResource):
@@ -159,6 +168,22 @@ class MemoryBackend(AsyncResource):
         self._check_open()
         await checkpoint()
         return id_time(entry_id)
+
+    async def stream_info(
+        self, stream_id: str, *, resume_id: str | None = None
+    ) -> StreamInfo | None:
+        """The stream now (None when it does not exist: never appended to, destroyed, or lost
+        by :meth:`MemoryBroker.flush`), with ``resume`` set when ``resume_id`` is given. The
+        trimmed-through id is exact: a resume id before the first entry is ``TRIMMED`` only if
+        trimming removed it, else ``BEFORE_FIRST``.
+
+        :raises ConfigurationError: ``resume_id`` is not a ``<ms>-<seq>`` id.
+        """
+        validate_stream_id(stream_id)
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        return stream_info(self._broker, stream_id, resume_id)
 
     async def destroy(self, stream_id: str) -> None:
         """Delete the stream with its entries and groups (a missing stream is fine); reads on

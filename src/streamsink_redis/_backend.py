@@ -21,6 +21,7 @@ from streamsink.backend import (
     Capabilities,
     Entry,
     StartPosition,
+    StreamInfo,
 )
 from streamsink.backend.redis_ids import id_time
 
@@ -29,6 +30,7 @@ from ._connection import build_pool, execute, fake_pool, is_fake_pool, raw_clien
 from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
 from ._handle import Context, Handle
+from ._inspect import stream_info
 from ._keepalive import forget_stream
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
@@ -45,6 +47,7 @@ REDIS_CAPABILITIES = Capabilities(
     own_pending=True,
     term=False,
     entry_times=True,
+    stream_info=True,
 )
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
 cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
@@ -286,6 +289,21 @@ class RedisBackend(AsyncResource):
         self._check()
         self.key(stream_id)
         return id_time(entry_id)
+
+    async def stream_info(
+        self, stream_id: str, *, resume_id: str | None = None
+    ) -> StreamInfo | None:
+        """``XINFO STREAM`` (with ``XRANGE id id`` for a ``resume_id``) in one round trip; None
+        when the key does not exist. Redis keeps no trimmed-through id, so a resume id before the
+        first entry is ``TRIMMED`` when entries were removed from the stream (or the server is
+        older than 7 and cannot say), ``BEFORE_FIRST`` only when none ever was.
+
+        :raises ConfigurationError: an invalid stream id, or ``resume_id`` not ``<ms>-<seq>``.
+        """
+        self._check()
+        return await stream_info(
+            self._ctx.client, self.description, self.key(stream_id), stream_id, resume_id
+        )
 
     async def destroy(self, stream_id: str) -> None:
         """DEL the stream key (entries and groups). Consumers and readers opened by this backend

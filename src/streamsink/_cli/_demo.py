@@ -212,6 +212,7 @@ async def run_demo(
             await clean_up(quiet=False)
             elapsed = (datetime.now(UTC) - t0).total_seconds()
             out.write(f"done: {len(seen)} events in {elapsed:.2f} s\n", "bold")
+            out.write("watch one in a browser: streamsink serve --demo (needs the web extra)\n")
     if scope.cancelled_caught:
         if not opened:
             where = redact_url(target) if isinstance(target, str) else target.description

@@ -24,6 +24,7 @@ from ._exits import (
     CommandError,
 )
 from ._output import Output, make_output
+from ._serve import DEMO_PACE, TOKEN_ENV, run_serve, token_from
 from ._tail import run_tail
 from ._text import (
     escape,
@@ -79,6 +80,7 @@ def _number(
 _positive = _number(float, "a number", lambda v: v > 0, "positive")
 _not_negative = _number(float, "a number", lambda v: v >= 0, "0 or more")
 _count = _number(int, "an integer", lambda v: v >= 1, "at least 1")
+_port = _number(int, "an integer", lambda v: 0 <= v <= 65535, "a port number, 0 to 65535")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +132,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="start with the oldest entry still in the stream, or only new ones (default)",
     )
     tail.add_argument("--limit", type=_count, default=None, help="stop after N events")
+
+    serve = commands.add_parser(
+        "serve", help="serve streams to browsers over SSE, with a live viewer (needs 'web' extra)"
+    )
+    serve.add_argument("--url", default=None, help=url_help)
+    serve.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)"
+    )
+    serve.add_argument("--port", type=_port, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument(
+        "--token",
+        default=None,
+        help=f"require this token (?token= or Authorization: Bearer); default ${TOKEN_ENV}, "
+        "which keeps it out of the process list; needed on a non-loopback --host",
+    )
+    serve.add_argument(
+        "--cors-origin",
+        dest="cors_origins",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let pages from this origin read the streams (repeatable)",
+    )
+    serve.add_argument(
+        "--heartbeat", type=_positive, default=None, help="seconds between heartbeat comments"
+    )
+    serve.add_argument(
+        "--demo", action="store_true", help="also publish a simulated agent run, again and again"
+    )
+    serve.add_argument(
+        "--pace",
+        type=_not_negative,
+        default=DEMO_PACE,
+        help=f"with --demo, scale the delays between events (default {DEMO_PACE:g})",
+    )
     return parser
 
 
@@ -184,6 +221,20 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
     if args.command == "backends":
         return cmd_backends(out)
     url = args.url or _default_url()
+    if args.command == "serve":
+        return anyio.run(
+            lambda: run_serve(
+                url,
+                out,
+                host=args.host,
+                port=int(args.port),
+                token=token_from(args.token),
+                cors_origins=args.cors_origins,
+                heartbeat=args.heartbeat,
+                demo=args.demo,
+                pace=args.pace,
+            )
+        )
     if args.command == "demo":
         return anyio.run(
             lambda: run_demo(url, out, time_limit=args.timeout, pace=args.pace, keep=args.keep)

@@ -2,9 +2,9 @@
 
 A backend is small: append entries, run a consumer group (read new entries, read its own pending
 entries, claim idle entries of the group, ack, nack, touch, optionally terminate), open a fan-out
-reader, destroy a stream, close; optionally tell an entry's time. Everything else (envelopes,
-stream ids, decoding, ack policy, dead-lettering, retries, statistics) lives once in the core, so
-every backend behaves the same.
+reader, destroy a stream, close; optionally tell an entry's time and describe a stream. Everything
+else (envelopes, stream ids, decoding, ack policy, dead-lettering, retries, statistics) lives once
+in the core, so every backend behaves the same.
 
 Rules every implementation follows (the conformance suite in :mod:`streamsink.testing` checks them):
 
@@ -30,6 +30,7 @@ from __future__ import annotations
 
 from ._capabilities import Capabilities
 from ._errors import BackendClosedError, ClosedError, GroupLostError, StreamDestroyedError
+from ._inspect import InspectingBackend, ResumeState, StreamInfo
 from ._protocols import (
     DEFAULT_ACK_GRACE_PERIOD,
     Backend,
@@ -55,10 +56,13 @@ __all__ = [
     "Gap",
     "GroupConsumer",
     "GroupLostError",
+    "InspectingBackend",
     "Record",
     "RecordBatch",
+    "ResumeState",
     "StartPosition",
     "StreamDestroyedError",
+    "StreamInfo",
     "StreamReader",
     "TerminatingGroupConsumer",
     "TimedBackend",

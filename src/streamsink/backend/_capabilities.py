@@ -35,6 +35,10 @@ class Capabilities:
        dead-lettered an entry.
     .. attribute:: entry_times       the backend has ``entry_time`` (:class:`TimedBackend`): the
        time an entry was appended, the time ``StartPosition.at`` compares with.
+    .. attribute:: stream_info       the backend has ``stream_info`` (:class:`InspectingBackend`):
+       a stream's length, first and last ids and trimming, and what a resume id means on it
+       (an SSE gateway tells a trimmed resume from a stream that was re-created or lost). Off
+       by default: a backend that does not know of it declares nothing it lacks.
     .. attribute:: trim              streams are trimmed to an approximate maximum length
     .. attribute:: destroy_ends_subscriptions  ``destroy`` ends live subscriptions cleanly
     .. attribute:: trio              runs under trio as well as asyncio
@@ -58,6 +62,7 @@ class Capabilities:
     own_pending: bool = True
     term: bool = False
     entry_times: bool = False
+    stream_info: bool = False
     claim_interval: float | None = attrs.field(default=None)
 
     @claim_interval.validator

@@ -12,6 +12,7 @@ from ..backend import Capabilities
 from . import (
     _spi_declared,
     _spi_groups,
+    _spi_inspect,
     _spi_lifecycle,
     _spi_positions,
     _spi_settling,
@@ -59,6 +60,7 @@ _SPI_MODULES = tuple(
         _spi_streams,
         _spi_lifecycle,
         _spi_declared,
+        _spi_inspect,
     )
 )
 
@@ -66,7 +68,7 @@ _SPI_MODULES = tuple(
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
     destroying and lost groups, then what a backend may declare (grace at open, entry times,
-    terminate). Names are unique and stable (use them as test ids)."""
+    terminate, stream info). Names are unique and stable (use them as test ids)."""
     return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 
