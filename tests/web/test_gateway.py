@@ -402,3 +402,23 @@ async def test_viewer_routes_serve_the_page_or_404_when_off() -> None:
         assert (await get(app, "/", method="DELETE")).status == 405
         app.viewer = None
         assert (await get(app, "/")).status == 404
+
+
+@pytest.mark.parametrize("send", [False, True])
+async def test_server_data_is_left_out_unless_asked_for(send: bool) -> None:
+    """An event's server-only ``server_data`` does not reach clients unless the gateway is told
+    to send it; the rest of the envelope is unchanged."""
+    from streamsink import StreamEvent, StreamSink
+
+    backend = _backend()
+    event = StreamEvent("tool_end", "run-1", "abc", "k", {"ok": True}, server_data={"rows": 3})
+    async with gateway(backend, send_server_data=send) as app:
+        async with request(app, URL + "?from=oldest") as response:
+            await response.next_frame()  # retry
+            sent = await StreamSink(backend).send(event)
+            frame = await response.next_frame()
+    envelope_sent = json.loads(frame.data)
+    assert frame.id == sent.entry_id
+    assert envelope_sent["payload"] == {"ok": True}
+    assert envelope_sent["type"] == "tool_end"
+    assert envelope_sent.get("server_data") == ({"rows": 3} if send else None)

@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import Any
 
 import anyio
+import attrs
 import orjson
 
 from .._envelope import relay_envelope
@@ -60,14 +61,19 @@ def report_frame(name: str, data: dict[str, Any]) -> bytes:
     return b"event: " + name.encode() + b"\n" + _data_lines(orjson.dumps(data)) + b"\n"
 
 
-def event_frame(event: StreamEvent) -> bytes:
+def event_frame(event: StreamEvent, *, server_data: bool = False) -> bytes:
     """``id: <entry id>``, ``event: <type>``, ``data: <envelope>`` for a received event: the
     envelope as it was on the stream (``StreamEvent.source``), or as a relay writes it
-    (:func:`~streamsink.relay_envelope`) for an event that has none. A type or id that cannot
-    stand on one line is left out (the client then sees a ``message`` event)."""
-    data = event.source
-    if data is None:
-        data = relay_envelope(event)
+    (:func:`~streamsink.relay_envelope`) for an event that has none. ``server_data`` False
+    (the gateway's default) leaves an event's server-only ``server_data`` out: the envelope is
+    then written again without it. A type or id that cannot stand on one line is left out (the
+    client then sees a ``message`` event)."""
+    if event.server_data is not None and not server_data:
+        data = relay_envelope(attrs.evolve(event, server_data=None))
+    else:
+        data = event.source
+        if data is None:
+            data = relay_envelope(event)
     parts: list[bytes] = []
     entry_id = _field(event.entry_id or "")
     if entry_id is not None:
@@ -102,12 +108,14 @@ class FrameSource:
         *,
         heartbeat: float,
         end_on_run_end: bool,
+        server_data: bool = False,
         run_id: str | None,
         first: list[bytes],
     ) -> None:
         self._subscription = subscriber.subscribe(stream_id, start=start)
         self._heartbeat = heartbeat
         self._end_on_run_end = end_on_run_end
+        self._server_data = server_data
         self._run_id = run_id
         self._queued: deque[bytes] = deque(first)
         self._done = False
@@ -152,7 +160,7 @@ class FrameSource:
                 return None
         if event is None:
             return KEEPALIVE
-        frame = event_frame(event)
+        frame = event_frame(event, server_data=self._server_data)
         if (
             self._end_on_run_end
             and event.type == EventType.RUN_STREAM_END

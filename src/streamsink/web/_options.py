@@ -117,6 +117,9 @@ class GatewayOptions:
       longer one is answered 414.
     - ``max_entry_id_length``: longest resume id (default 64); a longer one is answered 400.
     - ``buffer``: events read ahead of a slow client, per response (default 64).
+    - ``send_server_data``: pass events' ``server_data`` (server-only data, e.g. a
+      ``tool_end``'s rows) on to clients (default False: left out of the envelope each client
+      gets, which is then written again without it).
     - ``shutdown_timeout``: seconds :meth:`SSEGateway.shutdown` waits for open responses to
       end once cancelled (default 2).
     """
@@ -145,6 +148,9 @@ class GatewayOptions:
     )
     buffer: int = attrs.field(
         default=64, validator=rule(lambda v: _is_int(v, 1), "an integer >= 1")
+    )
+    send_server_data: bool = attrs.field(
+        default=False, validator=rule(lambda v: type(v) is bool, "True or False")
     )
     shutdown_timeout: float = attrs.field(
         default=2.0, validator=rule(_is_seconds, "a positive number of seconds")

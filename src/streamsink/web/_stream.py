@@ -68,6 +68,7 @@ async def open_source(
         start,
         heartbeat=options.heartbeat,
         end_on_run_end=options.end_on_run_end,
+        server_data=options.send_server_data,
         run_id=run_id,
         first=first,
     )
