@@ -412,11 +412,13 @@ async def test_server_data_is_left_out_unless_asked_for(send: bool) -> None:
 
     backend = _backend()
     event = StreamEvent("tool_end", "run-1", "abc", "k", {"ok": True}, server_data={"rows": 3})
-    async with gateway(backend, send_server_data=send) as app:
-        async with request(app, URL + "?from=oldest") as response:
-            await response.next_frame()  # retry
-            sent = await StreamSink(backend).send(event)
-            frame = await response.next_frame()
+    async with (
+        gateway(backend, send_server_data=send) as app,
+        request(app, URL + "?from=oldest") as response,
+    ):
+        await response.next_frame()  # retry
+        sent = await StreamSink(backend).send(event)
+        frame = await response.next_frame()
     envelope_sent = json.loads(frame.data)
     assert frame.id == sent.entry_id
     assert envelope_sent["payload"] == {"ok": True}

@@ -68,12 +68,13 @@ def event_frame(event: StreamEvent, *, server_data: bool = False) -> bytes:
     (the gateway's default) leaves an event's server-only ``server_data`` out: the envelope is
     then written again without it. A type or id that cannot stand on one line is left out (the
     client then sees a ``message`` event)."""
+    data: bytes | None = None
     if event.server_data is not None and not server_data:
         data = relay_envelope(attrs.evolve(event, server_data=None))
     else:
         data = event.source
-        if data is None:
-            data = relay_envelope(event)
+    if data is None:
+        data = relay_envelope(event)
     parts: list[bytes] = []
     entry_id = _field(event.entry_id or "")
     if entry_id is not None:
