@@ -1,10 +1,12 @@
-r"""The ``streamsink`` command: list backends, play a demo run, tail a stream.
+r"""The ``streamsink`` command: list backends, play a demo run, tail a stream, serve streams to
+browsers.
 
 ::
 
     streamsink backends                      # installed backends, one per line
     streamsink demo [--url URL]              # a simulated agent run, published and read back live
     streamsink tail STREAM [--url URL] [--from oldest|newest]
+    streamsink serve [--url URL] [--host H --port P --token T] [--demo]   # SSE gateway + viewer
 
 The URL defaults to ``$STREAMSINK_URL``, else ``memory://``. Expected failures (a bad URL, an
 unknown scheme, an unreachable backend) print one line to stderr and exit with status 2. Output is
