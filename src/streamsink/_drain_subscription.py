@@ -25,6 +25,7 @@ import attrs
 from anyio.abc import TaskGroup
 
 from ._consuming import Delivery, Subscription, SubscriptionStatistics
+from ._events import StreamEvent, set_event_gap
 from ._exceptions import DecodeError, StreamsinkError, SubscriptionError
 
 __all__ = ["DrainSubscription"]
@@ -78,6 +79,7 @@ class DrainSubscription(Generic[ItemT]):
         self._current: Delivery | None = None  # auto mode: the event the application holds
         self._settling = 0  # auto mode: acks and dead letters in flight
         self._settled = anyio.Event()
+        self._taken_at = 0.0  # when the application last took an item (event loop time)
         self._forwarders: list[anyio.CancelScope] = []
         self._stack: AsyncExitStack | None = None
         self._tasks: TaskGroup | None = None
@@ -115,6 +117,7 @@ class DrainSubscription(Generic[ItemT]):
                 await stack.aclose()
             raise
         self._stack = stack
+        self._taken_at = anyio.current_time()
         self._running = len(self._shards)
         for shard in self._shards:
             self._tasks.start_soon(self._forward, shard)
@@ -178,18 +181,25 @@ class DrainSubscription(Generic[ItemT]):
                 await self._arrived.wait()
             waiting = self._queue.popleft()
             waiting.taken.set()
+            self._taken_at = anyio.current_time()
             delivery = waiting.delivery
             if self._manual:
                 return delivery  # type: ignore[return-value]
             if delivery.decode_error is None:
                 self._current = delivery
-                return delivery.event  # type: ignore[return-value]
+                event = delivery.event
+                if delivery.gap is not None and type(event) is StreamEvent:
+                    set_event_gap(event, delivery.gap)  # as a subscription marks it in auto mode
+                return event  # type: ignore[return-value]
             self._poison(delivery)
 
     # -- the tasks ------------------------------------------------------------------------------
 
     async def _forward(self, shard: Subscription[Delivery]) -> None:
-        """Hand ``shard``'s deliveries over one at a time, renewing the lease of the one waiting."""
+        """Hand ``shard``'s deliveries over one at a time. The one waiting has its lease renewed
+        while the application makes progress (took something within a grace period), as a
+        subscription renews its read-ahead: a handler stuck on one event does not keep the
+        waiting ones from the rest of the group."""
         scope = anyio.CancelScope()
         self._forwarders.append(scope)
         if self._closed or self._failure is not None:
@@ -200,16 +210,24 @@ class DrainSubscription(Generic[ItemT]):
                     waiting = _Waiting(delivery)
                     self._queue.append(waiting)
                     self._arrived.set()
+                    # The shard may hand a delivery over late in its lease (up to 0.9 of the
+                    # grace period old): the first renewal comes soon, the next ones every
+                    # third of the grace period.
+                    wait = self._renew_every / 10
                     while not waiting.taken.is_set():
-                        with anyio.move_on_after(self._renew_every):
+                        with anyio.move_on_after(wait):
                             await waiting.taken.wait()
-                        if not waiting.taken.is_set():
+                        wait = self._renew_every
+                        if not waiting.taken.is_set() and self._progressing():
                             await self._renew(delivery)
         except SubscriptionError as exc:
             self._fail(exc)
         finally:
             self._running -= 1
             self._arrived.set()
+
+    def _progressing(self) -> bool:
+        return anyio.current_time() - self._taken_at < self._renew_every * 3
 
     async def _renew(self, delivery: Delivery) -> None:
         try:
