@@ -465,3 +465,15 @@ async def read_all(backend: Any, stream_id: str) -> list[Any]:
     finally:
         await reader.aclose()
     return records
+
+
+def test_the_example_of_docs_drain_md_runs() -> None:
+    import re
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "drain.md").read_text()
+    code = re.search(r"```python\n(.*?)```", text, re.S)
+    assert code is not None
+    namespace: dict[str, Any] = {}
+    exec(compile(code[1], "docs/drain.md", "exec"), namespace)
+    anyio.run(namespace["main"])
