@@ -66,8 +66,20 @@ def _validate_prefix(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> 
         ) from None
 
 
-def _is_backend_or_none(value: object) -> bool:
-    return value is None or callable(getattr(value, "append", None))
+def _validate_backend(inst: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    """None or a backend. The value is never shown: a URL given by mistake may hold a password."""
+    if value is None or callable(getattr(value, "append", None)):
+        return
+    hint = (
+        " (a URL? open it with streamsink.open_backend(url) first)"
+        if isinstance(value, str)
+        else ""
+    )
+    raise ConfigurationError(
+        f"DrainOptions.backend is invalid: got a value of type {type(value).__name__}{hint}; "
+        "expected a Backend "
+        "(a connection of its own, e.g. with a larger maxlen), or None for the sink's"
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -96,15 +108,7 @@ class DrainOptions:
         ),
     )
     prefix: str = attrs.field(default=DEFAULT_DRAIN_PREFIX, validator=_validate_prefix)
-    backend: Backend | None = attrs.field(
-        default=None,
-        validator=rule(
-            _is_backend_or_none,
-            "a Backend (a connection of its own, e.g. with a larger maxlen), or None for the "
-            "sink's",
-        ),
-        eq=False,
-    )
+    backend: Backend | None = attrs.field(default=None, validator=_validate_backend, eq=False)
 
     def stream_ids(self) -> tuple[str, ...]:
         """The shards' stream ids, in shard order."""

@@ -75,15 +75,17 @@ def origins(events: list[StreamEvent]) -> list[tuple[str | None, str | None]]:
         ({"prefix": "x:dlq"}, "would be read as dead-letter streams"),
         ({"prefix": "a b"}, "DrainOptions.prefix='a b' is invalid: stream id 'a b/1023' contains"),
         (
-            {"backend": "redis://x"},
-            "DrainOptions.backend='redis://x' is invalid: expected a Backend",
+            {"backend": "redis://:pw@x"},
+            "DrainOptions.backend is invalid: got a value of type str (a URL? open it",
         ),
+        ({"backend": 3}, "backend is invalid: got a value of type int; expected a Backend"),
     ],
 )
 def test_bad_drain_options_name_option_and_value(kwargs: dict[str, Any], message: str) -> None:
     with pytest.raises(ConfigurationError) as raised:
         DrainOptions(**kwargs)
     assert message in str(raised.value)
+    assert "pw" not in str(raised.value)  # a URL given by mistake is never shown
 
 
 def test_sink_and_subscriber_refuse_what_is_not_drain_options() -> None:
