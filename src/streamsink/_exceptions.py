@@ -112,7 +112,8 @@ class DrainAppendError(PublishError):
       :class:`~streamsink.backend.Entry` objects, ready to append again);
       :meth:`StreamSink.redrain` appends them (once per error).
 
-    ``on_published`` was not called for them. Concurrent sends share a backend call, so each of them may receive the same error.
+    ``on_published`` was not called for them. Concurrent sends share a backend call, so each
+    of them may receive the same error.
     """
 
     def __init__(
