@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 from ._consuming import Delivery, Subscription, SubscriptionStatistics
 from ._deadletter import DeadLetter, decode_dead_letter, encode_dead_letter
+from ._drain import DrainCopy, DrainOptions, decode_drain_copy
+from ._drain_subscription import DrainSubscription
 from ._envelope import Envelope, decode_envelope, encode_envelope, event_timestamp, relay_envelope
 from ._events import Event, EventType, StreamEvent
 from ._exceptions import (
@@ -26,6 +28,7 @@ from ._exceptions import (
     DeadLetteredError,
     DeadLetterFailedError,
     DecodeError,
+    DrainAppendError,
     EntriesSkippedError,
     GroupLostError,
     PublishError,
@@ -85,6 +88,11 @@ __all__ = [
     "default_dead_letter_stream",
     "encode_dead_letter",
     "decode_dead_letter",
+    # a drain over every session (docs/drain.md)
+    "DrainOptions",
+    "DrainSubscription",
+    "DrainCopy",
+    "decode_drain_copy",
     # wiring
     "RuntimeStreams",
     "connect",
@@ -104,6 +112,7 @@ __all__ = [
     "SinkClosedError",
     "BackendClosedError",
     "PublishError",
+    "DrainAppendError",
     "DecodeError",
     "AckError",
     "SubscriptionError",

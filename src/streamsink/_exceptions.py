@@ -9,6 +9,7 @@
     │   ├── SinkClosedError                     send() after the sink's aclose()
     │   └── BackendClosedError                  a backend, consumer or reader after its aclose()
     ├── PublishError                            the backend did not take an entry
+    │   └── DrainAppendError                    written to its stream, not copied to the drain
     ├── DecodeError (also ValueError)           bytes that are not an envelope (stream, entry, bytes)
     ├── AckError                                the backend did not take an ack (the entry ids)
     ├── SubscriptionError                       a subscription ended by a failure
@@ -34,7 +35,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._deadletter import DeadLetter
-    from .backend import Gap
+    from .backend import Entry, Gap
 
 __all__ = [
     "StreamsinkError",
@@ -44,6 +45,7 @@ __all__ = [
     "SinkClosedError",
     "BackendClosedError",
     "PublishError",
+    "DrainAppendError",
     "DecodeError",
     "AckError",
     "SubscriptionError",
@@ -98,6 +100,33 @@ class BackendClosedError(ClosedError):
 
 class PublishError(StreamsinkError):
     """The backend refused or failed an append; the entry may or may not be written."""
+
+
+class DrainAppendError(PublishError):
+    """Events were written to their own streams but their copies to the drain were not (or may
+    not have been): a send through a sink with ``SinkOptions.drain`` half-failed.
+
+    - ``written``: ``(stream id, entry id)`` of every event of the failed call that *is* in its
+      stream; sending those events again would write them twice;
+    - ``copies``: the drain entries that were not written (the backend's
+      :class:`~streamsink.backend.Entry` objects, ready to append again);
+      :meth:`StreamSink.redrain` appends them (once per error).
+
+    ``on_published`` was not called for them. Concurrent sends share a backend call, so each
+    of them may receive the same error.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        written: Sequence[tuple[str, str]],
+        copies: Sequence[Entry],
+    ) -> None:
+        super().__init__(message)
+        self.written = tuple(written)
+        self.copies = tuple(copies)
+        self.redrained = False
 
 
 class DecodeError(StreamsinkError, ValueError):

@@ -12,9 +12,10 @@ import attrs
 from anyio.abc import AsyncResource
 
 from ._coalesce import Coalescer
+from ._drain import DrainOptions, DrainWriter
 from ._envelope import Envelope, encode_envelope, encode_fields, event_timestamp, now_timestamp
 from ._events import Event, StreamEvent, raw_json
-from ._exceptions import ConfigurationError, SinkClosedError, StreamsinkError
+from ._exceptions import ConfigurationError, DrainAppendError, SinkClosedError, StreamsinkError
 from ._streams import (
     default_stream_id,
     refuse_lone_surrogates,
@@ -92,6 +93,10 @@ class SinkOptions:
       :class:`ConfigurationError`, nothing written. Whatever this says, a received event's
       text fields, payload and server_data are written as Go writes them (see
       :func:`encode_envelope`).
+    - ``drain``: a :class:`DrainOptions` to also copy every event into an aggregate stream
+      (one of its shards) that ``StreamSubscriber.subscribe_drain`` reads; default None, no
+      copies. See docs/drain.md: each send then makes two appends (the event, then its copy),
+      and one whose copy failed raises :class:`DrainAppendError`.
     """
 
     stream_id: Callable[[Event], str] = attrs.field(
@@ -114,6 +119,13 @@ class SinkOptions:
         validator=rule(
             lambda v: v in ("now", "event") and type(v) is str,
             "'now' (stamp each envelope at send) or 'event' (relay each event's own timestamp)",
+        ),
+    )
+    drain: DrainOptions | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: v is None or isinstance(v, DrainOptions),
+            "a DrainOptions, or None for no drain",
         ),
     )
 
@@ -140,8 +152,10 @@ class StreamSink(AsyncResource):
         self._backend = backend
         self._options = options if options is not None else SinkOptions()
         self._closed = False
-        self._append = backend.append
-        self._appender: Coalescer[Entry, str] = Coalescer(backend.append)
+        drain = self._options.drain
+        self._drain = None if drain is None else DrainWriter(backend, drain)
+        self._append = backend.append if self._drain is None else self._drain.append
+        self._appender: Coalescer[Entry, str] = Coalescer(self._append)
         self._on_published = self._options.on_published
         self._topic_of = self._options.topic
         self._default_stream_ids = self._options.stream_id is default_stream_id
@@ -174,6 +188,8 @@ class StreamSink(AsyncResource):
         if self._closed:
             raise SinkClosedError("send() on a closed sink")
         entry = self._entry(event)
+        if self._drain is not None:
+            entry = self._drain.entry(event, entry)
         appender = self._appender
         if appender.claim():  # nothing in flight: straight to the backend
             try:
@@ -202,6 +218,10 @@ class StreamSink(AsyncResource):
                 f"send_many() takes an iterable of events, got {type(events).__name__}"
             ) from None
         entries = [self._entry(event) for event in events]
+        if self._drain is not None:
+            entries = [
+                self._drain.entry(e, entry) for e, entry in zip(events, entries, strict=True)
+            ]
         if not entries:
             return []
         ids = await self._appender.submit(entries)
@@ -352,6 +372,20 @@ class StreamSink(AsyncResource):
         result = callback(published)
         if inspect.isawaitable(result):
             await result
+
+    async def redrain(self, error: DrainAppendError) -> None:
+        """Append the drain copies a half-failed send left unwritten (``error.copies``), once:
+        later calls with the same error do nothing. Works on a closed sink too.
+
+        :raises ConfigurationError: this sink has no drain.
+        :raises DrainAppendError: they could not be written again (a new error, to redrain).
+        """
+        if self._drain is None:
+            raise ConfigurationError("redrain() on a sink without SinkOptions.drain")
+        if error.redrained:
+            return
+        await self._drain.append_copies(error.copies, error.written)
+        error.redrained = True
 
     async def aclose(self) -> None:
         """Stop accepting events. Idempotent. Sends already in flight finish."""

@@ -9,10 +9,13 @@ import socket
 from collections.abc import Callable
 from typing import Any, Protocol
 
+import attrs
 from anyio.abc import AsyncResource
 
 from ._consuming import Delivery, Subscription, claim_interval_of, resolve_settings
 from ._deadletter import DeadLetter
+from ._drain import DrainOptions, drain_decoder
+from ._drain_subscription import DrainSubscription
 from ._events import StreamEvent
 from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
 from ._options import SubscriberOptions
@@ -158,6 +161,59 @@ class StreamSubscriber(AsyncResource):
         letters = dead_letter_stream_id(make, stream_id)
         return self._open(letters, start or StartPosition.oldest(), manual=False, letters=True)
 
+    def subscribe_drain(
+        self, drain: DrainOptions | None = None, *, start: StartPosition | None = None
+    ) -> DrainSubscription[StreamEvent]:
+        """Events of every stream a sink with ``SinkOptions.drain=drain`` copies to the drain
+        (every session), through this subscriber's group, acknowledged as in :meth:`subscribe`.
+        Each event keeps its own ``stream_id``, ``entry_id`` and ``topic``; events of one stream
+        come in their order. ``drain`` must name the sinks' shards (default: ``DrainOptions()``);
+        ``start`` defaults to the oldest entry, so a drain group made after the sinks started
+        still gets everything the shards hold. Undecodable entries and entries past
+        ``max_deliveries`` go to the shard's dead-letter stream (``drain/<n>:dlq`` by default;
+        :func:`streamsink.decode_drain_copy` unpacks a letter's payload). See docs/drain.md.
+
+        :raises ConfigurationError: ``drain`` is not a DrainOptions, or a bad ``start``.
+        :raises SubscriptionError: the subscriber is closed.
+        """
+        return self._open_drain(drain, start, manual=False)
+
+    def subscribe_drain_manual(
+        self, drain: DrainOptions | None = None, *, start: StartPosition | None = None
+    ) -> DrainSubscription[Delivery]:
+        """:meth:`subscribe_drain` in manual mode: :class:`Delivery` objects to settle. A
+        delivery's ``stream_id``/``entry_id`` are the shard's; its ``event``'s are the origin's."""
+        return self._open_drain(drain, start, manual=True)
+
+    def _open_drain(
+        self, drain: DrainOptions | None, start: StartPosition | None, *, manual: bool
+    ) -> DrainSubscription[Any]:
+        if drain is None:
+            drain = DrainOptions()
+        elif not isinstance(drain, DrainOptions):
+            raise ConfigurationError(
+                f"subscribe_drain(drain={drain!r}) is invalid: expected a DrainOptions (the "
+                "sinks' SinkOptions.drain), or None for DrainOptions()"
+            )
+        options = attrs.evolve(self._options, decoder=drain_decoder(self._options.decoder))
+        consumer_name = self._consumer_name()  # one name on every shard
+        shards = [
+            self._open(
+                stream_id,
+                start or StartPosition.oldest(),
+                manual=True,
+                options=options,
+                consumer_name=consumer_name,
+            )
+            for stream_id in drain.stream_ids()
+        ]
+        return DrainSubscription(
+            shards,
+            manual=manual,
+            renew_every=options.ack_grace_period / 3,
+            report=self._live.report,
+        )
+
     def _open(
         self,
         stream_id: str,
@@ -165,6 +221,8 @@ class StreamSubscriber(AsyncResource):
         *,
         manual: bool,
         letters: bool = False,
+        options: SubscriberOptions | None = None,
+        consumer_name: str | None = None,
     ) -> Subscription[Any]:
         if self._closed:
             raise SubscriptionError("subscribe() on a closed subscriber")
@@ -174,11 +232,12 @@ class StreamSubscriber(AsyncResource):
                 f"start={start!r} is invalid: expected StartPosition.newest(), .oldest(), "
                 ".after(entry_id) or .at(datetime)"
             )
+        options = options or self._options
         settings = resolve_settings(
-            self._options,
+            options,
             self._backend,
             stream_id,
-            consumer_name=self._consumer_name(),
+            consumer_name=consumer_name or self._consumer_name(),
             claim_interval=self._claim_interval,
             manual=manual,
             letters=letters,
@@ -186,9 +245,9 @@ class StreamSubscriber(AsyncResource):
         return Subscription(
             self._live,
             self._backend,
-            self._options,
+            options,
             settings,
-            start or self._options.start,
+            start or options.start,
             clock=self._clock,
         )
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from . import (  # noqa: F401  (each registers its checks)
     acking,
+    draining,
     ending,
     groups,
     poison,
