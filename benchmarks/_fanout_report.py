@@ -15,7 +15,7 @@ from ._fanout_stats import FanoutResult, markdown_table, target_lines
 __all__ = ["SECTION_TITLE", "extract", "render_section", "splice"]
 
 SECTION_TITLE = "## Fan-out: many readers, many streams"
-_BEFORE = "## Every scenario"  # where a new section goes in a report that has none
+_AFTER = "## Every scenario"  # a new section goes after this one (and its chart)
 
 HOW = """\
 How it is measured (`benchmarks/fanout.py`): a private redis-server started with a high
@@ -31,16 +31,23 @@ control connection (in brackets: those blocked in, or last running, an `XREAD`/`
 Then events (~250-byte `tool_end` payloads) are published round-robin over the streams at the
 given rate (a paced loop; *published/s* is what it achieved), each carrying `perf_counter_ns()`
 taken before the publish call; every reader that gets one records one sample, so 10 readers per
-stream make 10 samples per event. Publishing is followed by up to `max(5 s, run time)` for the
-last deliveries; *delivered / expected* counts them (duplicates apart).
-streamsink publishes with `sink.send` (its envelope, `MAXLEN ~ 1000`), its readers decode it to
-`StreamEvent`; Litestar publishes with `ChannelsPlugin.publish` (queued, then one Lua
-`XADD MAXLEN ~ history` + `PEXPIRE` per event, history 1000) and its readers `orjson.loads` the
-bytes from `Subscriber.iter_events()`. Litestar's backend reads every subscribed channel in one
-task with one multi-key `XREAD BLOCK stream_sleep_no_subscriptions` (1 ms by default) and hands
-each event to the subscribers of its channel in process. The idle group row opens one auto-mode
-group subscription per stream (group `fanout-bench`, default options) and sends nothing.
-The machine has 2 cores shared with other engineers' test runs: numbers are noisy."""
+stream make 10 samples per event. Publishing is followed by up to `--drain` seconds (default 5)
+for the last deliveries; *delivered / expected* counts those in by then ("not in time": not
+delivered by then), duplicates apart, and "read errors retried" what streamsink's `on_error` was
+told meanwhile (e.g. a blocking read whose reply the busy loop did not take in time). Each
+publish is started in a task of its own at its due time, so a slow one does not hold up the
+next. streamsink publishes with `sink.send` (its envelope, `MAXLEN ~ 1000`; concurrent sends
+share round trips), its readers decode it to `StreamEvent`; Litestar publishes with
+`ChannelsPlugin.publish`, which queues the event for one worker task that runs one Lua `XADD
+MAXLEN ~ history` + `PEXPIRE` round trip per event, in order (history 1000), and its readers
+`orjson.loads` the bytes from `Subscriber.iter_events()`. Litestar's backend reads every
+subscribed channel in one task with one multi-key `XREAD BLOCK stream_sleep_no_subscriptions` (1
+ms by default; idle, it comes back about 10 times a second, Redis's default timer tick) and
+hands each event to the subscribers of its channel in process. The chart above has no fan-out
+rows: these are seconds, milliseconds and % of a core where it shows events/s and µs. The idle
+group row opens one auto-mode group subscription per stream (group `fanout-bench`, default
+options) and sends nothing. The machine has 2 cores shared with other engineers' test runs:
+numbers are noisy."""
 
 
 def _commit() -> str:
@@ -118,14 +125,15 @@ def extract(doc: str) -> str | None:
 
 def splice(doc: str, section: str) -> str:
     """``doc`` with ``section`` in place of its fan-out section; a report without one gets it
-    before "Every scenario" (or at the end)."""
+    after "Every scenario" and its chart, before the next level-2 heading (or at the end)."""
     section = section.rstrip("\n") + "\n\n"
     bounds = _bounds(doc)
     if bounds is not None:
         start, end = bounds
         rest = doc[end:].lstrip("\n")
         return doc[:start] + (section if rest else section.rstrip("\n") + "\n") + rest
-    marker = doc.find(f"\n{_BEFORE}\n")
+    after = doc.find(f"\n{_AFTER}\n")
+    marker = -1 if after < 0 else doc.find("\n## ", after + 1)
     if marker < 0:
         return (doc.rstrip("\n") + "\n\n" if doc else "") + section.rstrip("\n") + "\n"
     return doc[: marker + 1] + section + doc[marker + 1 :]

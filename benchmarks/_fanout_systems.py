@@ -174,7 +174,8 @@ def _streamsink_system(options: SubscriberOptions, one_per_stream: bool) -> Any:
 def _fanout_options(shared: bool | None) -> SubscriberOptions:
     if shared is None:  # a tree without the option: today's path
         return SubscriberOptions(group=None)
-    return SubscriberOptions(group=None, shared_reads=shared)  # type: ignore[call-arg]
+    # Called only in trees that have the field (has_shared_reads); evolve keeps this importable.
+    return attrs.evolve(SubscriberOptions(group=None), shared_reads=shared)
 
 
 # -- Litestar ---------------------------------------------------------------------------------
