@@ -282,7 +282,10 @@ async def measure(spec: ChildSpec) -> FanoutResult:
     result = FanoutResult(spec.system, spec.label or spec.system, note=spec.note)
     result.idle_only = spec.system == "streamsink-groups"
     # One connection, used for nothing else: its CLIENT ID is what CLIENT LIST leaves out.
-    control = aioredis.Redis.from_url(spec.url, single_connection_client=True, protocol=2)
+    # CLIENT LIST of 10,000 clients is megabytes, read by a loop that may be busy: no 5 s limit.
+    control = aioredis.Redis.from_url(
+        spec.url, single_connection_client=True, protocol=2, socket_timeout=120
+    )
     try:
         own_id = int(await control.client_id())
         system = SYSTEMS[spec.system]()

@@ -65,7 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     p.formatter_class = argparse.RawDescriptionHelpFormatter
     p.add_argument("--readers", type=int, help="fan-out readers (default 10000, quick 1000)")
     p.add_argument("--streams", type=int, help="streams (default 1000, quick 100)")
-    p.add_argument("--seconds", type=float, help="publishing time (default 5, quick 3)")
+    p.add_argument("--seconds", type=float, help="publishing time (default 4, quick 3)")
     p.add_argument(
         "--drain", type=float, default=5.0, help="longest wait for the last deliveries, s"
     )
@@ -141,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     readers = args.readers or (1_000 if args.quick else 10_000)
     streams = args.streams or (100 if args.quick else 1_000)
-    seconds = args.seconds or (3.0 if args.quick else 5.0)
+    seconds = args.seconds or (3.0 if args.quick else 4.0)
     idle = args.idle or 5.0  # a fan-out reader blocks up to 5 s: see a whole cycle
     if min(readers, streams, seconds, idle, args.rate) <= 0 or args.drain < 0:
         sys.exit("--readers, --streams, --seconds, --idle and --rate must be > 0, --drain >= 0")
