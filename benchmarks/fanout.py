@@ -1,7 +1,7 @@
 """Fan-out: many in-process readers over many streams, side by side in one run.
 
-``python -m benchmarks.fanout [--readers 10000] [--streams 1000] [--seconds 8] [--quick]
-[--only SYSTEM] [--report]``
+``python -m benchmarks.fanout [--readers 10000] [--streams 1000] [--seconds 4] [--quick]
+[--only SYSTEM] [--all] [--drain 5] [--report]``
 
 Starts a private redis-server (high ``maxclients``, the soft fd limit raised to the hard one),
 then runs each system in a fresh interpreter, one after the other:
