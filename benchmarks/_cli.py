@@ -15,6 +15,7 @@ import anyio
 from ._chart import draw
 from ._config import Config
 from ._env import Env
+from ._fanout_report import extract, splice
 from ._measure import Sample
 from ._profile import profile
 from ._report import RSS_LIMIT_MB, render
@@ -131,17 +132,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         draw(samples, chart)
         notes_file = ROOT / "benchmarks" / "NOTES.md"
         notes = notes_file.read_text() if notes_file.exists() else ""
-        output.write_text(
-            render(
-                mode="quick" if args.quick else "full",
-                repeats=config.repeats,
-                scenarios=scenarios,
-                samples=samples,
-                outcomes=outcomes,
-                rss=rss,
-                chart=chart.name,
-                notes=notes,
-            )
+        report = render(
+            mode="quick" if args.quick else "full",
+            repeats=config.repeats,
+            scenarios=scenarios,
+            samples=samples,
+            outcomes=outcomes,
+            rss=rss,
+            chart=chart.name,
+            notes=notes,
         )
+        # The fan-out section comes from `python -m benchmarks.fanout --report` (minutes and
+        # 10,000 connections of its own): keep the one the page has, as it was.
+        fanout = extract(output.read_text()) if output.exists() else None
+        output.write_text(splice(report, fanout) if fanout else report)
         print(f"\nwrote {output} and {chart}")
     print(f"total {time.perf_counter() - started:.0f} s", file=sys.stderr)
