@@ -15,6 +15,7 @@ from streamsink.lowlevel import checkpoint
 from ._broker import MemoryBroker
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
 from ._options import MemoryOptions
+from ._shared import MemorySharedReads
 
 __all__ = ["MemoryBackend"]
 
@@ -31,6 +32,7 @@ _CAPABILITIES = Capabilities(
     own_pending=True,
     term=False,
     entry_times=True,
+    shared_reads=True,
     claim_interval=None,
 )
 """Redis's model of a group, in process: the core claims idle entries (at its default interval),
@@ -149,6 +151,13 @@ class MemoryBackend(AsyncResource):
         await checkpoint()
         self._check_open()
         return MemoryStreamReader(self._broker, stream_id, start, self._handles)
+
+    async def open_shared_reads(self) -> MemorySharedReads:
+        """Reads of many streams at once, for the core's fan-out hub; closed with the backend."""
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        return MemorySharedReads(self._broker, self._handles)
 
     async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
         """The time of ``entry_id``: its ``<ms>`` part (the wall clock when it was appended, or

@@ -21,6 +21,7 @@ import anyio
 
 from .._exceptions import StreamsinkError, SubscriptionError
 from .._options import SubscriberOptions
+from .._sharing import open_shared_reader, shares_reads
 from ..backend import Backend, GroupConsumer, StartPosition, StreamReader
 from ..lowlevel import clock as loop_clock
 from ._leases import ReadAheadLeases
@@ -113,6 +114,8 @@ class Subscription(Generic[ItemT]):
         self._leases: ReadAheadLeases | None = None
         self._pump: Pump | None = None
         self._reader: StreamReader | None = None
+        # A fan-out reader reads with the others where the backend shares reads.
+        self._shared = settings.group is None and options.shared_reads and shares_reads(backend)
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -147,6 +150,17 @@ class Subscription(Generic[ItemT]):
                     settings.stream_id,
                     settings.group,
                     settings.consumer_name,
+                    self._start,
+                )
+            elif self._shared:
+                handle = self._reader = await calls.call(
+                    partial(
+                        open_shared_reader,
+                        bound=settings.buffer,
+                        bound_bytes=settings.buffer_bytes,
+                    ),
+                    backend,
+                    settings.stream_id,
                     self._start,
                 )
             else:

@@ -2,7 +2,8 @@
 
 A backend is small: append entries, run a consumer group (read new entries, read its own pending
 entries, claim idle entries of the group, ack, nack, touch, optionally terminate), open a fan-out
-reader, destroy a stream, close; optionally tell an entry's time. Everything else (envelopes,
+reader, destroy a stream, close; optionally tell an entry's time, and read many streams at once
+(:class:`SharedReads`, for the core's fan-out hub). Everything else (envelopes,
 stream ids, decoding, ack policy, dead-lettering, retries, statistics) lives once in the core, so
 every backend behaves the same.
 
@@ -40,6 +41,7 @@ from ._protocols import (
     TimedBackend,
 )
 from ._records import Entry, Gap, Record, RecordBatch
+from ._shared import SharedCursor, SharedReadBackend, SharedReads, StreamBatch
 from ._start import StartPosition
 from ._url import BackendURL
 
@@ -57,8 +59,12 @@ __all__ = [
     "GroupLostError",
     "Record",
     "RecordBatch",
+    "SharedCursor",
+    "SharedReadBackend",
+    "SharedReads",
     "StartPosition",
     "StreamDestroyedError",
+    "StreamBatch",
     "StreamReader",
     "TerminatingGroupConsumer",
     "TimedBackend",
