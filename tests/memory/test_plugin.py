@@ -144,6 +144,7 @@ def test_capabilities_are_all_but_persistence() -> None:
         own_pending=True,
         term=False,
         entry_times=True,
+        shared_reads=True,
         claim_interval=None,
     )
 
