@@ -153,9 +153,8 @@ class MemoryBackend(AsyncResource):
         return MemoryStreamReader(self._broker, stream_id, start, self._handles)
 
     async def open_shared_reads(self) -> MemorySharedReads:
-        """Reads of many streams at once, for the core's fan-out hub; closed with the backend."""
-        self._check_open()
-        await checkpoint()
+        """Reads of many streams at once, for the core's fan-out hub; closed with the backend.
+        Does not yield: the reader's join then takes one checkpoint, as ``open_reader`` does."""
         self._check_open()
         return MemorySharedReads(self._broker, self._handles)
 

@@ -114,9 +114,11 @@ class SharedReader:
         """
         if type(count) is not int or count < 1:
             raise ConfigurationError(f"count must be a positive integer, got {count!r}")
+        # A checkpoint first, as every backend read takes one: a cancelled caller stops here,
+        # before it could lead a read or find the backend closed.
+        await checkpoint()
         self._check()
         if self.buffer:
-            await checkpoint()
             return self.buffer.take(count)
         if self._error is not None:
             raise _fresh(self._error)
