@@ -101,7 +101,9 @@ class LaneConnection:
             raise BackendClosedError("the shared read connection was closed during a read")
         return None if scope.cancelled_caught else result
 
-    async def _roundtrip(self, commands: Sequence[Sequence[Any]], block_ms: int) -> list[Any] | None:
+    async def _roundtrip(
+        self, commands: Sequence[Sequence[Any]], block_ms: int
+    ) -> list[Any] | None:
         conn = await self._connected()
         if self._requested:
             return None  # interrupted before it was sent: nothing to undo

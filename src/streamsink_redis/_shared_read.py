@@ -160,7 +160,9 @@ class RedisSharedReads:
                     return [StreamBatch([], c) for c in given]
                 counts = dict(zip(checked, replies[:-1], strict=True))
                 batches, given = self._batches(given, n, replies[-1], counts)
-                if block_ms == 0 or any(b.records or type(b.records) is RecordBatch for b in batches):
+                if block_ms == 0 or any(
+                    b.records or type(b.records) is RecordBatch for b in batches
+                ):
                     return batches
             elif lane is None:
                 replies = await self._run([xread(0)], None)
@@ -232,7 +234,9 @@ class RedisSharedReads:
                 now if caught_up else -math.inf,
                 cursor.epoch,
             )
-            out.append(StreamBatch(RecordBatch(records, gap) if gap is not None else records, moved))
+            out.append(
+                StreamBatch(RecordBatch(records, gap) if gap is not None else records, moved)
+            )
             moved_all.append(moved)
         return out, moved_all
 

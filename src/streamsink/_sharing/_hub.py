@@ -202,9 +202,7 @@ class Hub:
                 before = channel.cursor
                 nbytes = payload_bytes(records)
                 refused = [
-                    reader
-                    for reader in channel.members
-                    if not reader.offer(records, gap, nbytes)
+                    reader for reader in channel.members if not reader.offer(records, gap, nbytes)
                 ]
                 for reader in refused:
                     del channel.members[reader]

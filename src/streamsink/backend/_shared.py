@@ -45,8 +45,10 @@ class SharedCursor(Protocol):
 class StreamBatch(NamedTuple):
     """What one read of :meth:`SharedReads.read` gives for one of its cursors, in its order.
 
-    - ``records``: the entries after the cursor, oldest first (fewer than ``count`` once the read
-      reached the end of the stream); a :class:`~streamsink.backend.RecordBatch` with a ``gap``
+    - ``records``: the entries after the cursor, oldest first, up to ``count``. A read of one
+      cursor gives fewer only when it reached the end of the stream (the core's catch-up relies
+      on it); a cursor read along with an earlier cursor of its stream may get fewer (Redis
+      reads the stream once, from the earliest). A :class:`~streamsink.backend.RecordBatch` with a ``gap``
       when entries after the cursor were trimmed before this read got to them, exactly as
       :meth:`StreamReader.read` reports them (possibly empty).
     - ``cursor``: where the next read of this stream starts (the given cursor when nothing moved).
