@@ -57,9 +57,21 @@ class LaneConnection:
         self._unblock = not poll  # False once the server refused CLIENT ID or CLIENT UNBLOCK
         self._scope: anyio.CancelScope | None = None  # of the read in flight
         self._sent = False  # the read in flight was sent (an interrupt must reach the server)
-        self._requested = False  # an interrupt came for the read in flight
+        self._requested = False  # an interrupt came for the read call in progress
+        self._call = 0  # read calls begun (a call is a check round trip, then maybe a block)
+        self._in_call = False
         self._poke: anyio.Event | None = None
         self._closed = False
+
+    def begin(self) -> None:
+        """A read call (one or two round trips) starts: an interrupt from now on ends it."""
+        self._call += 1
+        self._requested = False
+        self._in_call = True
+
+    def end(self) -> None:
+        """The read call is over: interrupts are for the next one."""
+        self._in_call = False
 
     async def run(self, commands: Sequence[Sequence[Any]]) -> list[Any] | None:
         """Send ``commands`` (none blocking) in one write and read their replies (error replies as
@@ -88,7 +100,6 @@ class LaneConnection:
     async def _interruptible(self, roundtrip: Callable[[], Awaitable[T]]) -> T | None:
         if self._closed:
             raise BackendClosedError("the shared read connection is closed")
-        self._requested = False
         result: T | None = None
         with anyio.CancelScope() as scope:
             self._scope = scope
@@ -183,17 +194,18 @@ class LaneConnection:
             )
 
     async def interrupt(self) -> None:
-        """End the read in flight now, without error (it returns None); a no-op without one."""
+        """End the read call in progress now, without error; a no-op without one."""
         self._requested = True
-        scope = self._scope
-        if scope is None or not self._sent:
-            return  # none in flight, or it sees the request before it sends
-        if self._poll:
-            if self._poke is not None:
-                self._poke.set()
-            return
+        call = self._call
         delay = 0.001
         for _ in range(_UNBLOCK_TRIES):
+            scope = self._scope
+            if not self._in_call or self._call != call or scope is None or not self._sent:
+                return  # over, or it sees the request before it sends its next command
+            if self._poll:
+                if self._poke is not None:
+                    self._poke.set()
+                return
             client_id = self._client_id
             if client_id is None or not self._unblock:
                 break
@@ -204,15 +216,14 @@ class LaneConnection:
             if isinstance(reply, rex.ResponseError):
                 self._refused("CLIENT UNBLOCK", reply)
                 break
-            if reply == 1 or self._scope is not scope:
-                return  # unblocked, or the read ended meanwhile
-            # 0: the XREAD has not reached the server yet (or its reply is on its way back)
+            if reply == 1:
+                return
+            # 0: the XREAD has not reached the server yet, or its reply is on its way back
             await anyio.sleep(delay)
             delay *= 2
-            if self._scope is not scope:
-                return
-        if self._scope is scope:
-            scope.cancel()
+        scope = self._scope
+        if self._in_call and self._call == call and scope is not None:
+            scope.cancel()  # the last resort: the connection is dropped and made again
 
     async def _drop(self) -> None:
         conn, self._conn = self._conn, None

@@ -151,11 +151,31 @@ class RedisSharedReads:
                 args += ["BLOCK", wait_ms]
             return [*args, "STREAMS", *keys, *(first[k].after for k in keys)]
 
+        connection = None if lane is None else self._lanes[lane]
+        if connection is not None:
+            connection.begin()
+        try:
+            return await self._read(given, first, keys, n, due, block_ms, connection, xread)
+        finally:
+            if connection is not None:
+                connection.end()
+
+    async def _read(
+        self,
+        given: list[RedisCursor],
+        first: dict[str, RedisCursor],
+        keys: list[str],
+        n: int,
+        due: set[str],
+        block_ms: int,
+        connection: LaneConnection | None,
+        xread: Callable[[int], list[Any]],
+    ) -> list[StreamBatch]:
         with map_redis_errors("read", self._ctx.where):
             if due:
                 checked = [k for k in keys if k in due]
                 commands = [_CHECK_STREAM.eval((k,), [first[k].after, "1"]) for k in checked]
-                replies = await self._run([*commands, xread(0)], lane)
+                replies = await self._run([*commands, xread(0)], connection)
                 if replies is None:  # interrupted before it was sent
                     return [StreamBatch([], c) for c in given]
                 counts = dict(zip(checked, replies[:-1], strict=True))
@@ -164,22 +184,24 @@ class RedisSharedReads:
                     b.records or type(b.records) is RecordBatch for b in batches
                 ):
                     return batches
-            elif lane is None:
+            elif connection is None:
                 replies = await self._run([xread(0)], None)
                 assert replies is not None
                 return self._batches(given, n, replies[0], {})[0]
-            assert lane is not None  # a read of its own never blocks, so it returned above
-            reply = await self._lanes[lane].read(xread, block_ms)
+            assert connection is not None  # a read of its own never blocks: it returned above
+            reply = await connection.read(xread, block_ms)
         self._check()
         if reply is NOT_READ:  # interrupted before the server saw it: nothing learned
             return [StreamBatch([], c) for c in given]
         return self._batches(given, n, reply, {})[0]
 
-    async def _run(self, commands: list[list[Any]], lane: int | None) -> list[Any] | None:
-        if lane is None:
+    async def _run(
+        self, commands: list[list[Any]], connection: LaneConnection | None
+    ) -> list[Any] | None:
+        if connection is None:
             replies: list[Any] | None = await self._ctx.commands.run(commands)
         else:
-            replies = await self._lanes[lane].run(commands)
+            replies = await connection.run(commands)
         if replies is not None:
             for reply in replies:
                 if isinstance(reply, rex.ResponseError):

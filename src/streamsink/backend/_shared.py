@@ -46,11 +46,12 @@ class StreamBatch(NamedTuple):
     """What one read of :meth:`SharedReads.read` gives for one of its cursors, in its order.
 
     - ``records``: the entries after the cursor, oldest first, up to ``count``. A read of one
-      cursor gives fewer only when it reached the end of the stream (the core's catch-up relies
-      on it); a cursor read along with an earlier cursor of its stream may get fewer (Redis
-      reads the stream once, from the earliest). A :class:`~streamsink.backend.RecordBatch` with a ``gap``
-      when entries after the cursor were trimmed before this read got to them, exactly as
-      :meth:`StreamReader.read` reports them (possibly empty).
+      cursor gives fewer only at the end of the stream or at the backend's own cap on a read
+      (the core's catch-up takes fewer as the end); a cursor read along with an earlier cursor
+      of its stream may get fewer (Redis reads the stream once, from the earliest). A
+      :class:`~streamsink.backend.RecordBatch` with a ``gap`` when entries after the cursor
+      were trimmed before this read got to them, exactly as :meth:`StreamReader.read` reports
+      them (possibly empty).
     - ``cursor``: where the next read of this stream starts (the given cursor when nothing moved).
     - ``error``: the stream can no longer be read through this cursor
       (:class:`~streamsink.backend.StreamDestroyedError`); ``records`` is then empty.
