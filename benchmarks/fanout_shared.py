@@ -34,6 +34,7 @@ from streamsink import StreamEvent, SubscriberOptions
 __all__ = ["main"]
 
 _FD_MARGIN = 256  # descriptors kept for everything else (the server, the pool, files)
+_JOINS = 32  # subscriptions entering at once (below the pool's 50 connections)
 
 
 def _fd_cap(readers: int) -> int:
@@ -67,17 +68,28 @@ async def measure(
             )
             joined = 0
             all_joined = anyio.Event()
+            # Unshared readers each take a pooled connection to resolve their start: joins go a
+            # few at a time (the pool's size), as a server accepting connections would see them.
+            joining = anyio.CapacityLimiter(_JOINS)
 
             async def read(index: int) -> None:
                 nonlocal joined
-                async with subscriber.subscribe(f"session/{sessions[index % streams_count]}") as ev:
-                    joined += 1
-                    if joined == readers:
-                        all_joined.set()
-                    async for event in ev:
-                        latencies.append(
-                            datetime.now(UTC).timestamp() - event.timestamp.timestamp()
-                        )
+                released = False
+                await joining.acquire_on_behalf_of(index)
+                try:
+                    stream = f"session/{sessions[index % streams_count]}"
+                    async with subscriber.subscribe(stream) as events:
+                        joining.release_on_behalf_of(index)
+                        released = True
+                        joined += 1
+                        if joined == readers:
+                            all_joined.set()
+                        async for event in events:
+                            sent_at = event.timestamp.timestamp()
+                            latencies.append(datetime.now(UTC).timestamp() - sent_at)
+                finally:
+                    if not released:
+                        joining.release_on_behalf_of(index)
 
             started = time.perf_counter()
             for index in range(readers):
@@ -137,30 +149,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=float, default=6.0, help="seconds of idle CPU measured")
     args = parser.parse_args(argv)
     unshared = _fd_cap(args.readers)
-    with _server(args.url) as url:
-        rows = {
-            "shared": anyio.run(
-                measure, url, True, args.readers, args.streams, args.rate, args.seconds, args.idle
-            ),
-            "unshared": anyio.run(
-                measure, url, False, unshared, args.streams, args.rate, args.seconds, args.idle
-            ),
-        }
     print(
         f"{args.readers} fan-out readers over {args.streams} streams, {args.rate:g} events/s "
         f"for {args.seconds:g} s (idle CPU over {args.idle:g} s, % of one core)"
     )
     if unshared < args.readers:
         print(f"unshared capped to {unshared} readers: the open-file limit allows no more")
-    for name, row in rows.items():
-        print(
-            f"{name:9} readers {row['readers']:6.0f}  read connections {row['connections']:6.0f}  "
-            f"join {row['join_s']:6.2f} s  idle CPU {row['idle_cpu_pct']:5.1f} % "
-            f"(redis {row['idle_server_cpu_pct']:4.1f} %)  "
-            f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
-            f"delivered {row['delivered']:.0f}/{row['expected']:.0f}"
-        )
+    with _server(args.url) as url:
+        for name, shared, n in (("shared", True, args.readers), ("unshared", False, unshared)):
+            row = anyio.run(
+                measure, url, shared, n, args.streams, args.rate, args.seconds, args.idle
+            )
+            _print(name, row)
     return 0
+
+
+def _print(name: str, row: dict[str, float]) -> None:
+    print(
+        f"{name:9} readers {row['readers']:6.0f}  read connections {row['connections']:6.0f}  "
+        f"join {row['join_s']:6.2f} s  idle CPU {row['idle_cpu_pct']:5.1f} % "
+        f"(redis {row['idle_server_cpu_pct']:4.1f} %)  "
+        f"p50 {row['p50_ms']:7.2f} ms  p99 {row['p99_ms']:7.2f} ms  "
+        f"delivered {row['delivered']:.0f}/{row['expected']:.0f}",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":
