@@ -83,8 +83,10 @@ class SharedReader:
         return True
 
     def detach(self, cursor: SharedCursor) -> None:
+        """Off the shared read, to go on from ``cursor`` on its own once its buffer is read."""
         self.channel = None
         self._cursor = cursor
+        self.wake()
 
     def fail(self, error: StreamsinkError) -> None:
         """Reading this stream is over (destroyed): reads raise ``error`` once the buffer is read."""
