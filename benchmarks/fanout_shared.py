@@ -1,6 +1,6 @@
 """Fan-out readers with shared reads against one reader (and connection) each, on Redis:
 ``python -m benchmarks.fanout_shared [--url URL] [--readers N] [--streams M] [--rate R]
-[--seconds S] [--idle I]``.
+[--seconds S] [--idle I] [--max-block B]``.
 
 N in-process fan-out subscriptions over M streams (N/M per stream), first with shared reads
 (the default), then with ``shared_reads=False``. For each: the read connections the readers
@@ -55,6 +55,7 @@ async def measure(
     rate: float,
     seconds: float,
     idle: float,
+    max_block: float | None = None,
 ) -> dict[str, float]:
     tag = uuid.uuid4().hex[:8]
     sessions = [f"fanout-{tag}-{i}" for i in range(streams_count)]
@@ -64,7 +65,9 @@ async def measure(
         before = len(await admin.client_list())
         async with streamsink.connect(url) as streams, anyio.create_task_group() as tg:
             subscriber = streams.new_subscriber(
-                SubscriberOptions(group=None, shared_reads=shared, on_error=lambda e: None)
+                SubscriberOptions(
+                    group=None, shared_reads=shared, max_block=max_block, on_error=lambda e: None
+                )
             )
             joined = 0
             all_joined = anyio.Event()
@@ -85,8 +88,9 @@ async def measure(
                         if joined == readers:
                             all_joined.set()
                         async for event in events:
-                            sent_at = event.timestamp.timestamp()
-                            latencies.append(datetime.now(UTC).timestamp() - sent_at)
+                            if event.timestamp is not None:  # set by the sink on send
+                                sent_at = event.timestamp.timestamp()
+                                latencies.append(datetime.now(UTC).timestamp() - sent_at)
                 finally:
                     if not released:
                         joining.release_on_behalf_of(index)
@@ -147,6 +151,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=float, default=1000.0, help="events/s over all streams")
     parser.add_argument("--seconds", type=float, default=5.0, help="seconds of load")
     parser.add_argument("--idle", type=float, default=6.0, help="seconds of idle CPU measured")
+    parser.add_argument(
+        "--max-block",
+        type=float,
+        default=None,
+        help="SubscriberOptions.max_block (default 5 s for fan-out: each idle reader returns "
+        "that often, which is most of the idle CPU)",
+    )
     args = parser.parse_args(argv)
     unshared = _fd_cap(args.readers)
     print(
@@ -158,7 +169,15 @@ def main(argv: list[str] | None = None) -> int:
     with _server(args.url) as url:
         for name, shared, n in (("shared", True, args.readers), ("unshared", False, unshared)):
             row = anyio.run(
-                measure, url, shared, n, args.streams, args.rate, args.seconds, args.idle
+                measure,
+                url,
+                shared,
+                n,
+                args.streams,
+                args.rate,
+                args.seconds,
+                args.idle,
+                args.max_block,
             )
             _print(name, row)
     return 0
