@@ -74,3 +74,22 @@ async def test_opting_out_reads_on_its_own(backend: MemoryBackend) -> None:
 def test_shared_reads_option_is_validated() -> None:
     with pytest.raises(ConfigurationError, match="shared_reads"):
         SubscriberOptions(shared_reads="yes")  # type: ignore[arg-type]
+
+
+async def test_shared_readers_wait_longer_between_returns(backend: MemoryBackend) -> None:
+    """A shared reader's read waits ``SHARED_MAX_BLOCK`` (it wakes for close, cancel, destroy
+    and failures anyway); ``max_block`` still wins, and an unshared reader keeps 5 s."""
+    from streamsink._sharing import SHARED_MAX_BLOCK
+
+    async with streamsink.connect(backend) as streams:
+        cases = {
+            (True, None): SHARED_MAX_BLOCK,
+            (True, 2.0): 2.0,
+            (False, None): 5.0,
+        }
+        for (shared, max_block), expected in cases.items():
+            subscriber = streams.new_subscriber(
+                group=None, shared_reads=shared, max_block=max_block
+            )
+            async with subscriber.subscribe("session/blocks") as events:
+                assert events._settings.max_block == expected, (shared, max_block)

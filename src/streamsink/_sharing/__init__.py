@@ -11,7 +11,14 @@ reader through a few multi-stream reads of the backend's
 """
 
 from ._hub import Hub
-from ._reader import SharedReader
+from ._reader import SHARED_MAX_BLOCK, SharedReader
 from ._registry import hub_of, open_shared_reader, shares_reads
 
-__all__ = ["Hub", "SharedReader", "hub_of", "open_shared_reader", "shares_reads"]
+__all__ = [
+    "SHARED_MAX_BLOCK",
+    "Hub",
+    "SharedReader",
+    "hub_of",
+    "open_shared_reader",
+    "shares_reads",
+]

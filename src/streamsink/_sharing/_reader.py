@@ -18,7 +18,14 @@ if TYPE_CHECKING:
     from ._hub import Hub
     from ._lanes import Channel, Lane
 
-__all__ = ["SharedReader"]
+__all__ = ["SHARED_MAX_BLOCK", "SharedReader"]
+
+SHARED_MAX_BLOCK = 60.0
+"""Seconds a shared fan-out subscription's read waits for entries before it returns empty
+(unless ``SubscriberOptions.max_block`` says otherwise): its waits end at once for a close, a
+cancellation, a destroyed stream or a failed read, so a periodic return would notice nothing,
+and each costs CPU (``python -m benchmarks.fanout_shared``). The shared read itself still returns
+every ``block_ms`` (Redis) and is issued again."""
 
 
 class SharedReader:
