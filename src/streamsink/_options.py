@@ -158,6 +158,10 @@ class SubscriberOptions:
     - ``reconnect_timeout``: seconds the backend may stay unreachable before the subscription
       ends with :class:`SubscriptionError` (default 60). Retries use jittered exponential backoff.
     - ``max_block``: longest single blocking read in seconds (default: the claim interval).
+    - ``shared_reads``: a fan-out subscription (``group=None``) reads together with every other
+      fan-out subscription of the process on the same backend, through a few shared
+      multi-stream reads, on backends that declare ``Capabilities.shared_reads`` (default True).
+      False gives it a reader (and on Redis a connection) of its own. Groups ignore it.
     """
 
     group: str | None = attrs.field(
@@ -205,3 +209,6 @@ class SubscriberOptions:
     )
     reconnect_timeout: float = attrs.field(default=60.0, validator=_SECONDS)
     max_block: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
+    shared_reads: bool = attrs.field(
+        default=True, validator=rule(lambda v: isinstance(v, bool), "True or False")
+    )

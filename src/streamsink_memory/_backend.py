@@ -22,6 +22,7 @@ from ._broker import MemoryBroker
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
 from ._inspect import stream_info
 from ._options import MemoryOptions
+from ._shared import MemorySharedReads
 
 __all__ = ["MemoryBackend"]
 
@@ -39,6 +40,7 @@ _CAPABILITIES = Capabilities(
     term=False,
     entry_times=True,
     stream_info=True,
+    shared_reads=True,
     claim_interval=None,
 )
 """Redis's model of a group, in process: the core claims idle entries (at its default interval),
@@ -158,6 +160,12 @@ class MemoryBackend(AsyncResource):
         await checkpoint()
         self._check_open()
         return MemoryStreamReader(self._broker, stream_id, start, self._handles)
+
+    async def open_shared_reads(self) -> MemorySharedReads:
+        """Reads of many streams at once, for the core's fan-out hub; closed with the backend.
+        Does not yield: the reader's join then takes one checkpoint, as ``open_reader`` does."""
+        self._check_open()
+        return MemorySharedReads(self._broker, self._handles)
 
     async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
         """The time of ``entry_id``: its ``<ms>`` part (the wall clock when it was appended, or

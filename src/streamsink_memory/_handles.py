@@ -30,10 +30,11 @@ from ._stream import Stream
 
 if TYPE_CHECKING:
     from ._broker import MemoryBroker
+    from ._shared import MemorySharedReads
 
 __all__ = ["Handles", "MemoryGroupConsumer", "MemoryStreamReader"]
 
-Handles = set["MemoryGroupConsumer | MemoryStreamReader"]
+Handles = set["MemoryGroupConsumer | MemoryStreamReader | MemorySharedReads"]
 """The open handles of one backend, closed with it."""
 
 

@@ -35,6 +35,7 @@ from ._keepalive import forget_stream
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
+from ._shared_read import RedisSharedReads
 
 __all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
@@ -48,12 +49,14 @@ REDIS_CAPABILITIES = Capabilities(
     term=False,
     entry_times=True,
     stream_info=True,
+    shared_reads=True,
 )
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
 cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
 backend object does end its consumers and readers (StreamDestroyedError). The core claims idle
 entries (XAUTOCLAIM, or pulse-aware claims); consumers own their pending entries by name (the
-PEL); an id's time is its ``<ms>`` part; there is no native terminate (a dead letter is XACKed).
+PEL); an id's time is its ``<ms>`` part; there is no native terminate (a dead letter is XACKed);
+fan-out readers share reads (multi-stream ``XREAD`` on ``shared_read_connections`` connections).
 A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
 
 FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
@@ -92,6 +95,7 @@ class RedisBackend(AsyncResource):
         # The suggestion is the backend's option, so it is part of this backend's declaration.
         self._capabilities = attrs.evolve(capabilities, claim_interval=options.claim_interval)
         self._handles: dict[str, set[Handle]] = {}
+        self._shared: set[RedisSharedReads] = set()
         self._closed = False
 
     # -- construction -------------------------------------------------------------------------
@@ -268,6 +272,16 @@ class RedisBackend(AsyncResource):
             raise
         return handle
 
+    async def open_shared_reads(self) -> RedisSharedReads:
+        """Shared reads for the core's fan-out hub: ``shared_read_connections`` lanes, each one
+        blocking ``XREAD`` of up to ``shared_read_streams`` streams on a connection of its own
+        (made on its first read); joins interrupt it with ``CLIENT UNBLOCK`` from the command
+        connection, and readers catching up read there too. Closed with the backend."""
+        self._check()
+        shared = RedisSharedReads(self._ctx, self.key, self._shared.discard)
+        self._shared.add(shared)
+        return shared
+
     async def _stream_end(self, key: str) -> tuple[str, int]:
         """The stream's last generated id and how many entries it ever had (``0-0``, 0 when it
         does not exist)."""
@@ -327,6 +341,8 @@ class RedisBackend(AsyncResource):
             raise
         for handle in handles:
             handle.finish_destroy()
+        for shared in list(self._shared):
+            await shared.destroyed(key)
 
     async def aclose(self) -> None:
         """Close every consumer and reader opened here, then the pool if the backend made it.
@@ -339,6 +355,8 @@ class RedisBackend(AsyncResource):
             async with anyio.create_task_group() as tg:
                 for handle in handles:
                     tg.start_soon(handle.aclose)
+                for shared in list(self._shared):
+                    tg.start_soon(shared.aclose)
             await self._ctx.commands.aclose()
             if self._owns_pool:
                 await self._ctx.pool.aclose()

@@ -23,7 +23,16 @@ __all__ = ["ConnectionTarget", "RedisOptions", "accepted_keys", "parse_url"]
 
 SslCertReqs: TypeAlias = Literal["none", "optional", "required"]
 
-_STREAM_KEYS = ("maxlen", "key_prefix", "block_ms", "count", "claim_interval_ms", "pulse_keepalive")
+_STREAM_KEYS = (
+    "maxlen",
+    "key_prefix",
+    "block_ms",
+    "count",
+    "claim_interval_ms",
+    "pulse_keepalive",
+    "shared_read_connections",
+    "shared_read_streams",
+)
 _CONNECTION_KEYS = (
     "db",
     "socket_timeout",
@@ -153,6 +162,10 @@ class RedisOptions:
       live (see :mod:`streamsink_redis._keepalive`). ``None`` (default): on when ``key_prefix``
       is pulse's ``pulse:stream:`` on a real Redis, off on fakeredis (it has no Lua ``struct``
       library, and no Go process can share an in-process server, so ``True`` is refused there).
+    - ``shared_read_connections``: read connections of the shared reads that serve every fan-out
+      subscription of the process (default 2): one blocking ``XREAD`` of many streams each.
+    - ``shared_read_streams``: streams one shared ``XREAD`` reads before the next connection is
+      used (default 500); with every connection that full, streams go to the least loaded one.
 
     Connection options (``redis://``, ``rediss://``, ``unix://``): ``db``, ``socket_timeout``,
     ``socket_connect_timeout`` (seconds, ``none`` = no timeout), ``health_check_interval``
@@ -171,6 +184,8 @@ class RedisOptions:
     count: int = attrs.field(default=100, validator=_int_at_least(1))
     claim_interval_ms: int = attrs.field(default=500, validator=_int_at_least(1))
     pulse_keepalive: bool | None = attrs.field(default=None, validator=_bool_or_none)
+    shared_read_connections: int = attrs.field(default=2, validator=_int_at_least(1))
+    shared_read_streams: int = attrs.field(default=500, validator=_int_at_least(1))
     db: int = attrs.field(default=0, validator=_int_at_least(0))
     socket_timeout: float | None = attrs.field(default=5.0, validator=_optional_seconds)
     socket_connect_timeout: float | None = attrs.field(default=5.0, validator=_optional_seconds)
@@ -242,6 +257,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "count": int_from_text,
     "claim_interval_ms": int_from_text,
     "pulse_keepalive": bool_from_text,
+    "shared_read_connections": int_from_text,
+    "shared_read_streams": int_from_text,
     "db": int_from_text,
     "socket_timeout": seconds_from_text,
     "socket_connect_timeout": seconds_from_text,

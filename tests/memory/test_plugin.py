@@ -145,6 +145,7 @@ def test_capabilities_are_all_but_persistence() -> None:
         term=False,
         entry_times=True,
         stream_info=True,
+        shared_reads=True,
         claim_interval=None,
     )
 

@@ -2,9 +2,10 @@
 
 A backend is small: append entries, run a consumer group (read new entries, read its own pending
 entries, claim idle entries of the group, ack, nack, touch, optionally terminate), open a fan-out
-reader, destroy a stream, close; optionally tell an entry's time and describe a stream. Everything
-else (envelopes, stream ids, decoding, ack policy, dead-lettering, retries, statistics) lives once
-in the core, so every backend behaves the same.
+reader, destroy a stream, close; optionally tell an entry's time, describe a stream, and
+read many streams at once (:class:`SharedReads`, for the core's fan-out hub). Everything
+else (envelopes, stream ids, decoding, ack policy, dead-lettering, retries, statistics)
+lives once in the core, so every backend behaves the same.
 
 Rules every implementation follows (the conformance suite in :mod:`streamsink.testing` checks them):
 
@@ -41,6 +42,7 @@ from ._protocols import (
     TimedBackend,
 )
 from ._records import Entry, Gap, Record, RecordBatch
+from ._shared import SharedCursor, SharedReadBackend, SharedReads, StreamBatch
 from ._start import StartPosition
 from ._url import BackendURL
 
@@ -60,7 +62,11 @@ __all__ = [
     "Record",
     "RecordBatch",
     "ResumeState",
+    "SharedCursor",
+    "SharedReadBackend",
+    "SharedReads",
     "StartPosition",
+    "StreamBatch",
     "StreamDestroyedError",
     "StreamInfo",
     "StreamReader",

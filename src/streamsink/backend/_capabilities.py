@@ -45,6 +45,11 @@ class Capabilities:
     .. attribute:: persistent        entries outlive the process
     .. attribute:: reports_gaps      reads return a :class:`RecordBatch` naming the entries that
        were trimmed before the reader (or its group) got to them
+    .. attribute:: shared_reads      the backend reads many streams at once
+       (:class:`~streamsink.backend.SharedReadBackend`): the core's fan-out hub then serves every
+       fan-out subscription of the process through a few shared reads instead of one reader each
+       (``SubscriberOptions.shared_reads`` opts out). Without it the core opens a
+       :class:`StreamReader` per fan-out subscription.
     .. attribute:: claim_interval    seconds between the core's ``claim_idle`` scans that the
        backend suggests (used unless ``SubscriberOptions.claim_interval`` is set); None: the
        core's default, 0.5 s.
@@ -63,6 +68,7 @@ class Capabilities:
     term: bool = False
     entry_times: bool = False
     stream_info: bool = False
+    shared_reads: bool = False
     claim_interval: float | None = attrs.field(default=None)
 
     @claim_interval.validator

@@ -16,6 +16,7 @@ from . import (
     _spi_lifecycle,
     _spi_positions,
     _spi_settling,
+    _spi_shared,
     _spi_streams,
 )
 from ._contract import CHECKS, ConformanceCheck
@@ -59,6 +60,7 @@ _SPI_MODULES = tuple(
         _spi_positions,
         _spi_streams,
         _spi_lifecycle,
+        _spi_shared,
         _spi_declared,
         _spi_inspect,
     )
@@ -67,8 +69,8 @@ _SPI_MODULES = tuple(
 
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
-    destroying and lost groups, then what a backend may declare (grace at open, entry times,
-    terminate, stream info). Names are unique and stable (use them as test ids)."""
+    destroying and lost groups, shared reads, then what a backend may declare (grace at open,
+    entry times, terminate, stream info). Names are unique and stable (use them as test ids)."""
     return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 

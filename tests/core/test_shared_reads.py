@@ -1,0 +1,95 @@
+"""Shared fan-out reads on memory:// (asyncio and trio): the core's hub serves every fan-out
+subscription of a backend through one multi-stream wait. The same scenarios run on a real
+redis-server in tests/redis/test_shared_reads.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+import streamsink
+from streamsink import ConfigurationError, SubscriberOptions
+from streamsink._sharing import hub_of
+from streamsink_memory import MemoryBackend
+from tests.support import shared_reads as scenarios
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[MemoryBackend]:
+    opened = await streamsink.open_backend(f"memory://shared-{uuid.uuid4().hex[:8]}?maxlen=0")
+    assert isinstance(opened, MemoryBackend)
+    yield opened
+    await opened.aclose()
+
+
+async def test_every_reader_gets_every_entry_once_in_order(backend: MemoryBackend) -> None:
+    """500 readers over 50 streams: every entry once, in order, through one wait."""
+
+    async def one_wait() -> None:
+        # the one shared read waits on every stream, and nothing else waits
+        waits = {id(w) for ws in backend.broker._waiters.values() for w in ws}
+        assert len(waits) <= 1, f"{len(waits)} waits for 500 readers"
+
+    await scenarios.every_reader_gets_every_entry(backend, while_joined=one_wait)
+
+
+async def test_a_slow_reader_neither_stalls_others_nor_grows(backend: MemoryBackend) -> None:
+    await scenarios.slow_reader_is_detached_and_catches_up(backend)
+
+
+async def test_trimming_a_detached_reader_reports_the_gap() -> None:
+    backend = await streamsink.open_backend(f"memory://shared-{uuid.uuid4().hex[:8]}?maxlen=20")
+    async with backend:  # type: ignore[attr-defined]
+        await scenarios.trimming_overtakes_a_detached_reader(backend)
+
+
+async def test_joins_and_leaves_while_blocked_are_prompt(backend: MemoryBackend) -> None:
+    await scenarios.joins_and_leaves_are_prompt_while_blocked(backend)
+
+
+async def test_cancelling_the_leader(backend: MemoryBackend) -> None:
+    await scenarios.cancelling_the_leader_hands_the_read_over(backend)
+
+
+async def test_backend_close_ends_everything(backend: MemoryBackend) -> None:
+    await scenarios.backend_close_ends_every_reader(backend)
+
+
+async def test_opting_out_reads_on_its_own(backend: MemoryBackend) -> None:
+    """``shared_reads=False`` opens a reader of its own: no hub, same events."""
+    async with streamsink.connect(backend) as streams:
+        subscriber = streams.new_subscriber(group=None, shared_reads=False)
+        sent = await streams.sink.send(streamsink.StreamEvent("e", "r", "opt-out"))
+        async with subscriber.subscribe(
+            sent.stream_id, start=streamsink.StartPosition.oldest()
+        ) as events:
+            assert hub_of(backend) is None
+            assert (await events.__anext__()).entry_id == sent.entry_id
+
+
+def test_shared_reads_option_is_validated() -> None:
+    with pytest.raises(ConfigurationError, match="shared_reads"):
+        SubscriberOptions(shared_reads="yes")  # type: ignore[arg-type]
+
+
+async def test_shared_readers_wait_longer_between_returns(backend: MemoryBackend) -> None:
+    """A shared reader's read waits ``SHARED_MAX_BLOCK`` (it wakes for close, cancel, destroy
+    and failures anyway); ``max_block`` still wins, and an unshared reader keeps 5 s."""
+    from streamsink._sharing import SHARED_MAX_BLOCK
+
+    async with streamsink.connect(backend) as streams:
+        cases = {
+            (True, None): SHARED_MAX_BLOCK,
+            (True, 2.0): 2.0,
+            (False, None): 5.0,
+        }
+        for (shared, max_block), expected in cases.items():
+            subscriber = streams.new_subscriber(
+                group=None, shared_reads=shared, max_block=max_block
+            )
+            async with subscriber.subscribe("session/blocks") as events:
+                assert events._settings.max_block == expected, (shared, max_block)
