@@ -30,6 +30,7 @@ _CAPABILITIES = Capabilities(
     claims=True,
     own_pending=True,
     term=False,
+    pending_summary=True,
     entry_times=True,
     claim_interval=None,
 )

@@ -38,6 +38,8 @@ class Parts:
     settler: GroupSettler
     intake: Intake
     gaps: Gaps
+    #: the backend (its shared claims are per backend, stream and group)
+    backend: Backend
 
 
 def wire_parts(
@@ -79,7 +81,13 @@ def wire_parts(
         report=report,
     )
     return Parts(
-        counters, calls, acker, settler, intake, Gaps(counters, report, manual=settings.manual)
+        counters,
+        calls,
+        acker,
+        settler,
+        intake,
+        Gaps(counters, report, manual=settings.manual),
+        backend,
     )
 
 
@@ -117,5 +125,6 @@ def loop_parts(
         counters=parts.counters,
         clock=now,
         held=held,
+        backend=parts.backend,
     )
     return leases, readahead, pump
