@@ -118,7 +118,8 @@ def test_settings_are_resolved_once_from_options_and_backend() -> None:
     default = settings()
     # The memory backend summarizes its pending entries: reads block long, claims are shared.
     assert (default.fetch_count, default.claim_interval, default.max_block) == (64, 0.5, 30.0)
-    assert default.claims and default.summaries
+    assert default.claims
+    assert default.summaries
     assert default.dead_letter_stream == "session/s:dlq"
     tuned = settings(buffer=8, fetch_count=4, claim_interval=0.25, max_block=2.0)
     assert (tuned.fetch_count, tuned.claim_interval, tuned.max_block) == (4, 0.25, 2.0)

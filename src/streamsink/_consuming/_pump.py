@@ -282,10 +282,12 @@ class Pump:
             block = max(0.0, min(max_block, renew_at - now))
             retries = counters.retries
 
-            def read_new(count: int, block: float) -> Awaitable[Sequence[Record]]:
+            def read_new(
+                count: int, block: float, before: int = retries
+            ) -> Awaitable[Sequence[Record]]:
                 # A retry after a failure does not block: the failed read may have lost a reply
                 # whose entries are to be recovered as soon as the backend answers.
-                return consumer.read_new(count, block if counters.retries == retries else 0.0)
+                return consumer.read_new(count, block if counters.retries == before else 0.0)
 
             with anyio.CancelScope() as woken:
                 self._woken, self.reading = woken, True
