@@ -11,8 +11,10 @@ join one ``ClaimGroup``, which:
   :class:`~._claim_schedule.ClaimSchedule` says so, in a task beside that subscription's reads
   (on a backend whose blocking reads have a connection of their own, concurrently with them);
 - when a claim is wanted (the summary says something is idle past the grace period, a nack, a
-  full claim), hands it to a member that is waiting in a read, which has room for what it
-  claims by construction: that read is cancelled and the member claims, for itself. Claimed
+  full claim), has it made by the next member back at its read, which has room for what it
+  claims by construction (one whose application keeps up first); when none comes back within
+  :data:`TAKE_WAIT` (all wait in reads: the group is idle), the read of one is cancelled and
+  that member claims, for itself. Claimed
   entries must go to the subscription whose consumer claimed them: they are that consumer's
   pending entries now, and only it can renew (``touch``) them. When no member is reading (all
   wait for their application), the first one to come back to its read claims;
@@ -37,7 +39,11 @@ from ..backend import Backend, PendingSummary, StreamDestroyedError
 from ..lowlevel import clock as loop_clock
 from ._claim_schedule import ClaimSchedule
 
-__all__ = ["ClaimGroup", "Member", "joined", "runs_on_loop_clock"]
+__all__ = ["TAKE_WAIT", "ClaimGroup", "Member", "joined", "runs_on_loop_clock"]
+
+#: Seconds a wanted claim waits for a member to come back to its read and take it, before one
+#: waiting in a read is woken for it.
+TAKE_WAIT = 0.05
 
 log = logging.getLogger("streamsink")
 
@@ -97,7 +103,7 @@ class ClaimGroup:
             self._checker = None
             self._elect()
         # Someone else must make a claim the leaver would have made.
-        self.dispatch()
+        self.kick()
 
     def _elect(self) -> None:
         for member, elected in self._members.items():
@@ -113,21 +119,19 @@ class ClaimGroup:
     def nacked(self) -> None:
         """A member gave entries back: have them claimed now."""
         self.schedule.nacked()
-        self.dispatch()
+        self.kick()
 
-    def dispatch(self) -> None:
-        """A claim is wanted: wake a member waiting in a read to make it, a hungry one first,
-        the checker first among equals."""
-        if not self.schedule.claim_wanted:
-            return
+    def _wake_one(self) -> bool:
+        """Wake a member waiting in a read to make the wanted claim, a hungry one first, the
+        checker first among equals; False when no member is reading."""
         checker = self._checker
         order = [checker, *self._members] if checker is not None else list(self._members)
         for hungry in (True, False):
             for member in order:
                 if member.reading and (member.hungry or not hungry):
                     member.wake()
-                    return
-        # Nobody is reading: the first member back at its read claims (take_claim).
+                    return True
+        return False
 
     def take_claim(self, member: Member) -> bool:
         """Whether ``member``, about to read, is to make the wanted claim now (then it must
@@ -144,7 +148,6 @@ class ClaimGroup:
     def claimed(self, taken: int, full: bool) -> None:
         """A member made the claim it took from the schedule."""
         self.schedule.claimed(taken, full)
-        self.dispatch()
         self.kick()
 
     async def run_checks(self, summarize: Callable[[], Awaitable[PendingSummary]]) -> None:
@@ -158,8 +161,12 @@ class ClaimGroup:
         schedule = self.schedule
         while True:
             if schedule.claim_wanted:
-                self.dispatch()
-                await self._wait(None)
+                # A member coming back to its read takes the claim (a busy group's do so all the
+                # time); only when none does is one woken, by cancelling its read: a read
+                # cancelled while entries arrive would lose its reply to a recovery.
+                await self._wait(TAKE_WAIT)
+                if schedule.claim_wanted and self._wake_one():
+                    await self._wait(TAKE_WAIT)
                 continue
             delay = schedule.delay()
             if delay > 0:
@@ -173,8 +180,7 @@ class ClaimGroup:
                 log.debug("pending summary failed, looked at again later: %s", exc)
                 schedule.failed()
                 continue
-            if schedule.checked(summary):
-                self.dispatch()
+            schedule.checked(summary)
 
     async def _wait(self, delay: float | None) -> None:
         kick = self._kick

@@ -7,7 +7,8 @@ first find something:
 
 - nothing pending: nothing can be claimable before a grace period from now (whatever becomes
   pending later is idle for less), so the next look is after a period that starts at the claim
-  interval and doubles up to the grace period;
+  interval and grows fourfold each time up to the grace period (short at first, for what a
+  process that nacked and then died leaves claimable at once);
 - something pending, idle for less than the grace period: the next look is the moment it
   becomes idle past the grace period (a touch or an ack meanwhile only makes that look find
   nothing to do);
@@ -30,11 +31,15 @@ from typing import Final
 
 from ..backend import PendingSummary
 
-__all__ = ["SLACK", "ClaimSchedule"]
+__all__ = ["GROWTH", "SLACK", "ClaimSchedule"]
 
 #: Added to the moment an entry turns claimable: backends count idle time in whole milliseconds
 #: on their own clock, and a look that comes a hair early would find nothing and look again.
 SLACK: Final = 0.01
+
+#: How much longer each look that finds nothing pending waits than the one before (up to the
+#: grace period): an idle group reaches one look per grace period after a few looks.
+GROWTH: Final = 4.0
 
 
 class ClaimSchedule:
@@ -75,7 +80,7 @@ class ClaimSchedule:
         idle = summary.oldest_idle
         if summary.count <= 0:
             self.next_check = now + self._period
-            self._period = min(self._period * 2, self._grace)
+            self._period = min(self._period * GROWTH, self._grace)
             return self.claim_wanted
         self._period = self._interval
         if idle is None or idle >= self._grace:
