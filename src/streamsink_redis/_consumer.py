@@ -233,10 +233,10 @@ class RedisGroupConsumer(Handle):
         with self._errors("read"):
             if self._held <= 0:
                 reply = await self._reads.read(command, block_ms)
-            else:
-                # The listing goes in the same write as the read, so it costs no round trip: a
-                # consumer deleted since the last call is still missing from it (the read, and
-                # any XAUTOCLAIM, silently re-create it).
+            else:  # while it holds entries, look for a deletion every claim interval, as before
+                block_ms = min(block_ms, self._ctx.options.claim_interval_ms)
+                # The listing goes in the same write as the read (no round trip): a consumer
+                # deleted since the last call is missing from it (reads and claims re-create it).
                 listing, reply = await self._reads.read_after(
                     self._listing(), command, block_ms, first_may_fail=True
                 )

@@ -7,11 +7,12 @@ consumer looks for the traces a deletion leaves before anything re-creates it:
 
 - ``XINFO CONSUMERS`` no longer lists it, checked before every claim (a claim re-creates a
   deleted consumer), and in the same write as every blocking read while the consumer may hold
-  pending entries (a read that returns entries re-creates it too). A deletion drops only what
-  the consumer holds: one of a consumer that holds nothing loses nothing, so an idle consumer's
-  reads go without the listing (it cost as much as the read itself). A deletion while a
-  consumer holding entries waits is always seen; one between a read that returns entries and
-  the next call is not;
+  pending entries (a read that returns entries re-creates it too), those reads then blocking
+  at most ``claim_interval_ms``. A deletion drops only what the consumer holds: one of a
+  consumer that holds nothing loses nothing, so an idle consumer's reads go without the listing
+  (it cost as much as the read itself) and block as long as the core asks. A deletion while a
+  consumer holding entries waits is always seen, within a claim interval; one between a read
+  that returns entries and the next call is not;
 - acks that found nothing pending while the group does not list the consumer;
 - with pulse's keep-alive (:mod:`._keepalive`), its keep-alive entry gone, which pulse deletes
   together with a consumer it took for stale.

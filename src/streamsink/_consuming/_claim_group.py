@@ -164,7 +164,9 @@ class ClaimGroup:
                 # A member coming back to its read takes the claim (a busy group's do so all the
                 # time); only when none does is one woken, by cancelling its read: a read
                 # cancelled while entries arrive would lose its reply to a recovery.
-                await self._wait(TAKE_WAIT)
+                deadline = anyio.current_time() + TAKE_WAIT
+                while schedule.claim_wanted and (left := deadline - anyio.current_time()) > 0:
+                    await self._wait(left)
                 if schedule.claim_wanted and self._wake_one():
                     await self._wait(TAKE_WAIT)
                 continue

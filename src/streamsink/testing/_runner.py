@@ -16,6 +16,7 @@ from . import (
     _spi_positions,
     _spi_settling,
     _spi_streams,
+    _spi_summary,
 )
 from ._contract import CHECKS, ConformanceCheck
 from ._harness import BackendFactory, Harness, Timing
@@ -59,6 +60,7 @@ _SPI_MODULES = tuple(
         _spi_streams,
         _spi_lifecycle,
         _spi_declared,
+        _spi_summary,
     )
 )
 
@@ -66,7 +68,7 @@ _SPI_MODULES = tuple(
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
     destroying and lost groups, then what a backend may declare (grace at open, entry times,
-    terminate). Names are unique and stable (use them as test ids)."""
+    terminate, pending summaries). Names are unique and stable (use them as test ids)."""
     return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 
