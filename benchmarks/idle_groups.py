@@ -65,15 +65,25 @@ async def idle_cost(
 
     run = uuid.uuid4().hex[:8]
     options = SubscriberOptions(group="bench")
-    async with contextlib.AsyncExitStack() as stack:
-        conn = streamsink.connect(_with(url, pulse_keepalive=str(keepalive).lower()))
-        backend = await stack.enter_async_context(conn)
+    conn = streamsink.connect(_with(url, pulse_keepalive=str(keepalive).lower()))
+    async with conn as backend, anyio.create_task_group() as tasks:
         subscriber = backend.new_subscriber(options)
-        opened = time.monotonic()
+        stop, opened, count = anyio.Event(), anyio.Event(), 0
+
+        async def hold(stream: str) -> None:
+            nonlocal count
+            async with subscriber.subscribe(stream):
+                count += 1
+                if count == streams * per_stream:
+                    opened.set()
+                await stop.wait()
+
+        started = time.monotonic()
         for i in range(streams):
             for _ in range(per_stream):
-                await stack.enter_async_context(subscriber.subscribe(f"bench/idle-{run}-{i}"))
-        opened = time.monotonic() - opened
+                tasks.start_soon(hold, f"bench/idle-{run}-{i}")
+        await opened.wait()
+        open_seconds = time.monotonic() - started
         await anyio.sleep(settle)  # past the first looks and the keep-alives' first refresh
         async with aioredis.Redis.from_url(url, protocol=2) as admin:
             await admin.config_resetstat()
@@ -82,9 +92,10 @@ async def idle_cost(
             cpu, wall = time.process_time() - cpu, time.monotonic() - wall
             calls = _calls(await admin.info("commandstats")) - _OWN
             clients = int((await admin.info("clients"))["connected_clients"])
+        stop.set()
     return {
         "subscriptions": streams * per_stream,
-        "open_seconds": round(opened, 2),
+        "open_seconds": round(open_seconds, 2),
         "cpu_percent": round(100 * cpu / wall, 2),
         "commands_per_second": round(sum(calls.values()) / wall, 1),
         "by_command": {name: round(n / wall, 2) for name, n in calls.most_common()},
@@ -241,6 +252,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", type=int, default=10, help="crash redeliveries")
     parser.add_argument("--grace", type=float, default=2.0, help="grace period of those (s)")
     parser.add_argument("--notes", action="store_true", help="append to benchmarks/NOTES.md")
+    parser.add_argument(
+        "--layouts", default=",".join(LAYOUTS), help=f"which of {', '.join(LAYOUTS)}"
+    )
+    parser.add_argument(
+        "--keepalives", default="false,true", help="pulse_keepalive settings to measure"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--keepalive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -253,8 +270,8 @@ def main(argv: list[str] | None = None) -> int:
     with _server(args.url) as url:
         for code, src in sources.items():
             runs = results[code] = {}
-            for layout in LAYOUTS:
-                for keepalive in (False, True):
+            for layout in args.layouts.split(","):
+                for keepalive in (k == "true" for k in args.keepalives.split(",")):
                     name = f"{layout}/{str(keepalive).lower()}"
                     runs[name] = _spawn(src, url, layout, args, keepalive=keepalive)
                     print(f"{code} {name}: {json.dumps(runs[name])}", flush=True)
