@@ -111,7 +111,9 @@ def listed_pending(reply: Any, consumer: str) -> int | None:
             fields = {wire.text(key): value for key, value in info.items()}
         else:
             flat = list(info)
-            fields = {wire.text(key): value for key, value in zip(flat[0::2], flat[1::2], strict=False)}
+            fields = {
+                wire.text(key): value for key, value in zip(flat[0::2], flat[1::2], strict=False)
+            }
         name = fields.get("name")
         if name is not None and wire.text(name) == consumer:
             try:

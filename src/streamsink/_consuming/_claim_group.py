@@ -42,7 +42,8 @@ from ._claim_schedule import ClaimSchedule
 __all__ = ["TAKE_WAIT", "ClaimGroup", "Member", "joined", "runs_on_loop_clock"]
 
 #: Seconds a wanted claim waits for a member to come back to its read and take it, before one
-#: waiting in a read is woken for it.
+#: waiting in a read is woken for it (a quarter of the claim interval if that is shorter, so that
+#: a redelivery still comes within the grace period plus one claim interval).
 TAKE_WAIT = 0.05
 
 log = logging.getLogger("streamsink")
@@ -69,7 +70,7 @@ class Member(Protocol):
 class ClaimGroup:
     """See the module docstring. Made and shared by :func:`joined`."""
 
-    __slots__ = ("_checker", "_kick", "_members", "_most", "schedule")
+    __slots__ = ("_checker", "_kick", "_members", "_most", "_take_wait", "schedule")
 
     def __init__(
         self, grace: float, interval: float, clock: Callable[[], float], *, real: bool
@@ -78,6 +79,7 @@ class ClaimGroup:
         other clock (a test's fake one) the checker looks at the schedule every ``interval``."""
         self.schedule = ClaimSchedule(grace, interval, clock)
         self._most = math.inf if real else interval
+        self._take_wait = min(TAKE_WAIT, interval / 4)
         # Members in joining order; each one's event is set when it becomes the checker.
         self._members: dict[Member, anyio.Event] = {}
         self._checker: Member | None = None
@@ -164,11 +166,11 @@ class ClaimGroup:
                 # A member coming back to its read takes the claim (a busy group's do so all the
                 # time); only when none does is one woken, by cancelling its read: a read
                 # cancelled while entries arrive would lose its reply to a recovery.
-                deadline = anyio.current_time() + TAKE_WAIT
+                deadline = anyio.current_time() + self._take_wait
                 while schedule.claim_wanted and (left := deadline - anyio.current_time()) > 0:
                     await self._wait(left)
                 if schedule.claim_wanted and self._wake_one():
-                    await self._wait(TAKE_WAIT)
+                    await self._wait(self._take_wait)
                 continue
             delay = schedule.delay()
             if delay > 0:
