@@ -147,7 +147,11 @@ class SubscriberOptions:
       the buffer have their lease renewed while the application keeps taking events; the one
       a handler works on is not (call ``Delivery.in_progress()`` in manual mode).
     - ``claim_interval``: seconds between scans for such entries (default: the backend's
-      suggestion, else 0.5 s as pulse).
+      suggestion, else 0.5 s as pulse). On a backend that summarizes its pending entries
+      (Redis, memory) it is the shortest period between looks at the group's pending entries:
+      they scan only when something can be idle past the grace period, once per group and
+      process, so a crashed consumer's entries still come back within ``ack_grace_period`` plus
+      about one claim interval.
     - ``max_deliveries``: deliveries after which an entry still not acknowledged goes to the
       dead-letter stream instead (default 5; 0 = never).
     - ``dead_letter_stream``: stream id -> dead-letter stream id (default ``<stream id>:dlq``);
@@ -157,7 +161,11 @@ class SubscriberOptions:
       when there is no callback, are logged and counted in ``StreamSubscriber.dropped_errors``.
     - ``reconnect_timeout``: seconds the backend may stay unreachable before the subscription
       ends with :class:`SubscriptionError` (default 60). Retries use jittered exponential backoff.
-    - ``max_block``: longest single blocking read in seconds (default: the claim interval).
+    - ``max_block``: longest single blocking read in seconds (default: 30 s in a group on a
+      backend that summarizes its pending entries, the claim interval in another group, 5 s
+      for a fan-out reader of its own, 60 s for one on shared reads). A read waits that long
+      only while there is nothing else to do: it ends early to renew leases, for a claim, or
+      when the subscription is closed.
     - ``shared_reads``: a fan-out subscription (``group=None``) reads together with every other
       fan-out subscription of the process on the same backend, through a few shared
       multi-stream reads, on backends that declare ``Capabilities.shared_reads`` (default True).

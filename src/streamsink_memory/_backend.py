@@ -38,6 +38,7 @@ _CAPABILITIES = Capabilities(
     claims=True,
     own_pending=True,
     term=False,
+    pending_summary=True,
     entry_times=True,
     stream_info=True,
     shared_reads=True,

@@ -246,6 +246,14 @@ class Group:
         for pending in self.resolve(entry_ids):
             pending.time = -math.inf
 
+    def summary(self, now: float) -> tuple[int, float | None]:
+        """XPENDING's summary and more: how many entries are pending, and how long the
+        longest-idle one has been idle (None when none is pending; ``inf`` after a nack)."""
+        pel = self.pel
+        if not pel:
+            return 0, None
+        return len(pel), now - min(pending.time for pending in pel.values())
+
     def touch(self, consumer: Consumer, entry_ids: list[str] | tuple[str, ...], now: float) -> None:
         """Reset the idle time of ``consumer``'s own pending entries; others are left alone."""
         for pending in self.resolve(entry_ids):

@@ -17,6 +17,7 @@ import anyio
 from streamsink import BackendClosedError, ConfigurationError
 from streamsink.backend import (
     GroupLostError,
+    PendingSummary,
     Record,
     RecordBatch,
     StartPosition,
@@ -232,6 +233,13 @@ class MemoryGroupConsumer:
             self._stream, consumer, self._cursor, min_idle, count, self._broker.clock()
         )
         return records
+
+    async def pending_summary(self) -> PendingSummary:
+        """How many entries the group holds pending (every consumer's) and how long the
+        longest-idle one has been idle, on the broker's clock; changes nothing."""
+        await checkpoint()
+        count, idle = self._live_group().summary(self._broker.clock())
+        return PendingSummary(count, idle)
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """Drop entries from the group's pending list; unknown or acked ids are fine.

@@ -47,6 +47,7 @@ REDIS_CAPABILITIES = Capabilities(
     claims=True,
     own_pending=True,
     term=False,
+    pending_summary=True,
     entry_times=True,
     stream_info=True,
     shared_reads=True,
@@ -54,9 +55,10 @@ REDIS_CAPABILITIES = Capabilities(
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
 cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
 backend object does end its consumers and readers (StreamDestroyedError). The core claims idle
-entries (XAUTOCLAIM, or pulse-aware claims); consumers own their pending entries by name (the
-PEL); an id's time is its ``<ms>`` part; there is no native terminate (a dead letter is XACKed);
-fan-out readers share reads (multi-stream ``XREAD`` on ``shared_read_connections`` connections).
+entries (XAUTOCLAIM, or pulse-aware claims) when an XPENDING summary says some can be idle;
+consumers own their pending entries by name (the PEL); an id's time is its ``<ms>`` part; there
+is no native terminate (a dead letter is XACKed); fan-out readers share reads (multi-stream
+``XREAD`` on ``shared_read_connections`` connections).
 A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
 
 FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)

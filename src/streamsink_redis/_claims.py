@@ -1,4 +1,5 @@
-"""``claim_idle`` of a Redis group consumer: the pages it scans and what it takes.
+"""``claim_idle`` of a Redis group consumer: the pages it scans and what it takes; and the
+group's ``pending_summary``, which tells the core when a scan can find something.
 
 Without pulse's keep-alive, ``XAUTOCLAIM`` pages from a cursor kept here, then the delivery
 counts of the claimed entries (``XPENDING`` per id, pipelined). With it, pages of ``XPENDING``
@@ -13,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, final
 
-from streamsink.backend import Record
+from streamsink.backend import PendingSummary, Record
 
 from . import _wire as wire
 from ._deletion import DeletionWatch
@@ -21,11 +22,37 @@ from ._keepalive import KeepAlive
 from ._ownership import CLAIM, claim_reply
 from ._positions import Script
 
-__all__ = ["MAX_CLAIM_PAGES", "IdleClaims"]
+__all__ = ["MAX_CLAIM_PAGES", "OLDEST_IDLE", "SUMMARY_PAGE", "SUMMARY_PAGES", "IdleClaims"]
 
 MAX_CLAIM_PAGES = 10
 """Pages one ``claim_idle`` call may scan while it finds nothing. Bounded on purpose:
 fakeredis's cursor could fail to return to ``0-0`` (cunla/fakeredis-py#545)."""
+
+
+SUMMARY_PAGE = 100
+"""Pending entries one ``XPENDING`` page of :data:`OLDEST_IDLE` looks at."""
+
+SUMMARY_PAGES = 10
+"""Pages :data:`OLDEST_IDLE` looks at before it gives up telling the oldest idle time (a group
+with more pending entries than that is busy: the core then scans every claim interval)."""
+
+OLDEST_IDLE = Script(
+    r"""
+-- KEYS[1] stream; ARGV: group, page size, most pages. The longest idle time (ms) among the
+-- group's pending entries, or -1 when there are more than the pages hold. Read-only.
+local size, pages = tonumber(ARGV[2]), tonumber(ARGV[3])
+local start, oldest = '-', 0
+for _ = 1, pages do
+  local rows = redis.call('XPENDING', KEYS[1], ARGV[1], start, '+', size)
+  for _, row in ipairs(rows) do
+    if row[3] > oldest then oldest = row[3] end
+  end
+  if #rows < size then return oldest end
+  start = '(' .. rows[#rows][1]
+end
+return -1
+"""
+)
 
 
 @final
@@ -94,6 +121,17 @@ class IdleClaims:
             if next_start == "0-0":
                 break
         return []
+
+    async def summary(self) -> PendingSummary:
+        """``XPENDING key group`` (one command, all an idle group costs); when something is
+        pending, its longest idle time from pages of ``XPENDING`` (:data:`OLDEST_IDLE`)."""
+        reply = await self._call("XPENDING", self._key, self._group)
+        count = int(reply[0]) if reply else 0
+        if count <= 0:
+            return PendingSummary(0, None)
+        oldest = int(await self._script(OLDEST_IDLE, [self._group, SUMMARY_PAGE, SUMMARY_PAGES],
+                                        (self._key,)))  # fmt: skip
+        return PendingSummary(count, oldest / 1000 if oldest >= 0 else None)
 
     async def _delivery_counts(self, entry_ids: Sequence[str]) -> dict[str, int]:
         pipe = self._pipeline()

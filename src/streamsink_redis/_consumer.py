@@ -11,13 +11,13 @@ from typing import Any, final
 import redis.exceptions as rex
 
 from streamsink import StreamsinkError
-from streamsink.backend import Record, RecordBatch, StartPosition
+from streamsink.backend import PendingSummary, Record, RecordBatch, StartPosition
 from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
 from ._claims import IdleClaims
 from ._connection import execute
-from ._deletion import DeletionWatch, lists_consumer
+from ._deletion import DeletionWatch
 from ._group_scripts import READ_OWN as _READ_OWN
 from ._group_scripts import TOUCH_OWN as _TOUCH_OWN
 from ._handle import Context, Handle
@@ -85,6 +85,9 @@ class RedisGroupConsumer(Handle):
         self._caught_up_at = -math.inf
         # The last id this consumer read with '>': the group has delivered at least that far.
         self._last_new = ""
+        # Entries it may hold pending, counted from above (read, claimed, not acked): while 0 a
+        # deletion would drop nothing, and its blocking reads go without the XINFO CONSUMERS.
+        self._held = 0
         self._watch = watch = DeletionWatch(stream_id, group, consumer)
         self._claims = IdleClaims(
             key=key,
@@ -149,10 +152,7 @@ class RedisGroupConsumer(Handle):
         group is gone, note a deletion if the group no longer lists this consumer."""
         await self._call("XPENDING", self._key, self._group)  # NOGROUP if it is gone
         reply = await self._call("XINFO", "CONSUMERS", self._key, self._group)
-        if not lists_consumer(reply, self._consumer):
-            self._watch.noticed(f"{how}, and XINFO CONSUMERS no longer lists it")
-        elif self._keepalive is None:
-            self._watch.seen_intact()  # with a keep-alive, only its refresh says so
+        self._check_listing(reply, f"{how}, and XINFO CONSUMERS no longer lists it")
         error = self._watch.take()
         if error is not None:
             raise error
@@ -227,14 +227,20 @@ class RedisGroupConsumer(Handle):
             if records or block_ms == 0:
                 return records
 
+        keepalive = self._keepalive
+        if keepalive is not None:  # wake for its refresh, on pulse's schedule
+            block_ms = max(1, min(block_ms, math.ceil(keepalive.remaining() * 1000)))
         with self._errors("read"):
-            # The listing goes in the same write as the read, so it costs no round trip: a
-            # consumer deleted since the last call is still missing from it (the read, and any
-            # XAUTOCLAIM, silently re-create it).
-            listing, reply = await self._reads.read_after(
-                self._listing(), command, block_ms, first_may_fail=True
-            )
-        self._check_listing(listing, "before a read")
+            if self._held <= 0:
+                reply = await self._reads.read(command, block_ms)
+            else:  # while it holds entries, look for a deletion every claim interval, as before
+                block_ms = min(block_ms, self._ctx.options.claim_interval_ms)
+                # The listing goes in the same write as the read (no round trip): a consumer
+                # deleted since the last call is missing from it (reads and claims re-create it).
+                listing, reply = await self._reads.read_after(
+                    self._listing(), command, block_ms, first_may_fail=True
+                )
+                self._check_listing(listing, "XINFO CONSUMERS no longer listed it before a read")
         records = wire.records_of_read(reply)
         self._note_read(records, n)
         return records
@@ -244,15 +250,10 @@ class RedisGroupConsumer(Handle):
         memory (``XGROUP CREATECONSUMER`` would say as much, but is refused then)."""
         return ["XINFO", "CONSUMERS", self._key, self._group]
 
-    def _check_listing(self, reply: Any, when: str) -> None:
-        # An error reply (no such key: the stream is gone) says nothing of the consumer; what
-        # follows it (the read, the claim) reports a lost group.
-        if isinstance(reply, rex.ResponseError):
-            return
-        if not lists_consumer(reply, self._consumer):
-            self._watch.noticed(f"XINFO CONSUMERS no longer listed it {when}")
-        elif self._keepalive is None:
-            self._watch.seen_intact()  # with a keep-alive, only its refresh says so
+    def _check_listing(self, reply: Any, how: str) -> None:
+        held = self._watch.listing(reply, how, keepalive=self._keepalive is not None)
+        if held is not None:
+            self._held = held  # the server's count, exact as of the listing
 
     def _note_read(self, records: Sequence[Record], asked: int) -> None:
         if records:
@@ -260,6 +261,7 @@ class RedisGroupConsumer(Handle):
             # an empty XREADGROUP ... > leaves it out of XINFO CONSUMERS, blocking or not).
             self._watch.created()
             self._last_new = records[-1].entry_id
+            self._held += len(records)
         self._caught_up_at = time.monotonic() if len(records) < asked else -math.inf
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
@@ -290,6 +292,7 @@ class RedisGroupConsumer(Handle):
                 # fakeredis counts a history read as a delivery but, unlike Redis, does not
                 # restart its idle time; do it here so fakeredis:// redelivers as Redis does.
                 await self._set_idle([record.entry_id for record in live], 0)
+            self._held += len(live)
             if live or not trimmed or len(entries) < n:
                 return live
             start = entries[-1][0]
@@ -312,11 +315,22 @@ class RedisGroupConsumer(Handle):
                     listing = await self._call(*self._listing())
                 except rex.ResponseError as exc:
                     listing = exc
-            self._check_listing(listing, "before a claim")
+            self._check_listing(listing, "XINFO CONSUMERS no longer listed it before a claim")
         with self._errors("read"):
             if self._keepalive is not None:
-                return await self._claims.sharing(idle_ms, n, self._keepalive)
-            return await self._claims.plain(idle_ms, n)
+                claimed = await self._claims.sharing(idle_ms, n, self._keepalive)
+            else:
+                claimed = await self._claims.plain(idle_ms, n)
+        self._held += len(claimed)
+        return claimed
+
+    async def pending_summary(self) -> PendingSummary:
+        """How many entries the group holds pending and the longest idle time among them
+        (``XPENDING``: one command when nothing is pending; see :mod:`._claims`)."""
+        self._check()
+        await self._before_call()
+        with self._errors("read"):
+            return await self._claims.summary()
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """One ``XACK`` for the batch, on the backend's command connection. When Redis acked fewer
@@ -332,6 +346,7 @@ class RedisGroupConsumer(Handle):
             (acked,) = await self._ctx.commands.run([("XACK", self._key, self._group, *ids)])
             if isinstance(acked, rex.ResponseError):
                 raise acked
+            self._held = max(0, self._held - int(acked))
             if int(acked) < len(ids):
                 missed = len(ids) - int(acked)
                 await self._check_listed(f"{missed} of {len(ids)} acks found nothing pending")

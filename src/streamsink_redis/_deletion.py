@@ -5,9 +5,14 @@ pending entries: they are never redelivered, and its later acks find nothing to 
 Redis does not tell the consumer, and its next ``XREADGROUP`` silently creates it again, so the
 consumer looks for the traces a deletion leaves before anything re-creates it:
 
-- ``XINFO CONSUMERS`` no longer lists it, checked in the same write as every blocking read and
-  before every claim (both re-create a deleted consumer), so a deletion while the consumer
-  waits is always seen; one between a read that returns entries and the next call is not;
+- ``XINFO CONSUMERS`` no longer lists it, checked before every claim (a claim re-creates a
+  deleted consumer), and in the same write as every blocking read while the consumer may hold
+  pending entries (a read that returns entries re-creates it too), those reads then blocking
+  at most ``claim_interval_ms``. A deletion drops only what the consumer holds: one of a
+  consumer that holds nothing loses nothing, so an idle consumer's reads go without the listing
+  (it cost as much as the read itself) and block as long as the core asks. A deletion while a
+  consumer holding entries waits is always seen, within a claim interval; one between a read
+  that returns entries and the next call is not;
 - acks that found nothing pending while the group does not list the consumer;
 - with pulse's keep-alive (:mod:`._keepalive`), its keep-alive entry gone, which pulse deletes
   together with a consumer it took for stale.
@@ -22,7 +27,7 @@ from streamsink import ConsumerDeletedError
 
 from . import _wire as wire
 
-__all__ = ["DeletionWatch", "lists_consumer"]
+__all__ = ["DeletionWatch", "listed_pending"]
 
 
 @final
@@ -71,6 +76,21 @@ class DeletionWatch:
             consumer=self._consumer,
         )
 
+    def listing(self, reply: Any, how: str, *, keepalive: bool) -> int | None:
+        """Act on an ``XINFO CONSUMERS`` reply: a deletion noticed (``how`` says so) when it does
+        not list the consumer; else seen intact, unless a keep-alive (``keepalive``) is the one
+        to say so. Returns how many entries the reply says the consumer holds pending (None: not
+        told). An error reply (no such key: the stream is gone) says nothing of the consumer:
+        what follows it (the read, the claim) reports a lost group."""
+        if isinstance(reply, Exception):
+            return None
+        pending = listed_pending(reply, self._consumer)
+        if pending is None:
+            self.noticed(how)
+        elif not keepalive:
+            self.seen_intact()
+        return pending if pending is not None and pending >= 0 else None
+
     def seen_intact(self) -> None:
         """The consumer was found in its group with its bookkeeping in place: a later deletion
         is a new one."""
@@ -82,15 +102,22 @@ class DeletionWatch:
         return error
 
 
-def lists_consumer(reply: Any, consumer: str) -> bool:
-    """Whether an ``XINFO CONSUMERS`` reply (RESP2 lists or RESP3 maps) names ``consumer``."""
+def listed_pending(reply: Any, consumer: str) -> int | None:
+    """How many entries an ``XINFO CONSUMERS`` reply (RESP2 lists or RESP3 maps) says
+    ``consumer`` holds pending; None when it does not list it (-1 when it lists it without a
+    count)."""
     for info in reply or ():
         if isinstance(info, Mapping):
-            pairs = list(info.items())
+            fields = {wire.text(key): value for key, value in info.items()}
         else:
             flat = list(info)
-            pairs = list(zip(flat[0::2], flat[1::2], strict=False))
-        for key, value in pairs:
-            if wire.text(key) == "name" and wire.text(value) == consumer:
-                return True
-    return False
+            fields = {
+                wire.text(key): value for key, value in zip(flat[0::2], flat[1::2], strict=False)
+            }
+        name = fields.get("name")
+        if name is not None and wire.text(name) == consumer:
+            try:
+                return int(fields.get("pending"))  # type: ignore[arg-type]
+            except (TypeError, ValueError):
+                return -1
+    return None

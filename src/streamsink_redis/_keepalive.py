@@ -267,13 +267,14 @@ class KeepAlive:
     consumer's calls, :meth:`leave` at close.
 
     The refresh rides on the consumer's own calls instead of a task of its own: a subscription's
-    pump calls its consumer at least once per claim interval (500 ms by default) while it runs,
-    far more often than the grace period, so the keep-alive is written on pulse's schedule within
-    a claim interval; and nothing runs besides the consumer's calls, before or after it is
-    closed. It also says what pulse's keep-alive means to say: the consumer is working. A
-    process that is stopped, or an application stuck for long enough that its subscription
-    renews nothing, stops refreshing, and pulse may then claim what it holds (entries idle for a
-    grace period) before it deletes the consumer (a keep-alive twice that old).
+    pump keeps calling its consumer while it runs, and the consumer cuts its blocking reads to
+    end when the refresh is due (:meth:`remaining`), so the keep-alive is written on pulse's
+    schedule (within a read's round trip) however long the reads may block; and nothing runs
+    besides the consumer's calls, before or after it is closed. It also says what pulse's
+    keep-alive means to say: the consumer is working. A process that is stopped, or an
+    application stuck for long enough that its subscription renews nothing, stops refreshing,
+    and pulse may then claim what it holds (entries idle for a grace period) before it deletes
+    the consumer (a keep-alive twice that old).
     """
 
     def __init__(self, ctx: Context, books: Bookkeeping, watch: DeletionWatch) -> None:
@@ -309,6 +310,11 @@ class KeepAlive:
     def due(self) -> bool:
         """A grace period has passed since the keep-alive was last written (or tried)."""
         return time.monotonic() - self._written_at >= self._grace
+
+    def remaining(self) -> float:
+        """Seconds until :meth:`due` (0 or less: due now). The consumer's blocking reads end by
+        then, so that its next call refreshes on time however long the core lets them block."""
+        return self._written_at + self._grace - time.monotonic()
 
     async def join(self) -> None:
         """Register the consumer and write its keep-alive (before it exists in the group).

@@ -26,15 +26,18 @@ pytestmark = pytest.mark.anyio
 
 
 class _Declaring(MemoryBackend):
-    """A memory backend that declares ``redelivery`` as given."""
+    """A memory backend that declares ``redelivery`` (and ``pending_summary``) as given."""
 
-    def __init__(self, *, redelivery: bool) -> None:
+    def __init__(self, *, redelivery: bool, summary: bool = True) -> None:
         super().__init__(MemoryBroker())
         self._redelivery = redelivery
+        self._summary = summary
 
     @property
     def capabilities(self) -> Capabilities:
-        return attrs.evolve(super().capabilities, redelivery=self._redelivery)
+        return attrs.evolve(
+            super().capabilities, redelivery=self._redelivery, pending_summary=self._summary
+        )
 
 
 def _options(**overrides: Any) -> SubscriberOptions:
@@ -61,13 +64,40 @@ async def test_a_backend_without_redelivery_gets_no_claims() -> None:
 
 
 async def test_a_backend_with_redelivery_is_scanned() -> None:
-    """The other side of the test above: the same subscription on a backend that redelivers."""
-    backend = FaultyBackend(_Declaring(redelivery=True))  # counts the calls made
+    """The other side of the test above: the same subscription on a backend that redelivers,
+    and declares no ``pending_summary``, scans every claim interval, idle or not."""
+    backend = FaultyBackend(_Declaring(redelivery=True, summary=False))  # counts the calls made
     subscriber = StreamSubscriber(backend, _options(group="g", claim_interval=0.005))
     async with subscriber.subscribe("session/s"):
         with anyio.fail_after(5):
-            while not backend.count("claim_idle"):  # noqa: ASYNC110
+            while backend.count("claim_idle") < 3:  # noqa: ASYNC110
                 await anyio.sleep(0.005)
+    assert backend.count("pending_summary") == 0
+
+
+async def test_a_backend_with_summaries_is_scanned_only_when_something_can_be_idle() -> None:
+    """With ``pending_summary``, an idle subscription asks for summaries, not claims; an entry
+    left pending by a consumer that went away is claimed once it is idle past the grace
+    period, and handed to the subscription."""
+    inner = _Declaring(redelivery=True)
+    backend = FaultyBackend(inner)
+    options = _options(group="g", claim_interval=0.01, ack_grace_period=0.3)
+    subscriber = StreamSubscriber(backend, options)
+    async with subscriber.subscribe("session/idle"):
+        with anyio.fail_after(5):
+            while backend.count("pending_summary") < 3:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+        assert backend.count("claim_idle") == 0
+    gone = await inner.open_group_consumer("session/s", "g", "gone", StartPosition.oldest())
+    await StreamSink(backend).send(StreamEvent("t", "r", "s", payload=1))
+    (taken,) = await gone.read_new(10, 0)
+    async with subscriber.subscribe_manual("session/s") as deliveries:
+        with anyio.fail_after(5):
+            delivery = await deliveries.__anext__()
+        assert (delivery.entry_id, delivery.delivery_count) == (taken.entry_id, 2)
+        # One claim, and one more when it came back full (its first read asks for one entry).
+        assert 1 <= backend.count("claim_idle") <= 2
+        await delivery.ack()
 
 
 def test_settings_are_resolved_once_from_options_and_backend() -> None:
@@ -86,8 +116,10 @@ def test_settings_are_resolved_once_from_options_and_backend() -> None:
         )
 
     default = settings()
-    assert (default.fetch_count, default.claim_interval, default.max_block) == (64, 0.5, 0.5)
+    # The memory backend summarizes its pending entries: reads block long, claims are shared.
+    assert (default.fetch_count, default.claim_interval, default.max_block) == (64, 0.5, 30.0)
     assert default.claims
+    assert default.summaries
     assert default.dead_letter_stream == "session/s:dlq"
     tuned = settings(buffer=8, fetch_count=4, claim_interval=0.25, max_block=2.0)
     assert (tuned.fetch_count, tuned.claim_interval, tuned.max_block) == (4, 0.25, 2.0)

@@ -37,7 +37,10 @@ async def test_reads_resume_after_an_outage() -> None:
     backend = _faulty()
     errors: list[StreamsinkError] = []
     sink = StreamSink(backend.inner)
-    async with _subscriber(backend, on_error=errors.append).subscribe("session/s") as sub:
+    # Reads return every 20 ms: an idle subscription would otherwise wait out the outage in one
+    # blocking read (the memory backend summarizes its pending entries, so reads block long).
+    subscriber = _subscriber(backend, on_error=errors.append, max_block=0.02)
+    async with subscriber.subscribe("session/s") as sub:
         await sink.send(StreamEvent("t", "r", "s", payload=0))
         first = await sub.__anext__()
         with backend.outage():

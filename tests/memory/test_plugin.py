@@ -143,6 +143,7 @@ def test_capabilities_are_all_but_persistence() -> None:
         claims=True,
         own_pending=True,
         term=False,
+        pending_summary=True,
         entry_times=True,
         stream_info=True,
         shared_reads=True,

@@ -27,6 +27,7 @@ Who may cancel a step, and what is left then:
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Generic, TypeVar
 
 import anyio
 
@@ -34,14 +35,16 @@ from ..lowlevel import new_waiter
 
 __all__ = ["ReadStep"]
 
+T = TypeVar("T")
 
-class ReadStep:
+
+class ReadStep(Generic[T]):
     """One offered read: run by an application task (:meth:`run`) or given back
     (:meth:`revoke`); the pump awaits :meth:`finished` either way."""
 
-    __slots__ = ("_body", "_done", "block", "error", "interrupted", "ran", "scope")
+    __slots__ = ("_body", "_done", "block", "error", "interrupted", "ran", "result", "scope")
 
-    def __init__(self, body: Callable[[], Awaitable[None]], block: float) -> None:
+    def __init__(self, body: Callable[[], Awaitable[T]], block: float) -> None:
         """Make it in the pump's task (the event loop both tasks share); ``block``: the
         longest the read waits."""
         self._body = body
@@ -55,6 +58,8 @@ class ReadStep:
         self.interrupted = False
         #: what ``body`` raised (re-raised by the pump, in the pump's task)
         self.error: Exception | None = None
+        #: what ``body`` returned, once it ran to its end
+        self.result: T | None = None
 
     async def run(self) -> None:
         """Run the read in the calling (application) task. Raises only the caller's own
@@ -62,7 +67,7 @@ class ReadStep:
         self.ran = True
         try:
             with self.scope:
-                await self._body()
+                self.result = await self._body()
             self.interrupted = self.scope.cancelled_caught
         except Exception as exc:
             self.error = exc

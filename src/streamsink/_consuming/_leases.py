@@ -6,7 +6,8 @@ ahead of a slow application would then be handed out by two consumers. :class:`R
 keeps, per batch read, when its lease was last renewed and which of its entries still wait, and
 answers the two questions the subscription asks:
 
-- which batches to renew now (half a grace period old, while the application makes progress);
+- which batches to renew now (half a grace period old, while the application makes progress),
+  and when that is next the case (so a long blocking read wakes in time);
 - whether a batch may still be handed to the application (its lease has not run out).
 
 It is pure bookkeeping on an injected clock (a ``Callable[[], float]`` of seconds; the engine
@@ -17,6 +18,7 @@ to the backend (``touch``), then reports success with :meth:`renewed`.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterator
 
@@ -137,6 +139,19 @@ class ReadAheadLeases:
         if held is not None and held.renewed_at <= old and now - held.renewed_at < limit:
             due.append(held)
         return Renewal(tuple(due), now) if due else None
+
+    def next_due(self, outstanding: int) -> float:
+        """When :meth:`due` next has a lease to renew (clock seconds; ``math.inf`` when none
+        waits, or all ran out): the earliest time a waiting lease is half a grace period old.
+        A pump whose reads may block long wakes at this time, not before. ``outstanding`` as
+        for :meth:`due`."""
+        self.sync(outstanding)
+        if not self._waiting:
+            return math.inf
+        now = self._now()
+        limit = self.limit
+        renewed = [lease.renewed_at for lease in self._waiting if now - lease.renewed_at < limit]
+        return min(renewed) + self._grace / 2 if renewed else math.inf
 
     @staticmethod
     def renewed(renewal: Renewal) -> None:

@@ -16,6 +16,7 @@ from .._options import SubscriberOptions
 from ..backend import Backend, StartPosition
 from ._acking import Acker
 from ._calls import BackendCalls
+from ._claim_group_pump import ClaimGroupPump
 from ._gaps import Gaps
 from ._intake import Intake
 from ._leases import ReadAheadLeases
@@ -38,6 +39,8 @@ class Parts:
     settler: GroupSettler
     intake: Intake
     gaps: Gaps
+    #: the backend (its shared claims are per backend, stream and group)
+    backend: Backend
 
 
 def wire_parts(
@@ -79,7 +82,13 @@ def wire_parts(
         report=report,
     )
     return Parts(
-        counters, calls, acker, settler, intake, Gaps(counters, report, manual=settings.manual)
+        counters,
+        calls,
+        acker,
+        settler,
+        intake,
+        Gaps(counters, report, manual=settings.manual),
+        backend,
     )
 
 
@@ -105,7 +114,9 @@ def loop_parts(
         clock=now,
         lease_limit=leases.limit if leases and settings.renews else math.inf,
     )
-    pump = Pump(
+    # On a backend that summarizes its pending entries a group's subscriptions share claims.
+    kind = ClaimGroupPump if settings.group is not None and settings.summaries else Pump
+    pump = kind(
         settings,
         scope=scope,
         readahead=readahead,
@@ -117,5 +128,6 @@ def loop_parts(
         counters=parts.counters,
         clock=now,
         held=held,
+        backend=parts.backend,
     )
     return leases, readahead, pump

@@ -2,12 +2,19 @@
 
 In a group it first delivers this consumer's own pending entries (a consumer restarting under
 its old name gets back what it held, docs/contract.md rule 10; on backends that declare
-``own_pending``), then alternates reads of new entries with scans for idle entries of the group
-(``claim_idle``, every ``claim_interval``, on backends that declare ``redelivery`` and
-``claims``), renewing the leases of its read-ahead as it goes (on backends that declare
-``redelivery``). A backend that redelivers by itself hands redeliveries out through its reads,
-so the pump just reads there. A fan-out reader just reads. Everything read goes through the
+``own_pending``), then reads new entries, renewing the leases of its read-ahead as it goes (on
+backends that declare ``redelivery``), and takes over idle entries of the group (``claim_idle``,
+on backends that declare ``redelivery`` and ``claims``):
+
+- on a backend that declares ``pending_summary``, through the group's
+  :class:`~._claim_group.ClaimGroup` (:class:`~._claim_group_pump.ClaimGroupPump`);
+- elsewhere (this class), every ``claim_interval``, reads blocking at most until the next scan.
+
+A backend that redelivers by itself hands redeliveries out through its reads, so the pump just
+reads there. A fan-out reader just reads. Everything read goes through the
 :class:`~._intake.Intake` and is handed to the :class:`~._readahead.ReadAhead` a batch at a time.
+A blocking read, once caught up with the stream, is offered to the application task waiting
+for events (:meth:`Pump._read`, :mod:`._baton`).
 """
 
 from __future__ import annotations
@@ -19,7 +26,14 @@ from functools import partial
 
 import anyio
 
-from ..backend import GroupConsumer, Record, RecordBatch, StreamDestroyedError, StreamReader
+from ..backend import (
+    Backend,
+    GroupConsumer,
+    Record,
+    RecordBatch,
+    StreamDestroyedError,
+    StreamReader,
+)
 from ..lowlevel import checkpoint
 from ._acking import Acker
 from ._calls import BackendCalls
@@ -42,8 +56,10 @@ class Pump:
 
     __slots__ = (
         "_acker",
+        "_backend",
         "_calls",
         "_caught_up",
+        "_claim_soon",
         "_counters",
         "_gaps",
         "_held",
@@ -53,7 +69,6 @@ class Pump:
         "_readahead",
         "_scope",
         "_settings",
-        "claim_soon",
     )
 
     def __init__(
@@ -70,10 +85,13 @@ class Pump:
         counters: Counters,
         clock: Callable[[], float],
         held: Callable[[], set[str]],
+        backend: Backend | None = None,
     ) -> None:
         """``scope`` is cancelled to stop the pump; ``held()`` gives the ids the subscription
-        has read and not settled (skipped when own pending entries are fetched again)."""
+        has read and not settled (skipped when own pending entries are fetched again);
+        ``backend`` (needed where ``settings.summaries``) tells which groups are the same."""
         self._settings = settings
+        self._backend = backend
         self._scope = scope
         self._readahead = readahead
         self._leases = leases
@@ -84,9 +102,17 @@ class Pump:
         self._counters = counters
         self._now = clock
         self._held = held
-        #: scan for idle entries at the next turn (after a nack, or a full claim)
-        self.claim_soon = False
+        self._claim_soon = False
         self._caught_up = True  # the last read brought less than it asked for
+
+    @property
+    def claim_soon(self) -> bool:
+        """Scan for idle entries at once (set after a nack)."""
+        return self._claim_soon
+
+    @claim_soon.setter
+    def claim_soon(self, value: bool) -> None:
+        self._claim_soon = value
 
     async def run(
         self, handle: GroupConsumer | StreamReader, fail: Callable[[Exception], None]
@@ -94,8 +120,9 @@ class Pump:
         """Read until stopped; then (whatever the end) close the read-ahead."""
         try:
             with self._scope:
-                if self._calls.consumer is not None:
-                    await self._pump_group(self._calls.consumer)
+                consumer = self._calls.consumer
+                if consumer is not None:
+                    await self._pump_group(consumer, fail)
                 else:
                     await self._pump_reader(handle)  # type: ignore[arg-type]
         except StreamDestroyedError:
@@ -105,7 +132,7 @@ class Pump:
         finally:
             self._readahead.close()
 
-    async def _pump_group(self, consumer: GroupConsumer) -> None:
+    async def _pump_group(self, consumer: GroupConsumer, fail: Callable[[Exception], None]) -> None:
         settings, counters, calls = self._settings, self._counters, self._calls
         readahead, want_acks = self._readahead, self._acker.want
         claims, turns = settings.claims, settings.renews
@@ -120,8 +147,8 @@ class Pump:
         while True:
             want_acks()
             now = self._now()
-            if turns and (self.claim_soon or now >= next_claim):
-                self.claim_soon = False
+            if turns and (self._claim_soon or now >= next_claim):
+                self._claim_soon = False
                 next_claim = now + settings.claim_interval
                 await self._renew()
                 if claims:
@@ -130,40 +157,56 @@ class Pump:
                     if counters.retries != retries:
                         await self._recover(consumer, claimed)
                     if claimed:
-                        self.claim_soon = len(claimed) >= settings.fetch_count  # more may wait
+                        self._claim_soon = len(claimed) >= settings.fetch_count  # more may wait
                         await self._deliver(claimed)
                         continue
             block = max(0.0, min(next_claim - now, settings.max_block))
-            if block > 0:
-                await self._read(partial(self._read_new, consumer, block), block)
-            else:
-                await self._read_new(consumer, block)
+            retries = counters.retries
+            fresh = await self._read(partial(self._read_new, consumer, block), block)
+            if fresh is None:  # the application's task was cancelled inside the read
+                await self._recover(consumer, (), after=calls.last_read)
+            elif counters.retries != retries:
+                # A read failed before the retry that succeeded: its reply may have been lost
+                # after the backend had made its entries pending for this consumer.
+                await self._recover(consumer, fresh)
+                await self._deliver_read(fresh)
 
-    async def _read_new(self, consumer: GroupConsumer, block: float) -> None:
-        """One read of new entries, and the intake of what it brings."""
-        calls, counters = self._calls, self._counters
-        retries = counters.retries
+    async def _read_new(self, consumer: GroupConsumer, block: float) -> Sequence[Record]:
+        """One read of new entries, delivered unless it needed a retry (then the caller
+        recovers first). Returns what it read."""
+        retries = self._counters.retries
         count = self._readahead.read_count()
-        records = await calls.call(consumer.read_new, count, block)
+        records = await self._calls.call(consumer.read_new, count, block)
         self._caught_up = len(records) < count
-        if counters.retries != retries:
-            await self._recover(consumer, records)
+        if self._counters.retries == retries:
+            await self._deliver_read(records)
+        return records
+
+    async def _deliver_read(self, records: Sequence[Record]) -> None:
+        """Deliver what a read brought (an empty batch may carry a gap)."""
         if records:
-            calls.last_read = records[-1].entry_id
+            self._calls.last_read = records[-1].entry_id
             await self._deliver(records)
         elif type(records) is RecordBatch and records.gap is not None:
             self._gaps.note(records.gap)
 
-    async def _read(self, body: Callable[[], Awaitable[None]], block: float) -> None:
-        """Run ``body``, a read waiting up to ``block`` seconds and its intake: in the
-        application task waiting for events when there is one (:mod:`._baton`), here otherwise.
-        Raises what ``body`` raised, in this task, wherever it ran."""
-        # Only once caught up: behind, the next read brings a batch at once, and the pump
-        # reading it while the application handles this one keeps both busy.
+    async def _read(
+        self, body: Callable[[], Awaitable[Sequence[Record]]], block: float
+    ) -> Sequence[Record] | None:
+        """Run ``body`` (a read waiting up to ``block`` seconds, and the delivery of what it
+        brings) in the application task waiting for events when there is one and the last read
+        caught up with the stream (:mod:`._baton`), here otherwise. Returns what it read, None
+        when the application's task was cancelled inside it; raises what ``body`` raised, in
+        this task, wherever it ran.
+
+        A body delivers at most one batch: run by a waiting application with nothing
+        buffered, that batch always has room (more would wait for room only that task makes).
+        """
+        # Behind, the next read brings a batch at once, and the pump reading it while the
+        # application handles this one keeps both busy.
         step = self._readahead.offer(body, block) if self._caught_up else None
         if step is None:
-            await body()
-            return
+            return await body()
         try:
             await step.finished()
         except BaseException:  # this pump is ending: so does the read, wherever it runs
@@ -171,30 +214,31 @@ class Pump:
             step.scope.cancel()
             raise
         if not step.ran:
-            await body()  # the task it was offered to left before taking it
-        elif step.error is not None:
+            return await body()  # the task it was offered to left before taking it
+        if step.error is not None:
             raise step.error
-        elif step.interrupted and self._calls.consumer is not None:
-            # The application's own scope cancelled the read (its task was cancelled): what
-            # the backend had already made pending for this consumer is fetched again.
-            await self._recover(self._calls.consumer, ())
+        return None if step.interrupted else step.result
 
-    async def _recover(self, consumer: GroupConsumer, fresh: Sequence[Record]) -> None:
+    async def _recover(
+        self, consumer: GroupConsumer, fresh: Sequence[Record], *, after: str | None = None
+    ) -> None:
         """A read or claim failed before the retry that succeeded: its reply may have been lost
         after the backend had already made its entries pending for this consumer. Fetch this
         consumer's pending entries again now, rather than wait a grace period for the group to
-        reclaim them, skipping those this subscription still holds. A backend without
-        ``own_pending`` redelivers them after the grace period instead."""
+        reclaim them, skipping those this subscription still holds (and, with ``after``, all
+        up to that id). A backend without ``own_pending`` redelivers them after the grace
+        period instead."""
         if not self._settings.own_pending:
             return
         held = {record.entry_id for record in fresh}
         held.update(self._held())
-        await self._deliver_own_pending(consumer, held)
+        await self._deliver_own_pending(consumer, held, after)
 
-    async def _deliver_own_pending(self, consumer: GroupConsumer, held: set[str] | None) -> None:
-        """Deliver this consumer's pending entries: on start (``held`` None), or after a lost
-        reply, except ``held`` (counted as ``recovered``)."""
-        after: str | None = None
+    async def _deliver_own_pending(
+        self, consumer: GroupConsumer, held: set[str] | None, after: str | None = None
+    ) -> None:
+        """Deliver this consumer's pending entries after ``after``: on start (``held`` None),
+        or after a lost reply, except ``held`` (counted as ``recovered``)."""
         read_count = self._readahead.read_count
         while records := await self._calls.call(consumer.read_own_pending, after, read_count()):
             after = records[-1].entry_id
@@ -210,8 +254,9 @@ class Pump:
         while True:
             await (self._read(body, max_block) if max_block > 0 else body())
 
-    async def _read_from(self, reader: StreamReader, block: float) -> None:
-        """One read of a fan-out reader, and the intake of what it brings."""
+    async def _read_from(self, reader: StreamReader, block: float) -> Sequence[Record]:
+        """One read of a fan-out reader, and the delivery of what it brings (a cancelled read
+        moves no cursor: nothing to recover)."""
         count = self._readahead.read_count()
         records = await self._calls.call(reader.read, count, block)
         self._caught_up = len(records) < count
@@ -219,6 +264,7 @@ class Pump:
             await self._deliver(records)
         elif type(records) is RecordBatch and records.gap is not None:
             self._gaps.note(records.gap)
+        return records
 
     async def _deliver(self, records: Sequence[Record]) -> None:
         """Take ``records`` in and hand what is left to the application, once there is room."""

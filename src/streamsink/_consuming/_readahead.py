@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 import anyio
 from anyio.lowlevel import checkpoint_if_cancelled
@@ -25,6 +25,8 @@ from ._handoff import Handoff
 from ._leases import Lease
 
 __all__ = ["NOTHING", "ReadAhead"]
+
+T = TypeVar("T")
 
 #: what :meth:`ReadAhead.take` returns when it has no event to hand out
 NOTHING: Final = object()
@@ -90,7 +92,7 @@ class ReadAhead:
         # it, and one that must wait is there when the pump offers its read.
         self._refill = anyio.Lock(fast_acquire=True)
         self._waiting = False  # an application task waits in `refill`, nothing buffered
-        self._offered: ReadStep | None = None  # the pump's read, offered to that task
+        self._offered: ReadStep[Any] | None = None  # the pump's read, offered to that task
         self._room = anyio.Event()  # set when `outstanding`/`bytes_out` fell to the marks below
         #: the pump waits for `outstanding` to fall to this (-1: not waiting)
         self.wake_at = -1
@@ -236,17 +238,18 @@ class ReadAhead:
             with anyio.move_on_after(self._poll):
                 await room.wait()
 
-    def offer(self, body: Callable[[], Awaitable[None]], block: float) -> ReadStep | None:
+    def offer(self, body: Callable[[], Awaitable[T]], block: float) -> ReadStep[T] | None:
         """Offer ``body`` (a read waiting up to ``block`` seconds, and the intake of what it
         brings) to the application task waiting in :meth:`refill` with nothing buffered; None
         when no task waits (the pump then runs it itself)."""
         if not self._waiting or self._offered is not None or not self._handoff.empty:
             return None
-        step = self._offered = ReadStep(body, block)
+        step = ReadStep(body, block)
+        self._offered = step
         self._handoff.poke()
         return step
 
-    def withdraw(self, step: ReadStep) -> None:
+    def withdraw(self, step: ReadStep[Any]) -> None:
         """Take back an offer no task took (the pump is ending)."""
         if self._offered is step:
             self._offered = None

@@ -6,14 +6,19 @@ backend's :class:`~streamsink.backend.Capabilities`, and nowhere else:
 - ``fetch_count``: entries asked per read, ``SubscriberOptions.fetch_count`` or else ``buffer``;
 - ``claim_interval``: seconds between scans for idle entries, ``SubscriberOptions.claim_interval``
   or else ``Capabilities.claim_interval``, or else 0.5 s as pulse;
-- ``max_block``: longest blocking read, ``SubscriberOptions.max_block`` or else the claim interval
-  in a group (a read must return in time for the next scan) and 5 s for a fan-out reader;
+- ``max_block``: longest blocking read, ``SubscriberOptions.max_block`` or else: in a group whose
+  claims are scheduled from summaries (``summaries``), 30 s (a read is cancelled when a claim is
+  due, and wakes early to renew leases); in another group, the claim interval (a read must
+  return in time for the next scan); 5 s for a fan-out reader;
 - ``renews``: whether the pump keeps the leases of its read-ahead (``touch``): only in a group,
   and only on a backend that declares ``redelivery`` (without it nothing is ever redelivered, so
   nothing read ahead can be taken by another consumer);
 - ``claims``: whether the pump scans for idle entries (``claim_idle``): where it renews, and the
   backend declares ``claims`` (a backend that redelivers by itself hands redeliveries out through
   ``read_new``);
+- ``summaries``: whether claims are scheduled from the group's pending summary, once per group
+  and process (:mod:`._claim_group`): where the pump claims, and the backend declares
+  ``pending_summary``;
 - ``own_pending``: whether the pump asks for this consumer's own pending entries
   (``read_own_pending``) when it starts and after a lost read reply: only in a group, and only
   on a backend that declares ``own_pending``;
@@ -33,13 +38,22 @@ from .._options import SubscriberOptions, default_dead_letter_stream
 from .._streams import dead_letter_stream_id
 from ..backend import Backend
 
-__all__ = ["DEFAULT_CLAIM_INTERVAL", "Settings", "claim_interval_of", "resolve_settings"]
+__all__ = [
+    "DEFAULT_CLAIM_INTERVAL",
+    "SHARED_MAX_BLOCK",
+    "Settings",
+    "claim_interval_of",
+    "resolve_settings",
+]
 
 #: pulse's idle-check period, used when neither the options nor the backend say otherwise
 DEFAULT_CLAIM_INTERVAL = 0.5
 #: a fan-out reader has no claim scan to wake for; it still returns now and then to notice
 #: a close or a cancelled scope between reads on backends whose reads do not wake for that
 _READER_MAX_BLOCK = 5.0
+#: a group subscription whose claims come from summaries wakes for claims and leases only, so
+#: an idle one costs a read per this many seconds (a backend may cut its reads shorter)
+SHARED_MAX_BLOCK = 30.0
 
 
 @attrs.frozen(slots=True, kw_only=True)
@@ -63,6 +77,7 @@ class Settings:
     max_block: float
     renews: bool
     claims: bool
+    summaries: bool
     own_pending: bool
     max_deliveries: int
     dead_letter_stream: str | None
@@ -96,6 +111,11 @@ def resolve_settings(
     group = options.group
     capabilities = backend.capabilities
     renews = group is not None and capabilities.redelivery
+    claims = renews and capabilities.claims
+    summaries = claims and capabilities.pending_summary
+    default_block = SHARED_MAX_BLOCK if summaries else claim_interval
+    if group is None:
+        default_block = _READER_MAX_BLOCK
     return Settings(
         stream_id=stream_id,
         group=group,
@@ -107,9 +127,10 @@ def resolve_settings(
         buffer_bytes=options.buffer_bytes,
         ack_grace_period=options.ack_grace_period,
         claim_interval=claim_interval,
-        max_block=options.max_block or (claim_interval if group else _READER_MAX_BLOCK),
+        max_block=options.max_block or default_block,
         renews=renews,
-        claims=renews and capabilities.claims,
+        claims=claims,
+        summaries=summaries,
         own_pending=group is not None and capabilities.own_pending,
         max_deliveries=options.max_deliveries,
         dead_letter_stream=_dead_letter_target(options, stream_id, letters=letters),

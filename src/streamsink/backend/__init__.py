@@ -23,8 +23,9 @@ Rules every implementation follows (the conformance suite in :mod:`streamsink.te
 
 What a backend can do is declared in :class:`Capabilities`, which the core reads: it makes only
 the calls the declared flags allow (``claim_idle`` with ``claims``, ``read_own_pending`` with
-``own_pending``, ``term`` with ``term``…), and takes the backend's ``claim_interval`` suggestion
-unless ``SubscriberOptions.claim_interval`` is set (default 0.5 s, as pulse).
+``own_pending``, ``term`` with ``term``, ``pending_summary`` with ``pending_summary``…), and
+takes the backend's ``claim_interval`` suggestion unless ``SubscriberOptions.claim_interval`` is
+set (default 0.5 s, as pulse).
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from ._protocols import (
     BackendFactory,
     GroupConsumer,
     StreamReader,
+    SummarizingGroupConsumer,
     TerminatingGroupConsumer,
     TimedBackend,
 )
-from ._records import Entry, Gap, Record, RecordBatch
+from ._records import Entry, Gap, PendingSummary, Record, RecordBatch
 from ._shared import SharedCursor, SharedReadBackend, SharedReads, StreamBatch
 from ._start import StartPosition
 from ._url import BackendURL
@@ -59,6 +61,7 @@ __all__ = [
     "GroupConsumer",
     "GroupLostError",
     "InspectingBackend",
+    "PendingSummary",
     "Record",
     "RecordBatch",
     "ResumeState",
@@ -70,6 +73,7 @@ __all__ = [
     "StreamDestroyedError",
     "StreamInfo",
     "StreamReader",
+    "SummarizingGroupConsumer",
     "TerminatingGroupConsumer",
     "TimedBackend",
 ]

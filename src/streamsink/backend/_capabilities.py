@@ -33,6 +33,14 @@ class Capabilities:
     .. attribute:: term              the group consumer has a native ``term``
        (:class:`TerminatingGroupConsumer`): the core calls it instead of ``ack`` when it has
        dead-lettered an entry.
+    .. attribute:: pending_summary   the group consumer has ``pending_summary``
+       (:class:`SummarizingGroupConsumer`): with ``claims``, the core asks it, about once per
+       grace period per group and process, whether anything pending can be idle past the grace
+       period, and calls ``claim_idle`` only then (and at once after a nack), from one
+       subscription of the group on behalf of the process. Its reads may then block for up to
+       ``SubscriberOptions.max_block`` (default 30 s) rather than a claim interval; a blocked
+       ``read_new`` is cancelled (anyio cancellation) when a claim is due. Without it every
+       subscription calls ``claim_idle`` every claim interval.
     .. attribute:: entry_times       the backend has ``entry_time`` (:class:`TimedBackend`): the
        time an entry was appended, the time ``StartPosition.at`` compares with.
     .. attribute:: stream_info       the backend has ``stream_info`` (:class:`InspectingBackend`):
@@ -66,6 +74,7 @@ class Capabilities:
     claims: bool = True
     own_pending: bool = True
     term: bool = False
+    pending_summary: bool = False
     entry_times: bool = False
     stream_info: bool = False
     shared_reads: bool = False

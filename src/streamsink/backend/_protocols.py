@@ -1,6 +1,6 @@
 """The protocols a backend implements: :class:`Backend`, :class:`GroupConsumer` and
-:class:`StreamReader`, the optional :class:`TimedBackend` and :class:`TerminatingGroupConsumer`
-(declared by :class:`Capabilities`), and the factory a plugin registers.
+:class:`StreamReader`, the optional :class:`TimedBackend`, :class:`TerminatingGroupConsumer` and
+:class:`SummarizingGroupConsumer` (declared by :class:`Capabilities`), and the factory a plugin registers.
 
 Entry ids are opaque text to the core: it compares them only for equality, and passes them back
 (``after``, acks) as it got them. A backend orders them by its own rule.
@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from ._capabilities import Capabilities
-from ._records import Entry, Record
+from ._records import Entry, PendingSummary, Record
 from ._start import StartPosition
 from ._url import BackendURL
 
@@ -23,6 +23,7 @@ __all__ = [
     "BackendFactory",
     "GroupConsumer",
     "StreamReader",
+    "SummarizingGroupConsumer",
     "TerminatingGroupConsumer",
     "TimedBackend",
 ]
@@ -109,6 +110,20 @@ class TerminatingGroupConsumer(GroupConsumer, Protocol):
         """End deliveries for good, as failures: their entries are never delivered again (as
         after ``ack``), and the broker may record that they were terminated. The core calls it,
         instead of ``ack``, once it has written an entry's dead letter. Idempotent."""
+        ...
+
+
+class SummarizingGroupConsumer(GroupConsumer, Protocol):
+    """A group consumer that can tell cheaply what its group holds pending (declared by
+    ``Capabilities.pending_summary``). The core then scans for idle entries (``claim_idle``)
+    only when something pending can be idle past the grace period, once per group and process,
+    instead of every claim interval in every subscription."""
+
+    async def pending_summary(self) -> PendingSummary:
+        """How many entries the whole group (every consumer, not only this one) holds pending,
+        and how long the longest-idle of them has been idle, without changing anything (no
+        delivery, no idle time reset, no consumer created). Cheap when nothing is pending: the
+        core calls it about once per grace period per group even when the stream is idle."""
         ...
 
 

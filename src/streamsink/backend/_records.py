@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import attrs
 
-__all__ = ["Entry", "Gap", "Record", "RecordBatch"]
+__all__ = ["Entry", "Gap", "PendingSummary", "Record", "RecordBatch"]
 
 
 # Entries and records are made once per event sent or read. A NamedTuple is immutable, builds
@@ -80,3 +80,20 @@ class RecordBatch(list[Record]):
     def __init__(self, records: Sequence[Record] = (), gap: Gap | None = None) -> None:
         super().__init__(records)
         self.gap = gap
+
+
+@attrs.frozen(slots=True)
+class PendingSummary:
+    """What a consumer group holds pending, as
+    :meth:`~streamsink.backend.SummarizingGroupConsumer.pending_summary` tells it.
+
+    - ``count``: entries delivered to any consumer of the group and not acknowledged yet.
+    - ``oldest_idle``: seconds since the longest-idle of them was last delivered (or touched);
+      None when ``count`` is 0, or when the backend could not tell without looking at more
+      entries than it is willing to in one call (the core then scans for idle entries every
+      claim interval, as it does without the capability). A nacked entry counts as idle for
+      a very long time (it is claimable at once).
+    """
+
+    count: int
+    oldest_idle: float | None

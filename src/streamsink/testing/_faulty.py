@@ -18,9 +18,11 @@ from ..backend import (
     Capabilities,
     Entry,
     GroupConsumer,
+    PendingSummary,
     Record,
     StartPosition,
     StreamReader,
+    SummarizingGroupConsumer,
     TerminatingGroupConsumer,
     TimedBackend,
 )
@@ -318,6 +320,12 @@ class FaultyGroupConsumer:
         return await self._backend._call(
             "claim_idle", self._streams, self._inner.claim_idle, min_idle, count
         )
+
+    async def pending_summary(self) -> PendingSummary:
+        """The inner consumer's ``pending_summary`` (it has one when its backend declares
+        ``Capabilities.pending_summary``)."""
+        inner = cast(SummarizingGroupConsumer, self._inner)
+        return await self._backend._call("pending_summary", self._streams, inner.pending_summary)
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         await self._backend._call("ack", self._streams, self._inner.ack, entry_ids)

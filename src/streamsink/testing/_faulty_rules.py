@@ -25,6 +25,7 @@ SpiMethod = Literal[
     "ack",
     "nack",
     "touch",
+    "pending_summary",
     "term",
     "read",
 ]

@@ -18,6 +18,7 @@ from . import (
     _spi_settling,
     _spi_shared,
     _spi_streams,
+    _spi_summary,
 )
 from ._contract import CHECKS, ConformanceCheck
 from ._harness import BackendFactory, Harness, Timing
@@ -63,6 +64,7 @@ _SPI_MODULES = tuple(
         _spi_shared,
         _spi_declared,
         _spi_inspect,
+        _spi_summary,
     )
 )
 
@@ -70,7 +72,8 @@ _SPI_MODULES = tuple(
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
     destroying and lost groups, shared reads, then what a backend may declare (grace at open,
-    entry times, terminate, stream info). Names are unique and stable (use them as test ids)."""
+    entry times, terminate, stream info, pending summaries). Names are unique and stable (use
+    them as test ids)."""
     return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 
