@@ -38,6 +38,8 @@ async def lose_group(backend: Any, stream_id: str, group: str) -> None:
 # already superseded (redelivered after AckWait while the application held it) lands on the newer
 # delivery, and JetStream redelivers at once on every -NAK, so the core sees one delivery more
 # than on a broker whose nack only makes an entry claimable, and dead-letters the entry twice.
+# Whether it does depends on whether the late nack arrives before the core has read the newer
+# delivery, so the check passes on some runs: not strict.
 _SPI_GAPS = {
     "max_deliveries_dead_letters": "nack names an entry, not a delivery: a late nack of a "
     "superseded delivery makes JetStream redeliver once more (see README, 'Known gaps')",
@@ -46,7 +48,7 @@ _SPI_GAPS = {
 
 def _contract_params() -> list[Any]:
     return [
-        pytest.param(check, marks=pytest.mark.xfail(reason=_SPI_GAPS[str(check)], strict=True))
+        pytest.param(check, marks=pytest.mark.xfail(reason=_SPI_GAPS[str(check)], strict=False))
         if str(check) in _SPI_GAPS
         else check
         for check in conformance_checks()

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ssl
 from collections.abc import Sequence
 from contextlib import suppress
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -26,6 +27,7 @@ from streamsink import (
     Capabilities,
     ConfigurationError,
     StreamDestroyedError,
+    StreamsinkError,
 )
 from streamsink.backend import (
     DEFAULT_ACK_GRACE_PERIOD,
@@ -51,7 +53,7 @@ CAPABILITIES = Capabilities(
     claims=False,  # JetStream redelivers after AckWait by itself, through read_new
     own_pending=False,  # pending entries belong to the durable consumer (the group), not a name
     term=True,  # +TERM
-    entry_times=False,
+    entry_times=True,  # the stream's own timestamp of each message, what BY_START_TIME compares
     trim=True,  # max_msgs
     destroy_ends_subscriptions=True,
     trio=False,  # nats-py runs on asyncio only
@@ -278,6 +280,27 @@ class NatsBackend:
         for handle in list(self._handles):
             if handle.stream_id == stream_id:
                 handle.wake()
+
+    async def entry_time(self, stream_id: str, entry_id: str) -> datetime:
+        """The time JetStream stored entry ``entry_id`` (the time ``StartPosition.at`` compares
+        with; JetStream keeps nanoseconds, Python's datetime microseconds, so it is rounded
+        down: ``at(entry_time(id))`` still starts at or before that entry).
+
+        :raises ConfigurationError: ``entry_id`` is not a stream sequence.
+        :raises StreamsinkError: the entry is gone (trimmed, or never was).
+        """
+        self.check_open()
+        check_start(StartPosition.after(entry_id))
+        with translated("entry_time", self._description):
+            try:
+                msg = await self._js.get_msg(self.stream_name(stream_id), int(entry_id))
+            except nats.js.errors.NotFoundError:
+                raise StreamsinkError(
+                    f"entry {entry_id} of stream {stream_id!r} is not on the server"
+                ) from None
+        if msg.time is None:
+            raise StreamsinkError(f"the server gave no time for entry {entry_id} of {stream_id!r}")
+        return msg.time
 
     async def delete_group(self, stream_id: str, group: str) -> None:
         """Delete ``group`` (its durable consumer) on the server, as an operator would: its
