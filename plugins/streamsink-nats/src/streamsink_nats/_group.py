@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["NatsGroupConsumer", "deliver_config"]
 
+_MAX_HELD = 65536
+
 
 def deliver_config(start: StartPosition) -> dict[str, object]:
     """ConsumerConfig fields that start a consumer at ``start``."""
@@ -116,10 +118,17 @@ class NatsGroupConsumer(Handle):
             except ConsumerGone:
                 await self._lost()
         records = []
+        held = self._held
         for msg in msgs:
             record = record_of(msg, msg.metadata.num_delivered)
-            self._held[record.entry_id] = msg.reply
+            held.pop(record.entry_id, None)  # re-inserted last: the dict stays in read order
+            held[record.entry_id] = msg.reply
             records.append(record)
+        # Deliveries this consumer read but never settled (redelivered to another consumer and
+        # settled there) would stay here for good: forget the oldest beyond a bound. Settling
+        # one of those later is then ignored, and JetStream redelivers it after AckWait.
+        while len(held) > _MAX_HELD:
+            del held[next(iter(held))]
         return records
 
     async def _lost(self) -> None:

@@ -9,6 +9,7 @@ by one starting at the cursor, so nothing is skipped or read twice.
 from __future__ import annotations
 
 import contextlib
+import secrets
 from collections.abc import Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -71,7 +72,7 @@ class NatsReader(Handle):
                 "deliver_policy": api.DeliverPolicy.BY_START_TIME,
                 "opt_start_time": self._start_time,
             }
-        name = self.backend.nc._nuid.next().decode()
+        name = f"streamsink-reader-{secrets.token_hex(8)}"
         config = api.ConsumerConfig(
             name=name,
             ack_policy=api.AckPolicy.NONE,
