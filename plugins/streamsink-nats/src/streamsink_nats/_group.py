@@ -14,7 +14,7 @@ import anyio
 import nats.errors
 import nats.js.errors
 from nats.js import api
-from streamsink import ConfigurationError, GroupLostError
+from streamsink import BackendUnavailableError, ConfigurationError, GroupLostError
 from streamsink.backend import Record, StartPosition
 
 from ._errors import STREAM_NOT_FOUND, translated
@@ -143,24 +143,36 @@ class NatsGroupConsumer(Handle):
         nc = self.backend.nc
         timeout = self.backend.options.request_timeout
         gone: list[str] = []
+        failed: list[Exception] = []
+        done: list[tuple[str, str]] = []
 
         async def settle(entry_id: str, reply: str) -> None:
+            # Errors are kept, not raised: a task group would raise them as an ExceptionGroup.
             try:
                 await nc.request(reply, verb, timeout=timeout)
+                done.append((entry_id, reply))
             except nats.errors.NoRespondersError:
                 gone.append(entry_id)
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                failed.append(exc)
 
-        with translated(verb.decode(), self.backend.description):
-            async with anyio.create_task_group() as tg:
-                for entry_id, reply in held:
-                    tg.start_soon(settle, entry_id, reply)
-        if gone:
-            await self._lost()
-        if not keep:
+        async with anyio.create_task_group() as tg:
             for entry_id, reply in held:
+                tg.start_soon(settle, entry_id, reply)
+        if not keep:
+            for entry_id, reply in done:
                 # A read meanwhile may have handed out a newer delivery: that one stays.
                 if self._held.get(entry_id) == reply:
                     del self._held[entry_id]
+        if gone:
+            await self._lost()
+        if failed:
+            self.check()
+            # The core retries with the same ids: only those not settled are sent again.
+            raise BackendUnavailableError(
+                f"{verb.decode()} of {len(failed)} of {len(held)} deliveries on "
+                f"{self.backend.description} failed: {type(failed[0]).__name__} {failed[0]}"
+            )
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """``+ACK`` each held delivery; ids not held are ignored."""
