@@ -22,8 +22,8 @@ help:
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(DEV_STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml plugins/streamsink-nats/pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]' -e 'plugins/streamsink-nats[test]'
 	@touch $@
 
 $(BENCH_STAMP): pyproject.toml $(DEV_STAMP)
@@ -37,8 +37,8 @@ demo: $(DEV_STAMP)
 	$(BIN)/streamsink demo
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks plugins/streamsink-nats
+	$(BIN)/ruff format --check src tests benchmarks plugins/streamsink-nats
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
@@ -46,9 +46,11 @@ format: $(DEV_STAMP)
 
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy
+	cd plugins/streamsink-nats && ../../$(BIN)/mypy
 
 pytest: $(DEV_STAMP)
 	$(BIN)/pytest
+	cd plugins/streamsink-nats && ../../$(BIN)/pytest -q
 
 test: lint typecheck pytest
 

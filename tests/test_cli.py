@@ -191,7 +191,7 @@ async def test_demo_times_out_with_a_clear_message() -> None:
     [
         ("nonsense", "has no scheme"),
         ("memroy://", "did you mean 'memory'"),
-        ("nats://localhost:4222", "no streamsink backend for scheme 'nats'"),
+        ("amqp://localhost:5672", "no streamsink backend for scheme 'amqp'"),
         ("memory://?maxlen=lots", "maxlen"),
         ("memory://?colour=blue", "accepted: maxlen"),
         ("redis://localhost:notaport/0", "bad port"),

@@ -50,7 +50,7 @@ MALFORMED = [
     f"redis://{TOKEN}:12?a={PASSWORD}@h/0",
     f"redis://to/{TOKEN}@h/0",
     f"redis://to?{TOKEN}@h/0",
-    f"nats://to#{TOKEN}@h",
+    f"amqp://to#{TOKEN}@h",
 ]
 
 # URLs that parse but that a backend refuses (options, locations, credentials where there are
@@ -71,7 +71,7 @@ REFUSED = [
     f"memory://{CREDENTIALS}@broker",
     f"memory://{TOKEN}@broker",
     f"memory://{CREDENTIALS}@broker:1/p?maxlen=lots",
-    f"nats://{TOKEN}@h:4222",
+    f"amqp://{TOKEN}@h:5672",
     f"memroy://{CREDENTIALS}@x",
     f"redis://{CREDENTIALS}@127.0.0.1:1/0?{QUICK}",
     f"redis://{TOKEN}@127.0.0.1:1/0?{QUICK}",

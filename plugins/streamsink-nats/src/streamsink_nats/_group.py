@@ -1,0 +1,205 @@
+"""Group consumers: one durable pull consumer per group, explicit acks, AckWait = grace period.
+
+Acknowledgements are JetStream's own, sent per delivery to the reply subject of the message
+this consumer got, as requests: the server answers each, and a missing consumer has no
+responder, which is how a lost group shows on ``ack``, ``nack``, ``touch`` and ``term``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import anyio
+import nats.errors
+import nats.js.errors
+from nats.js import api
+from streamsink import BackendUnavailableError, ConfigurationError, GroupLostError
+from streamsink.backend import Record, StartPosition
+
+from ._errors import STREAM_NOT_FOUND, translated
+from ._handle import Handle, check_count, record_of
+from ._names import MAX_NAME, encode
+from ._pull import ConsumerGone, pull
+
+if TYPE_CHECKING:
+    from ._backend import NatsBackend
+
+__all__ = ["NatsGroupConsumer", "deliver_config"]
+
+_MAX_HELD = 65536
+
+
+def deliver_config(start: StartPosition) -> dict[str, object]:
+    """ConsumerConfig fields that start a consumer at ``start``."""
+    if start.kind == "oldest":
+        return {"deliver_policy": api.DeliverPolicy.ALL}
+    if start.kind == "newest":
+        return {"deliver_policy": api.DeliverPolicy.NEW}
+    if start.kind == "after":
+        return {
+            "deliver_policy": api.DeliverPolicy.BY_START_SEQUENCE,
+            "opt_start_seq": int(start.entry_id or "0") + 1,
+        }
+    return {"deliver_policy": api.DeliverPolicy.BY_START_TIME, "opt_start_time": start.time}
+
+
+class NatsGroupConsumer(Handle):
+    """One named consumer of a group; the group is the durable JetStream consumer."""
+
+    def __init__(
+        self, backend: NatsBackend, stream_id: str, group: str, consumer: str, grace: float
+    ) -> None:
+        super().__init__(backend, stream_id, "group consumer")
+        self.group = group
+        self._consumer = consumer
+        self._grace = grace
+        self._durable = encode(group)
+        if len(self._durable) > MAX_NAME:
+            raise ConfigurationError(
+                f"group name {group[:40]!r}… is too long for NATS: at most {MAX_NAME} "
+                "characters once encoded"
+            )
+        self._stream = backend.stream_name(stream_id)
+        self._next = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{self._durable}"
+        # entry id -> reply subject of its latest delivery to this consumer
+        self._held: dict[str, str] = {}
+
+    @property
+    def consumer(self) -> str:
+        return self._consumer
+
+    async def ensure_group(self, start: StartPosition) -> None:
+        """Create the durable consumer at ``start`` (and the stream) unless it exists."""
+        self.check()
+        backend = self.backend
+        js = backend.js
+        config = api.ConsumerConfig(
+            durable_name=self._durable,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            ack_wait=self._grace,
+            max_deliver=-1,
+            max_ack_pending=-1,
+            filter_subject=backend.subject(self.stream_id),
+            description=f"streamsink group {self.group[:200]}",
+            **deliver_config(start),  # type: ignore[arg-type]
+        )
+        with translated("ensure_group", backend.description):
+            self.incarnation = await backend.ensure_stream(self.stream_id, fresh=True)
+            for _ in range(2):
+                try:
+                    await js.consumer_info(self._stream, self._durable)
+                    return
+                except nats.js.errors.NotFoundError as exc:
+                    if exc.err_code == STREAM_NOT_FOUND:
+                        backend.forget_stream(self.stream_id)
+                        self.incarnation = await backend.ensure_stream(self.stream_id)
+                        continue
+                try:
+                    await js.add_consumer(self._stream, config)
+                    return
+                except nats.js.errors.NotFoundError as exc:
+                    if exc.err_code != STREAM_NOT_FOUND:
+                        raise
+                    backend.forget_stream(self.stream_id)
+                    self.incarnation = await backend.ensure_stream(self.stream_id)
+            await js.add_consumer(self._stream, config)
+
+    async def read_new(self, count: int, block: float) -> Sequence[Record]:
+        """Up to ``count`` deliveries (first ones, and redeliveries JetStream made after
+        AckWait, with their ``num_delivered``), waiting up to ``block`` seconds."""
+        check_count(count)
+        self.check()
+        msgs = []
+        with self.wakeable():
+            try:
+                with translated("read_new", self.backend.description):
+                    msgs = await pull(self.backend.nc, self._next, count, block)
+            except ConsumerGone:
+                await self._lost()
+        records = []
+        held = self._held
+        for msg in msgs:
+            record = record_of(msg, msg.metadata.num_delivered)
+            held.pop(record.entry_id, None)  # re-inserted last: the dict stays in read order
+            held[record.entry_id] = msg.reply
+            records.append(record)
+        # Deliveries this consumer read but never settled (redelivered to another consumer and
+        # settled there) would stay here for good: forget the oldest beyond a bound. Settling
+        # one of those later is then ignored, and JetStream redelivers it after AckWait.
+        while len(held) > _MAX_HELD:
+            del held[next(iter(held))]
+        return records
+
+    async def _lost(self) -> None:
+        await self.raise_if_vanished()
+        raise GroupLostError(f"group {self.group!r} of stream {self.stream_id!r} is gone")
+
+    async def _settle(self, entry_ids: Sequence[str], verb: bytes, *, keep: bool) -> None:
+        self.check()
+        held = [(i, self._held[i]) for i in dict.fromkeys(entry_ids) if i in self._held]
+        if not held:
+            return
+        nc = self.backend.nc
+        timeout = self.backend.options.request_timeout
+        gone: list[str] = []
+        failed: list[Exception] = []
+        done: list[tuple[str, str]] = []
+
+        async def settle(entry_id: str, reply: str) -> None:
+            # Errors are kept, not raised: a task group would raise them as an ExceptionGroup.
+            try:
+                await nc.request(reply, verb, timeout=timeout)
+                done.append((entry_id, reply))
+            except nats.errors.NoRespondersError:
+                gone.append(entry_id)
+            except (nats.errors.Error, OSError, TimeoutError) as exc:
+                failed.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for entry_id, reply in held:
+                tg.start_soon(settle, entry_id, reply)
+        if not keep:
+            for entry_id, reply in done:
+                # A read meanwhile may have handed out a newer delivery: that one stays.
+                if self._held.get(entry_id) == reply:
+                    del self._held[entry_id]
+        if gone:
+            await self._lost()
+        if failed:
+            self.check()
+            # The core retries with the same ids: only those not settled are sent again.
+            raise BackendUnavailableError(
+                f"{verb.decode()} of {len(failed)} of {len(held)} deliveries on "
+                f"{self.backend.description} failed: {type(failed[0]).__name__} {failed[0]}"
+            )
+
+    async def ack(self, entry_ids: Sequence[str]) -> None:
+        """``+ACK`` each held delivery; ids not held are ignored."""
+        await self._settle(entry_ids, b"+ACK", keep=False)
+
+    async def nack(self, entry_ids: Sequence[str]) -> None:
+        """``-NAK``: JetStream redelivers at once."""
+        await self._settle(entry_ids, b"-NAK", keep=False)
+
+    async def touch(self, entry_ids: Sequence[str]) -> None:
+        """``+WPI`` (work in progress): AckWait starts again."""
+        await self._settle(entry_ids, b"+WPI", keep=True)
+
+    async def term(self, entry_ids: Sequence[str]) -> None:
+        """``+TERM``: never redelivered; JetStream records it as terminated."""
+        await self._settle(entry_ids, b"+TERM", keep=False)
+
+    async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
+        """Not supported (``own_pending`` is False): JetStream's pending entries are the
+        group's, not a consumer name's."""
+        raise ConfigurationError("NATS group consumers have no own pending entries")
+
+    async def claim_idle(self, min_idle: float, count: int) -> Sequence[Record]:
+        """Not supported (``claims`` is False): JetStream redelivers after AckWait itself."""
+        raise ConfigurationError("NATS redelivers by itself; there is nothing to claim")
+
+    async def aclose(self) -> None:
+        """Forget this consumer's deliveries (they stay pending on the server and are
+        redelivered after AckWait). The durable consumer is the group and stays."""
+        self.close()
