@@ -63,6 +63,7 @@ class ClaimGroupPump(Pump):
         claim)."""
         woken = self._woken
         if woken is not None:
+            self._woke = True
             woken.cancel()
 
     async def _pump_group(self, consumer: GroupConsumer, fail: Callable[[Exception], None]) -> None:
@@ -175,16 +176,25 @@ class ClaimGroupPump(Pump):
             return consumer.read_new(count, block if counters.retries == retries else 0.0)
 
         count = self._readahead.read_count()
-        records: Sequence[Record] = ()
-        with anyio.CancelScope() as woken:
-            self._woken, self.reading = woken, True
+        step = self._step
+        if step is not None:
+            # Run by the application, inside the step's scope: that one is cancelled to wake
+            # it (the step then ends interrupted), so the read needs no scope of its own.
+            self._woken, self.reading = step.scope, True
             try:
                 records = await calls.call(read_new, count, block)
             finally:
                 self._woken, self.reading = None, False
-        if woken.cancelled_caught:
-            self._woke = True
-            return ()
+        else:
+            records = ()
+            with anyio.CancelScope() as woken:
+                self._woken, self.reading = woken, True
+                try:
+                    records = await calls.call(read_new, count, block)
+                finally:
+                    self._woken, self.reading = None, False
+            if woken.cancelled_caught:
+                return ()
         self._caught_up = len(records) < count
         if counters.retries == retries:
             await self._deliver_read(records)

@@ -36,6 +36,7 @@ from ..backend import (
 )
 from ..lowlevel import checkpoint
 from ._acking import Acker
+from ._baton import ReadStep
 from ._calls import BackendCalls
 from ._gaps import Gaps
 from ._intake import Intake
@@ -69,6 +70,7 @@ class Pump:
         "_readahead",
         "_scope",
         "_settings",
+        "_step",
     )
 
     def __init__(
@@ -104,6 +106,8 @@ class Pump:
         self._held = held
         self._claim_soon = False
         self._caught_up = True  # the last read brought less than it asked for
+        #: the read offered to the application, while it is (its scope wraps the read there)
+        self._step: ReadStep[Sequence[Record]] | None = None
 
     @property
     def claim_soon(self) -> bool:
@@ -207,12 +211,15 @@ class Pump:
         step = self._readahead.offer(body, block) if self._caught_up else None
         if step is None:
             return await body()
+        self._step = step
         try:
             await step.finished()
         except BaseException:  # this pump is ending: so does the read, wherever it runs
             self._readahead.withdraw(step)
             step.scope.cancel()
             raise
+        finally:
+            self._step = None
         if not step.ran:
             return await body()  # the task it was offered to left before taking it
         if step.error is not None:
