@@ -13,18 +13,18 @@ commands per event (``INFO commandstats``) and the memory the streams take per e
 from __future__ import annotations
 
 import argparse
-import contextlib
 import statistics
 import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import anyio
 import redis.asyncio as aioredis
 
 from streamsink import DrainOptions, SinkOptions, StreamEvent, StreamSink, open_backend
+
+from ._server import redis_url
 
 __all__ = ["main"]
 
@@ -86,17 +86,6 @@ def _median(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-@contextlib.contextmanager
-def _server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.support.redis_server import RedisServer
-
-    with RedisServer() as server:
-        yield server.url
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.drain_cost")
     parser.add_argument("--url", help="a real Redis (default: a private redis-server)")
@@ -110,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
         ("drain, 1 shard", 1),
         ("drain, 16 shards", 16),
     ]
-    with _server(args.url) as url:
+    with redis_url(args.url) as url:
         print(
             f"{args.events} events of ~{len(str(PAYLOAD))} payload chars over {args.sessions} "
             f"sessions, median of {args.repeat} runs"

@@ -16,13 +16,11 @@ what the open-file limit allows (said in the output). Measured, never asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import resource
 import statistics
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import anyio
@@ -30,6 +28,8 @@ import redis.asyncio as aioredis
 
 import streamsink
 from streamsink import StreamEvent, SubscriberOptions
+
+from ._server import redis_url
 
 __all__ = ["main"]
 
@@ -132,17 +132,6 @@ async def measure(
     return result
 
 
-@contextlib.contextmanager
-def _server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.support.redis_server import RedisServer
-
-    with RedisServer(extra_args=("--maxclients", "19000")) as server:
-        yield server.url
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.fanout_shared")
     parser.add_argument("--url", help="a real Redis (default: a private redis-server)")
@@ -166,7 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     if unshared < args.readers:
         print(f"unshared capped to {unshared} readers: the open-file limit allows no more")
-    with _server(args.url) as url:
+    with redis_url(args.url, "--maxclients", "19000") as url:
         for name, shared, n in (("shared", True, args.readers), ("unshared", False, unshared)):
             row = anyio.run(
                 measure,

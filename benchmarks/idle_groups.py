@@ -22,7 +22,6 @@ redis-server (the tests' helper). ``--notes`` appends the results to ``benchmark
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime
 import json
 import os
@@ -33,9 +32,10 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from ._server import redis_url
 
 __all__ = ["main"]
 
@@ -182,17 +182,6 @@ def _spawn(src: Path, url: str, what: str, args: argparse.Namespace, **more: Any
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-@contextlib.contextmanager
-def _server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.support.redis_server import RedisServer
-
-    with RedisServer() as server:
-        yield server.url
-
-
 def _rev(src: Path) -> str:
     done = subprocess.run(
         ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
@@ -267,7 +256,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.baseline:
         sources = {f"baseline ({_rev(args.baseline)})": args.baseline.resolve(), **sources}
     results: dict[str, dict[str, Any]] = {}
-    with _server(args.url) as url:
+    with redis_url(args.url) as url:
         for code, src in sources.items():
             runs = results[code] = {}
             for layout in args.layouts.split(","):

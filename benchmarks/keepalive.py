@@ -13,13 +13,14 @@ import contextlib
 import sys
 import uuid
 from collections import Counter
-from collections.abc import Iterator
 
 import anyio
 import redis.asyncio as aioredis
 
 import streamsink
 from streamsink import SubscriberOptions
+
+from ._server import redis_url
 
 __all__ = ["main"]
 
@@ -49,17 +50,6 @@ async def measure(url: str, keepalive: bool, n: int, seconds: float, grace: floa
     return calls
 
 
-@contextlib.contextmanager
-def _server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.support.redis_server import RedisServer
-
-    with RedisServer() as server:
-        yield server.url
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.keepalive")
     parser.add_argument("--url", help="a real Redis (default: a private redis-server)")
@@ -67,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--grace", type=float, default=30.0, help="ack_grace_period (s)")
     args = parser.parse_args(argv)
-    with _server(args.url) as url:
+    with redis_url(args.url) as url:
         results = {
             on: anyio.run(measure, url, on, args.subscriptions, args.seconds, args.grace)
             for on in (False, True)

@@ -30,12 +30,13 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
 import orjson
+
+from ._server import redis_url
 
 __all__ = ["main"]
 
@@ -483,17 +484,6 @@ def table(r: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-@contextlib.contextmanager
-def _server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    from tests.support.redis_server import RedisServer
-
-    with RedisServer() as server:
-        yield server.url
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["_clients"]:
@@ -514,7 +504,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     _raise_fd_limit()  # the gateway and client processes inherit it
-    with _server(args.url) as url, tempfile.TemporaryDirectory() as work:
+    with redis_url(args.url) as url, tempfile.TemporaryDirectory() as work:
         result = anyio.run(measure, url, args, Path(work))
     text = table(result)
     print(text)

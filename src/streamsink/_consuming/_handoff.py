@@ -91,14 +91,7 @@ class Handoff(Generic[T]):
             try:
                 return self.get_nowait()
             except anyio.WouldBlock:
-                pass
-            waiter = new_waiter()
-            self._waiters.append(waiter)
-            try:
-                await waiter.wait()
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+                await self.wait()
 
     def _wake(self) -> bool:
         if not self._waiters:
