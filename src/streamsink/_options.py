@@ -32,7 +32,8 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_seconds(value: object) -> bool:
+def is_seconds(value: object) -> bool:
+    """A finite positive number of seconds (not a bool)."""
     return (
         isinstance(value, int | float)
         and not isinstance(value, bool)
@@ -94,9 +95,9 @@ def _validate_topic_pattern(inst: Any, attribute: attrs.Attribute[Any], value: A
         raise ConfigurationError(f"{prefix}: {exc}") from None
 
 
-_SECONDS = rule(_is_seconds, "a positive number of seconds")
+_SECONDS = rule(is_seconds, "a positive number of seconds")
 _SECONDS_OR_NONE = rule(
-    lambda v: v is None or _is_seconds(v), "a positive number of seconds, or None for the default"
+    lambda v: v is None or is_seconds(v), "a positive number of seconds, or None for the default"
 )
 _CALLABLE_OR_NONE = rule(lambda v: v is None or callable(v), "a callable or None")
 

@@ -3,13 +3,13 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import attrs
 
 from .._exceptions import ConfigurationError
+from .._options import is_seconds as _is_seconds
 from .._streams import shown
 from ..backend.options import option_rule as rule
 
@@ -44,15 +44,6 @@ class AuthRequest:
 
 Authorizer = Callable[[AuthRequest], "bool | Awaitable[bool]"]
 """``authorize(request) -> bool`` (or an awaitable of it): may this request read this stream?"""
-
-
-def _is_seconds(value: object) -> bool:
-    return (
-        isinstance(value, int | float)
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value > 0
-    )
 
 
 def _is_int(value: object, least: int) -> bool:
