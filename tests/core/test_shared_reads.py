@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -93,3 +94,52 @@ async def test_shared_readers_wait_longer_between_returns(backend: MemoryBackend
             )
             async with subscriber.subscribe("session/blocks") as events:
                 assert events._settings.max_block == expected, (shared, max_block)
+
+
+async def test_readers_joining_at_once_after_one_id_share_one_resolve() -> None:
+    """Many readers resuming one stream after one id at once (a mass reconnect) resolve it
+    once; each still gets every entry after the id."""
+    import anyio
+
+    from streamsink import StartPosition, StreamEvent, StreamSink, StreamSubscriber
+    from streamsink_memory import MemoryBroker
+
+    resolves = 0
+
+    class Counting(MemoryBackend):
+        async def open_shared_reads(self) -> Any:
+            shared = await super().open_shared_reads()
+            resolve = shared.resolve
+
+            async def counted(stream_id: str, start: StartPosition) -> Any:
+                nonlocal resolves
+                resolves += 1
+                await anyio.sleep(0.01)  # a round trip: the others join meanwhile
+                return await resolve(stream_id, start)
+
+            shared.resolve = counted  # type: ignore[method-assign]
+            return shared
+
+    backend = Counting(MemoryBroker())
+    sink = StreamSink(backend)
+    sent = [await sink.send(StreamEvent("tool_start", "r", "s", f"k{i}")) for i in range(3)]
+    subscriber = StreamSubscriber(backend, SubscriberOptions(group=None))
+    got: list[list[str]] = []
+
+    async def reader() -> None:
+        start = StartPosition.after(sent[0].entry_id)
+        async with subscriber.subscribe("session/s", start=start) as events:
+            keys = []
+            async for event in events:
+                keys.append(event.event_key)
+                if len(keys) == 2:
+                    break
+            got.append(keys)
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            for _ in range(10):
+                tg.start_soon(reader)
+    assert got == [["k1", "k2"]] * 10
+    assert resolves == 1
+    await backend.aclose()

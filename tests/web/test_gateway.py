@@ -5,6 +5,7 @@ reports, shutdown and disconnects."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import anyio
 import pytest
@@ -424,3 +425,34 @@ async def test_server_data_is_left_out_unless_asked_for(send: bool) -> None:
     assert envelope_sent["payload"] == {"ok": True}
     assert envelope_sent["type"] == "tool_end"
     assert envelope_sent.get("server_data") == ({"rows": 3} if send else None)
+
+
+class _CountingInfo(MemoryBackend):
+    """Counts ``stream_info`` calls, each taking a moment (as a round trip does)."""
+
+    infos = 0
+
+    async def stream_info(self, stream_id: str, *, resume_id: str | None = None) -> Any:
+        self.infos += 1
+        await anyio.sleep(0.01)
+        return await super().stream_info(stream_id, resume_id=resume_id)
+
+
+async def test_a_mass_reconnect_asks_the_backend_once_per_stream_and_id() -> None:
+    """Clients coming back at once, resuming one stream after one id (after a load balancer's
+    reload), share one resume check: its cost grows with the streams, not the clients."""
+    backend = _CountingInfo(MemoryBroker())
+    ids = await append(backend, STREAM, 3)
+    frames: list[Any] = []
+    async with gateway(backend) as app, anyio.create_task_group() as tg:
+
+        async def client() -> None:
+            headers = [("Last-Event-ID", ids[0])]
+            async with request(app, URL, headers=headers) as response:
+                await response.next_frame()  # retry
+                frames.append(await response.next_frame())
+
+        for _ in range(20):
+            tg.start_soon(client)
+    assert [frame.id for frame in frames] == [ids[1]] * 20
+    assert backend.infos == 1

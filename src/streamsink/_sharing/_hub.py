@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 import anyio
 
 from .._exceptions import StreamsinkError
+from .._single_flight import SingleFlight
 from ..backend import RecordBatch, SharedCursor, SharedReads, StartPosition, StreamBatch
 from ._buffer import payload_bytes
 from ._lanes import Channel, Lane
@@ -35,7 +36,16 @@ class Hub:
     """The shared readers of one backend. Made by :func:`~._registry.open_shared_reader`, which
     drops it (and closes its :class:`SharedReads`) when the last reader leaves."""
 
-    __slots__ = ("_bounds", "_lanes", "_on_empty", "_readers", "_streams", "closed", "shared")
+    __slots__ = (
+        "_bounds",
+        "_lanes",
+        "_on_empty",
+        "_readers",
+        "_resolving",
+        "_streams",
+        "closed",
+        "shared",
+    )
 
     def __init__(self, shared: SharedReads, on_empty: Callable[[Hub], None]) -> None:
         self.shared = shared
@@ -45,6 +55,7 @@ class Hub:
         self._streams: dict[str, dict[str, Channel]] = {}
         self._readers = 0
         self._bounds: Counter[int] = Counter()  # readers' buffer bounds: a read takes the least
+        self._resolving: SingleFlight[tuple[str, StartPosition], SharedCursor] = SingleFlight()
         self.closed = False
 
     @property
@@ -66,7 +77,13 @@ class Hub:
         reading with the others from its first read."""
         self._readers += 1  # counted before the await: the hub must not close under the join
         try:
-            cursor = await self.shared.resolve(stream_id, start)
+            if start.kind == "newest":  # "now" is each reader's own moment
+                cursor = await self.shared.resolve(stream_id, start)
+            else:  # a fixed point: readers joining at once at it share one resolve (cursors
+                # are immutable values)
+                cursor = await self._resolving.run(
+                    (stream_id, start), lambda: self.shared.resolve(stream_id, start)
+                )
         except BaseException:
             self._readers -= 1
             if not self._readers:

@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 
 from .._exceptions import BackendUnavailableError, ConfigurationError, StreamsinkError
+from .._single_flight import SingleFlight
 from .._streams import validate_stream_id
 from ..backend import Backend
 from ._auth import authorized, cors_headers, preflight_headers, token_ok
@@ -23,7 +24,7 @@ from ._frames import FrameSource, comment_frame
 from ._options import AuthRequest, GatewayOptions
 from ._request import HTTPError, Message, Receive, Request, Scope, Send, html_response
 from ._request import plain_response as _plain
-from ._resume import ResumeError, plan_resume
+from ._resume import ResolvedResume, ResumeError, plan_resume
 from ._stream import check_run_id, fan_out_subscriber, open_source
 
 __all__ = ["SSEGateway", "default_viewer"]
@@ -67,6 +68,8 @@ class SSEGateway:
         self.options = options if options is not None else GatewayOptions()
         self.viewer: Callable[[str | None], str] | None = default_viewer
         self._subscriber = fan_out_subscriber(backend, self.options)
+        # Clients resuming one stream after one id at once (a mass reconnect) ask the backend once.
+        self._resumes: SingleFlight[tuple[str, str], ResolvedResume] = SingleFlight()
         self._responses: set[anyio.CancelScope] = set()
         self._closing = False
         self._drained: anyio.Event | None = None  # made by shutdown(), in the event loop
@@ -189,7 +192,12 @@ class SSEGateway:
             raise HTTPError(403, f"not allowed to read stream {stream_id!r}")
         try:
             source = await open_source(
-                self._subscriber, stream_id, resume, run_id=run_id, options=options
+                self._subscriber,
+                stream_id,
+                resume,
+                run_id=run_id,
+                options=options,
+                resumes=self._resumes,
             )
         except ResumeError as exc:
             raise HTTPError(400, str(exc)) from None

@@ -12,7 +12,7 @@ from .._exceptions import ConfigurationError
 from .._streams import shown
 from ..backend import Backend, InspectingBackend, StartPosition
 
-__all__ = ["Resume", "ResumeError", "plan_resume", "resolve_resume"]
+__all__ = ["ResolvedResume", "Resume", "ResumeError", "plan_resume", "resolve_resume"]
 
 #: the parameters a resume id may come in, in the order they win
 HEADER = "Last-Event-ID header"
@@ -93,9 +93,11 @@ def resume_error(resume: Resume, exc: ConfigurationError) -> ResumeError:
     )
 
 
-async def resolve_resume(
-    backend: Backend, stream_id: str, resume: Resume
-) -> tuple[StartPosition, dict[str, Any] | None]:
+ResolvedResume = tuple[StartPosition, "dict[str, Any] | None"]
+"""Where a response's reader starts, and the ``epoch`` report to send first (or None)."""
+
+
+async def resolve_resume(backend: Backend, stream_id: str, resume: Resume) -> ResolvedResume:
     """The start of the response's reader, and the ``epoch`` report to send first (or None).
 
     On a backend declaring ``Capabilities.stream_info`` the resume id is classified: a stream

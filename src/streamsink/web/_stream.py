@@ -9,12 +9,20 @@ from typing import Literal
 
 from .._exceptions import ConfigurationError, EntriesSkippedError, StreamsinkError
 from .._options import SubscriberOptions
+from .._single_flight import SingleFlight
 from .._streams import validate_stream_id
 from .._subscriber import StreamSubscriber
 from ..backend import Backend
 from ._frames import FrameSource, report_frame, retry_frame
 from ._options import GatewayOptions
-from ._resume import Resume, ResumeError, plan_resume, resolve_resume, resume_error
+from ._resume import (
+    ResolvedResume,
+    Resume,
+    ResumeError,
+    plan_resume,
+    resolve_resume,
+    resume_error,
+)
 
 __all__ = ["fan_out_subscriber", "open_source", "sse_frames"]
 
@@ -52,13 +60,21 @@ async def open_source(
     *,
     run_id: str | None,
     options: GatewayOptions,
+    resumes: SingleFlight[tuple[str, str], ResolvedResume] | None = None,
 ) -> FrameSource:
     """A :class:`FrameSource` already entered (its reader open): close it with ``__aexit__``.
+    ``resumes`` shares the backend's answer among concurrent resumes of one stream after one id.
 
     :raises ResumeError: the backend refuses the resume id.
     :raises StreamsinkError: the backend cannot be reached, or the subscriber is closed.
     """
-    start, epoch = await resolve_resume(subscriber.backend, stream_id, resume)
+    backend = subscriber.backend
+    if resumes is None or resume.entry_id is None:
+        start, epoch = await resolve_resume(backend, stream_id, resume)
+    else:
+        start, epoch = await resumes.run(
+            (stream_id, resume.entry_id), lambda: resolve_resume(backend, stream_id, resume)
+        )
     first = [] if options.retry_ms is None else [retry_frame(options.retry_ms)]
     if epoch is not None:
         first.append(report_frame("epoch", epoch))
