@@ -105,6 +105,14 @@ class LaneConnection:
             self._scope = scope
             try:
                 result = await roundtrip()
+            except Exception:
+                if self._closed:
+                    # Closing dropped the connection under the read: redis-py may then fail
+                    # in its own ways (a writer already gone), which mean only that.
+                    raise BackendClosedError(
+                        "the shared read connection was closed during a read"
+                    ) from None
+                raise
             finally:
                 self._scope = None
                 self._sent = False
