@@ -12,7 +12,7 @@ import attrs
 import redis.asyncio as aioredis
 import redis.exceptions as rex
 from anyio.abc import AsyncResource
-from redis.asyncio.connection import ConnectionPool, SSLConnection
+from redis.asyncio.connection import ConnectionPool
 
 from streamsink import BackendClosedError, ConfigurationError, validate_stream_id
 from streamsink.backend import (
@@ -26,7 +26,7 @@ from streamsink.backend import (
 from streamsink.backend.redis_ids import id_time
 
 from . import _wire as wire
-from ._connection import build_pool, execute, fake_pool, is_fake_pool, raw_client
+from ._connection import build_pool, describe_pool, execute, fake_pool, is_fake_pool, raw_client
 from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
 from ._handle import Context, Handle
@@ -165,7 +165,7 @@ class RedisBackend(AsyncResource):
         return cls(
             pool,
             options=options,
-            description=_describe_pool(pool),
+            description=describe_pool(pool),
             owns_pool=False,
             capabilities=FAKEREDIS_CAPABILITIES if fake else REDIS_CAPABILITIES,
             grace=kwargs.get("socket_timeout"),
@@ -388,14 +388,3 @@ def _require_asyncio(scheme: str) -> None:
         raise ConfigurationError(
             f"{scheme}:// runs on asyncio only (redis.asyncio); use memory:// under trio"
         ) from None
-
-
-def _describe_pool(pool: ConnectionPool) -> str:
-    kwargs: dict[str, Any] = pool.connection_kwargs
-    db = kwargs.get("db", 0)
-    if is_fake_pool(pool):
-        return "fakeredis://(caller-owned client)"
-    if kwargs.get("path"):
-        return f"unix://{kwargs['path']}?db={db}"
-    scheme = "rediss" if issubclass(pool.connection_class, SSLConnection) else "redis"
-    return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"

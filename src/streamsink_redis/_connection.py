@@ -33,6 +33,7 @@ __all__ = [
     "execute",
     "fake_pool",
     "fake_server",
+    "describe_pool",
     "is_fake_pool",
     "raw_client",
 ]
@@ -325,3 +326,15 @@ class DedicatedConnection:
         if conn is not None:
             with anyio.CancelScope(shield=True):
                 await conn.disconnect(nowait=True)
+
+
+def describe_pool(pool: ConnectionPool) -> str:
+    """What a caller-owned pool connects to, password-free (a backend's description)."""
+    kwargs: dict[str, Any] = pool.connection_kwargs
+    db = kwargs.get("db", 0)
+    if is_fake_pool(pool):
+        return "fakeredis://(caller-owned client)"
+    if kwargs.get("path"):
+        return f"unix://{kwargs['path']}?db={db}"
+    scheme = "rediss" if issubclass(pool.connection_class, SSLConnection) else "redis"
+    return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"

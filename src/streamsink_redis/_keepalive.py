@@ -45,6 +45,7 @@ from ._connection import execute
 from ._deletion import DeletionWatch
 from ._errors import is_driver_error, map_redis_errors
 from ._handle import Context
+from ._keepalive_scripts import FORGET_STREAM, JOIN, LEAVE, REFRESH
 from ._positions import Script
 
 __all__ = ["DEFAULT_GRACE", "Bookkeeping", "KeepAlive", "forget_stream"]
@@ -61,150 +62,18 @@ MIN_PERIOD: Final = 0.01
 RETRY_AFTER: Final = 1.0
 """Longest wait (seconds) before a failed refresh is tried again (a quarter period if shorter)."""
 
-# A registry entry is a JSON array of stream ids, as pulse keeps its arrays.
-_MEMBERS_LUA = r"""
-local function members_add(hash, consumer, stream)
-  local streams = rmap_values(redis.call('HGET', hash, consumer))
-  for _, present in ipairs(streams) do
-    if present == stream then return end
-  end
-  streams[#streams + 1] = stream
-  redis.call('HSET', hash, consumer, cjson.encode(streams))
-end
--- How many streams still list the consumer once `stream` is removed.
-local function members_remove(hash, consumer, stream)
-  local remaining = {}
-  for _, present in ipairs(rmap_values(redis.call('HGET', hash, consumer))) do
-    if present ~= stream then remaining[#remaining + 1] = present end
-  end
-  if #remaining == 0 then
-    redis.call('HDEL', hash, consumer)
-  else
-    redis.call('HSET', hash, consumer, cjson.encode(remaining))
-  end
-  return #remaining
-end
-"""
-
-_PRELUDE = rmap.RMAP_LUA + _MEMBERS_LUA
-
-# Every script: KEYS = stream, keep-alive hash, consumers hash, registry hash;
-# ARGV = group, consumer, now (unix ns), keep-alive channel, consumers channel, stream id.
-_JOIN = Script(
-    _PRELUDE
-    + r"""
--- Before the consumer exists (its first read creates it): a pulse sweep must never find it in
--- the group without a keep-alive (pulse creates its own consumers first, a small race).
-members_add(KEYS[4], ARGV[2], ARGV[6])
-rmap_append_unique(KEYS[3], ARGV[5], ARGV[1], ARGV[2])
-rmap_set(KEYS[2], ARGV[4], ARGV[2], ARGV[3])
-return 1
-"""
-)
-_REFRESH = Script(
-    _PRELUDE
-    + r"""
--- {rejoined, listed}: rejoined = 1 when the keep-alive entry was gone (pulse deletes it with a
--- stale consumer) and the consumer re-registered; listed = 1 / 0 whether the group lists the
--- consumer, -1 when the group is gone.
-local rejoined = 0
-if not rmap_set(KEYS[2], ARGV[4], ARGV[2], ARGV[3]) then
-  members_add(KEYS[4], ARGV[2], ARGV[6])
-  rmap_append_unique(KEYS[3], ARGV[5], ARGV[1], ARGV[2])
-  rejoined = 1
-end
-local listed = -1
-local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[1], ARGV[1])
-if type(consumers) == 'table' and consumers.err == nil then
-  listed = 0
-  for _, info in ipairs(consumers) do
-    for i = 1, #info, 2 do
-      if info[i] == 'name' and info[i + 1] == ARGV[2] then listed = 1 end
-    end
-  end
-end
-return {rejoined, listed}
-"""
-)
-_LEAVE = Script(
-    _PRELUDE
-    + r"""
--- 0: the consumer still holds entries, so it stays (keep-alive written once more); 1: it was
--- deleted from the group (if the group still exists) and its entries removed.
-local held = redis.pcall('XPENDING', KEYS[1], ARGV[1], '-', '+', 1, ARGV[2])
-local grouped = type(held) == 'table' and held.err == nil
-if grouped and #held > 0 then
-  rmap_set(KEYS[2], ARGV[4], ARGV[2], ARGV[3])
-  return 0
-end
-if grouped then redis.call('XGROUP', 'DELCONSUMER', KEYS[1], ARGV[1], ARGV[2]) end
-rmap_remove(KEYS[3], ARGV[5], ARGV[1], ARGV[2])
-if members_remove(KEYS[4], ARGV[2], ARGV[6]) == 0 then
-  rmap_delete(KEYS[2], ARGV[4], ARGV[2])
-end
-rmap_drop_if_unused(KEYS[2], ARGV[4])
-rmap_drop_if_unused(KEYS[3], ARGV[5])
-return 1
-"""
-)
-
-
-_FORGET_STREAM = Script(
-    _PRELUDE
-    + r"""
--- KEYS: stream, its consumers hash; ARGV: stream id, consumers channel. Before the stream is
--- deleted: the streamsink consumers of each of its groups leave the group's registry (and its
--- keep-alive map when no other stream lists them), and the consumers map goes (pulse's destroy
--- tombstone instead while a replica follows it). pulse's own keep-alive entries stay, as pulse's
--- Destroy leaves them.
-local groups = redis.pcall('XINFO', 'GROUPS', KEYS[1])
-if type(groups) ~= 'table' or groups.err ~= nil then groups = {} end
-for _, info in ipairs(groups) do
-  local group
-  for i = 1, #info, 2 do
-    if info[i] == 'name' then group = info[i + 1] end
-  end
-  local registry = 'streamsink:sink:' .. group .. ':consumers'
-  local hash = 'map:sink:' .. group .. ':keepalive:content'
-  local chan = 'map:sink:' .. group .. ':keepalive:updates'
-  for _, consumer in ipairs(redis.call('XINFO', 'CONSUMERS', KEYS[1], group)) do
-    local name
-    for i = 1, #consumer, 2 do
-      if consumer[i] == 'name' then name = consumer[i + 1] end
-    end
-    if redis.call('HEXISTS', registry, name) == 1
-        and members_remove(registry, name, ARGV[1]) == 0 then
-      rmap_delete(hash, chan, name)
-    end
-  end
-  rmap_drop_if_unused(hash, chan)
-end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  if redis.call('PUBSUB', 'NUMSUB', ARGV[2])[2] == 0 then
-    redis.call('DEL', KEYS[2])
-  else
-    local rev = redis.call('HINCRBY', KEYS[2], '=rev', 1)
-    redis.call('DEL', KEYS[2])
-    redis.call('HSET', KEYS[2], '=rev', rev, '=kind', 'destroy')
-    redis.call('PUBLISH', ARGV[2], 'destroy:' .. tostring(rev))
-  end
-end
-return 1
-"""
-)
-
 
 async def forget_stream(ctx: Context, stream_key: str, stream_id: str) -> None:
     """Before a stream is destroyed: remove its streamsink consumers' keep-alive bookkeeping and
-    its consumers map (see ``_FORGET_STREAM``). Best effort: failures are logged, not raised."""
+    its consumers map (see ``FORGET_STREAM``). Best effort: failures are logged, not raised."""
     keys = [stream_key, rmap.content(consumers_map(stream_id))]
     args = [stream_id, rmap.channel(consumers_map(stream_id))]
     try:
         with map_redis_errors("admin", ctx.where):
             try:
-                await execute(ctx.client, *_FORGET_STREAM.evalsha(keys, args))
+                await execute(ctx.client, *FORGET_STREAM.evalsha(keys, args))
             except rex.NoScriptError:
-                await execute(ctx.client, *_FORGET_STREAM.eval(keys, args))
+                await execute(ctx.client, *FORGET_STREAM.eval(keys, args))
     except StreamsinkError as exc:
         _log.warning("keep-alive bookkeeping of %r not removed: %s", stream_id, exc)
 
@@ -326,7 +195,7 @@ class KeepAlive:
         """
         self._written_at = time.monotonic()
         try:
-            await self._run(_JOIN)
+            await self._run(JOIN)
         except BackendUnavailableError as exc:
             if "out of memory" not in str(exc):
                 raise
@@ -346,7 +215,7 @@ class KeepAlive:
 
         :raises StreamsinkError: the script failed (the caller logs it: cleanup is best effort).
         """
-        return bool(await self._run(_LEAVE))
+        return bool(await self._run(LEAVE))
 
     async def refresh_if_due(self) -> None:
         """:meth:`refresh` if it is due; never raises a backend error (a failed refresh is
@@ -372,7 +241,7 @@ class KeepAlive:
             await self.join()
             return
         self._written_at = time.monotonic()  # before the await: concurrent calls skip it
-        rejoined, listed = await self._run(_REFRESH)
+        rejoined, listed = await self._run(REFRESH)
         if int(rejoined):
             self._watch.noticed(
                 "its keep-alive entry was gone, as a pulse sink's stale-consumer sweep leaves it"
