@@ -125,6 +125,20 @@ class Harness:
             raise AssertionError(f"subscription ended after {len(items)} of {count} items")
         return items
 
+    async def first_of(self, *subscriptions: AsyncIterator[T]) -> T:
+        """The first item any of ``subscriptions`` hands out (the others stop waiting), failing
+        if none comes within the timeout."""
+        got: list[T] = []
+        async with anyio.create_task_group() as tg:
+
+            async def wait_on(subscription: AsyncIterator[T]) -> None:
+                got.extend(await self.take(subscription, 1))
+                tg.cancel_scope.cancel()
+
+            for subscription in subscriptions:
+                tg.start_soon(wait_on, subscription)
+        return got[0]
+
     async def nothing_within(self, subscription: AsyncIterator[Any], seconds: float) -> None:
         """Assert that nothing arrives for ``seconds``."""
         with anyio.move_on_after(seconds):

@@ -7,7 +7,6 @@ from typing import Any
 
 import anyio
 
-from ..._consuming import Delivery
 from ..._deadletter import decode_dead_letter
 from ..._drain import DrainOptions, decode_drain_copy
 from ..._events import StreamEvent
@@ -116,16 +115,7 @@ async def drain_redelivers_and_dead_letters(h: Harness) -> None:
         (held,) = await h.take(first, 1)
         assert held.delivery_count == 1 and _origin(held.event) == sent[1:], held
         async with h.subscriber(backend, **options).subscribe_drain_manual(drain) as second:
-            got: list[Delivery] = []
-
-            async def wait_on(sub: Any) -> None:
-                got.extend(await h.take(sub, 1))
-                tg.cancel_scope.cancel()
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(wait_on, first)
-                tg.start_soon(wait_on, second)
-            (again,) = got
+            again = await h.first_of(first, second)
             assert again.entry_id == held.entry_id and again.delivery_count == 2, again
             assert _origin(again.event) == sent[1:], again
             await again.nack()

@@ -3,11 +3,6 @@ gets its own pending entries first."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import anyio
-
-from ..._consuming import Delivery
 from ...backend import StartPosition
 from .._harness import Harness
 from ._registry import check
@@ -28,16 +23,7 @@ async def unacked_entries_are_redelivered(h: Harness) -> None:
         assert held.delivery_count == 1
         second_subscriber = h.subscriber(backend, group=group, start=StartPosition.newest())
         async with second_subscriber.subscribe_manual(stream) as second:
-            got: list[Delivery] = []
-
-            async def wait_on(sub: Any) -> None:
-                got.extend(await h.take(sub, 1))
-                tg.cancel_scope.cancel()
-
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(wait_on, first)
-                tg.start_soon(wait_on, second)
-            (again,) = got
+            again = await h.first_of(first, second)
             assert (again.entry_id, again.delivery_count) == (sent.entry_id, 2)
             await again.ack()
 
