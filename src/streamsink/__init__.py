@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._blocking import BlockingSink
 from ._consuming import Delivery, Subscription, SubscriptionStatistics
 from ._deadletter import DeadLetter, decode_dead_letter, encode_dead_letter
 from ._drain import DrainCopy, DrainOptions, decode_drain_copy
@@ -70,6 +71,7 @@ __all__ = [
     "StreamSink",
     "SinkOptions",
     "PublishedEvent",
+    "BlockingSink",
     "default_stream_id",
     "event_topic",
     "validate_stream_id",
