@@ -46,6 +46,7 @@ from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
 from ._topics import event_topic
+from ._worker import Worker
 from .backend import Capabilities, Gap, StartPosition
 from .hookspecs import hookimpl
 
@@ -94,6 +95,7 @@ __all__ = [
     "DrainOptions",
     "DrainSubscription",
     "DrainCopy",
+    "Worker",
     "decode_drain_copy",
     # wiring
     "RuntimeStreams",

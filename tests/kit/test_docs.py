@@ -50,7 +50,7 @@ def _run(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("doc", ["testing.md"])
+@pytest.mark.parametrize("doc", ["testing.md", "workers.md"])
 def test_examples_print_what_the_docs_say(doc: str, tmp_path: Path) -> None:
     """Each python block followed by "prints" runs and prints exactly the text block after it."""
     examples = printing_examples((DOCS / doc).read_text())
