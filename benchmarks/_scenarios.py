@@ -9,6 +9,7 @@ from typing import Literal
 
 from . import _faststream as fs
 from . import _raw_memory as raw_memory
+from . import _raw_nats as raw_nats
 from . import _raw_redis as raw_redis
 from . import _streamsink as ss
 from ._env import Env
@@ -32,7 +33,7 @@ WORK: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Scenario:
-    backend: str  # redis | memory | fakeredis
+    backend: str  # redis | nats | memory | fakeredis
     system: str  # raw | streamsink | faststream
     work: str  # a key of WORK
     how: str  # what exactly runs
@@ -70,6 +71,23 @@ def _raw_redis(backend: str) -> list[Scenario]:
     return _bound(backend, rows, "raw")
 
 
+def _raw_nats() -> list[Scenario]:
+    rows = [
+        ("send-seq", "awaited JetStream publish", raw_nats.send_seq),
+        ("send-64", "64 tasks, each awaited publish (one connection)", raw_nats.send_concurrent),
+        ("send-batch", "100 x publish_async, then await the 100 acks", raw_nats.send_batch),
+        ("consume", "durable pull consumer: fetch(100) + orjson.loads + ack() each",
+         raw_nats.consume),
+        ("latency", "awaited publish -> pull consumer fetch(100), ack each", raw_nats.latency),
+    ]  # fmt: skip
+    return _bound("nats", rows, "raw")
+
+
+# The NATS rows: the sends, the group consumer and latency, each beside a raw nats-py run of
+# the same work (manual mode has no raw NATS baseline here).
+_NATS_WORK = ("send-seq", "send-64", "send-batch", "consume", "latency")
+
+
 def _streamsink(backend: str) -> list[Scenario]:
     rows = [
         ("send-seq", "await sink.send(event)", ss.send_seq),
@@ -82,6 +100,8 @@ def _streamsink(backend: str) -> list[Scenario]:
     ]  # fmt: skip
     if backend == "memory":
         rows.append(("e2e", "sink.send task -> auto-mode subscription", ss.e2e))
+    if backend == "nats":
+        rows = [row for row in rows if row[0] in _NATS_WORK]
     return _bound(backend, rows, "streamsink")
 
 
@@ -108,16 +128,21 @@ def _faststream() -> list[Scenario]:
     return [Scenario("redis", "faststream", work, how, fn) for work, how, fn in rows]
 
 
-def catalogue(*, faststream: bool = True, fakeredis: bool = True) -> list[Scenario]:
+def catalogue(
+    *, faststream: bool = True, fakeredis: bool = True, nats: bool = True
+) -> list[Scenario]:
     """Every scenario, in the order a pass runs them: per backend and work item, the raw
-    baseline, streamsink and FastStream back to back, so the sides of a ratio run seconds apart."""
+    baseline, streamsink and FastStream back to back, so the sides of a ratio run seconds apart.
+    ``nats``: the NATS JetStream rows (streamsink-nats), which need a nats-server."""
     scenarios = [*_raw_redis("redis"), *_streamsink("redis")]
     if faststream:
         scenarios += _faststream()
+    if nats:
+        scenarios += [*_raw_nats(), *_streamsink("nats")]
     scenarios += [*_raw_memory(), *_streamsink("memory")]
     if fakeredis:
         scenarios += [*_raw_redis("fakeredis"), *_streamsink("fakeredis")]
-    backends = ["redis", "memory", "fakeredis"]
+    backends = ["redis", "nats", "memory", "fakeredis"]
     works = list(WORK)
     systems = ["raw", "streamsink", "faststream"]
     return sorted(
