@@ -34,11 +34,13 @@ from streamsink.backend import (
     BackendURL,
     Entry,
     StartPosition,
+    StreamInfo,
 )
 from streamsink.lowlevel import running_loop
 
 from ._append import NAME_HEADER, TOPIC_HEADER, append
 from ._errors import translated
+from ._inspect import stream_info
 from ._names import MAX_NAME, encode
 from ._options import NatsOptions
 
@@ -56,7 +58,8 @@ CAPABILITIES = Capabilities(
     destroy_ends_subscriptions=True,
     trio=False,  # nats-py runs on asyncio only
     persistent=True,  # file storage (the default)
-    reports_gaps=False,
+    reports_gaps=False,  # readers do report them; groups cannot tell a peer's read from a loss
+    stream_info=True,  # JetStream's stream state: first and last sequence
 )
 
 
@@ -244,6 +247,18 @@ class NatsBackend:
         """
         self.check_open()
         return await append(self, entries)
+
+    async def stream_info(
+        self, stream_id: str, *, resume_id: str | None = None
+    ) -> StreamInfo | None:
+        """The stream now, from JetStream's stream state (one request); None when it does not
+        exist. With ``resume_id`` (a stream sequence), ``resume`` says where it stands.
+
+        :raises ConfigurationError: ``resume_id`` is not a stream sequence.
+        :raises BackendUnavailableError: the server cannot be reached.
+        """
+        self.check_open()
+        return await stream_info(self, stream_id, resume_id)
 
     async def destroy(self, stream_id: str) -> None:
         """Delete the JetStream stream, its entries and groups; a missing stream is fine.
