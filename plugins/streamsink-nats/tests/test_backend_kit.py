@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import attrs
 import pytest
 import streamsink
 from streamsink import StartPosition, StreamEvent
@@ -88,31 +87,6 @@ async def test_spi(check: Any, open_backend: Any) -> None:
     result = await run_spi_check(check, open_backend, CAPABILITIES, lose_group=lose_group)
     if result.skipped:
         pytest.skip(result.skipped)
-
-
-# Readers report entries trimmed before they read them exactly (stream sequences have no holes);
-# a group member cannot tell entries another member read from entries trimmed unread, so the
-# backend does not declare reports_gaps. Rule 16's checks run here for readers alone.
-_READERS_REPORT_GAPS = attrs.evolve(CAPABILITIES, consumer_groups=False, reports_gaps=True)
-_READER_GAP_CHECKS = [
-    check
-    for check in conformance_checks()
-    if check.missing(CAPABILITIES) == ["reports_gaps"] and not check.missing(_READERS_REPORT_GAPS)
-]
-
-
-def test_the_reader_gap_checks_are_found() -> None:
-    assert {str(check) for check in _READER_GAP_CHECKS} >= {
-        "readers_report_entries_trimmed_unread",
-        "resuming_from_a_trimmed_id_is_reported",
-        "keeping_up_with_a_trimmed_stream_reports_nothing",
-    }
-
-
-@pytest.mark.parametrize("check", _READER_GAP_CHECKS, ids=str)
-async def test_readers_report_gaps(check: Any, open_backend: Any) -> None:
-    result = await run_check(check, open_backend, _READERS_REPORT_GAPS)
-    assert not result.skipped, result.skipped
 
 
 async def test_a_consumer_rides_out_an_outage(open_backend: Any) -> None:

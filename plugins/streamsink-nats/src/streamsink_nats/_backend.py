@@ -58,7 +58,7 @@ CAPABILITIES = Capabilities(
     destroy_ends_subscriptions=True,
     trio=False,  # nats-py runs on asyncio only
     persistent=True,  # file storage (the default)
-    reports_gaps=False,  # readers do report them; groups cannot tell a peer's read from a loss
+    reports_gaps=True,  # sequences have no holes; groups compare consumer and stream sequences
     stream_info=True,  # JetStream's stream state: first and last sequence
 )
 

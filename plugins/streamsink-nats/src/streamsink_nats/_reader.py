@@ -129,8 +129,17 @@ class NatsReader(Handle):
         records = [record_of(msg, 1) for msg in msgs]
         if not records:
             return records
-        expected, self._next_seq = self._next_seq, int(records[-1].entry_id) + 1
-        first = int(records[0].entry_id)
+        seqs = [int(record.entry_id) for record in records]
+        for index in range(1, len(seqs)):
+            if seqs[index] != seqs[index - 1] + 1:
+                # Trimmed while this batch was delivered: a batch reports a loss before its
+                # first record only, so end it here; the next read starts a consumer at the
+                # cursor and finds the loss first.
+                records, seqs = records[:index], seqs[:index]
+                self._dirty = True
+                break
+        expected, self._next_seq = self._next_seq, seqs[-1] + 1
+        first = seqs[0]
         if expected is None or first <= expected:  # started at a time: nothing to compare
             return records
         gap = Gap(
