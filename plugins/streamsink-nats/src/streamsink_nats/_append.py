@@ -81,18 +81,21 @@ async def _pipelined(backend: NatsBackend, entries: Sequence[Entry]) -> list[str
     timeout = backend.options.request_timeout
     futures: list[asyncio.Future[Any]] = []
     ids: list[str | None] = []
+    # Subject and stream name of each stream once per batch: encoding the id costs per call.
+    names = {
+        stream_id: (backend.subject(stream_id), backend.stream_name(stream_id))
+        for stream_id in {entry.stream_id for entry in entries}
+    }
     try:
         with translated("append", backend.description):
             # Publishing only buffers, unless nats-py's 4,000 publishes in flight are reached:
             # then it waits for acknowledgements, ``request_timeout`` per 4,000 allowed.
             with anyio.fail_after(timeout * (1 + len(entries) // 4000)):
                 for entry in entries:
+                    subject, stream = names[entry.stream_id]
                     futures.append(
                         await js.publish_async(
-                            backend.subject(entry.stream_id),
-                            entry.payload,
-                            stream=backend.stream_name(entry.stream_id),
-                            headers=_headers(entry),
+                            subject, entry.payload, stream=stream, headers=_headers(entry)
                         )
                     )
             for future in futures:
