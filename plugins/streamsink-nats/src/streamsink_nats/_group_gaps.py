@@ -7,8 +7,10 @@ two first deliveries this consumer got, (d0, s0) and (d, s), the group got ``d -
 deliveries, so at most that many of the ``s - s0 - 1`` entries between were read by anyone:
 the other ``(s - s0) - (d - d0)``, when positive, were trimmed unread (plus one for each
 redelivery this consumer got in between: those were no first delivery of anyone). That is
-never a false report; it can miss or undercount a loss when deliveries this consumer did not
-see (another member's) fall in between, and then the count is reported as unknown.
+never a false report (unless the group was deleted and made again between two reads of this
+consumer, which restarts the consumer sequences unseen); it can miss or undercount a loss when
+deliveries this consumer did not see (another member's) fall in between, and then the count is
+reported as unknown.
 """
 
 from __future__ import annotations

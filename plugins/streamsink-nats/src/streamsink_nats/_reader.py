@@ -3,10 +3,10 @@
 The reader keeps its own cursor (the next stream sequence). Sequences have no holes (entries are
 only ever trimmed from the front), so a read whose first entry is past the cursor has found
 entries trimmed before it read them: it returns a ``RecordBatch`` naming them (a ``Gap``).
-A read that does not finish
-normally (cancelled, woken, failed) may have left messages on their way to its dropped inbox,
-and a consumer without acks never sends them again: the next read then replaces the consumer
-by one starting at the cursor, so nothing is skipped or read twice.
+
+A read that does not finish normally (cancelled, woken, failed) may have left messages on their
+way to its dropped inbox, and a consumer without acks never sends them again: the next read then
+replaces the consumer by one starting at the cursor, so nothing is skipped or read twice.
 """
 
 from __future__ import annotations
