@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -9,7 +10,6 @@ from typing import Literal
 
 from . import _faststream as fs
 from . import _raw_memory as raw_memory
-from . import _raw_nats as raw_nats
 from . import _raw_redis as raw_redis
 from . import _streamsink as ss
 from ._env import Env
@@ -72,6 +72,8 @@ def _raw_redis(backend: str) -> list[Scenario]:
 
 
 def _raw_nats() -> list[Scenario]:
+    from . import _raw_nats as raw_nats  # nats-py: only when the NATS rows are asked for
+
     rows = [
         ("send-seq", "awaited JetStream publish", raw_nats.send_seq),
         ("send-64", "64 tasks, each awaited publish (one connection)", raw_nats.send_concurrent),
@@ -129,11 +131,14 @@ def _faststream() -> list[Scenario]:
 
 
 def catalogue(
-    *, faststream: bool = True, fakeredis: bool = True, nats: bool = True
+    *, faststream: bool = True, fakeredis: bool = True, nats: bool | None = None
 ) -> list[Scenario]:
     """Every scenario, in the order a pass runs them: per backend and work item, the raw
     baseline, streamsink and FastStream back to back, so the sides of a ratio run seconds apart.
-    ``nats``: the NATS JetStream rows (streamsink-nats), which need a nats-server."""
+    ``nats``: the NATS JetStream rows (streamsink-nats, which need a nats-server); by default
+    when nats-py is installed."""
+    if nats is None:
+        nats = importlib.util.find_spec("nats") is not None
     scenarios = [*_raw_redis("redis"), *_streamsink("redis")]
     if faststream:
         scenarios += _faststream()
