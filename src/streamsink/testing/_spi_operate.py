@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import cast
 
 from .._exceptions import ConfigurationError
-from ..backend import OperableBackend, RecordBatch, StartPosition, TrimBound
+from ..backend import GroupInfo, OperableBackend, RecordBatch, StartPosition, TrimBound
 from ._spi import SpiHarness, ids, raises, spi_check
 
 __all__: list[str] = []
@@ -17,6 +17,12 @@ _OPS = ("consumer_groups", "stream_info", "operations")
 
 async def _operable(h: SpiHarness) -> OperableBackend:
     return cast(OperableBackend, await h.backend())
+
+
+async def _only_group(backend: OperableBackend, stream: str) -> GroupInfo:
+    groups = await backend.list_groups(stream)
+    assert groups is not None and len(groups) == 1, f"list_groups({stream!r}) = {groups!r}"
+    return groups[0]
 
 
 @spi_check(
@@ -42,12 +48,10 @@ async def operations_list_streams_groups_consumers_and_pending(h: SpiHarness) ->
     assert await backend.list_groups(never) is None, "list_groups of a missing stream"
     assert await backend.list_groups(stream) == [], "groups on a stream nobody subscribed to"
     a, b = await h.consumers(backend, stream, "a", "b")
-    group = (await backend.list_groups(stream) or [None])[0]
-    assert group is not None, "list_groups is empty after a group was created"
+    await _only_group(backend, stream)  # the group exists before anything is read
     assert ids(await a.read_new(2, 0)) == sent[:2]
     assert ids(await b.read_new(2, 0)) == sent[2:]
-    (info,) = await backend.list_groups(stream) or [None]
-    assert info is not None
+    info = await _only_group(backend, stream)
     got = (info.consumers, info.pending, info.last_delivered_id, info.lag)
     assert got[:3] == (2, 3, sent[2]) and info.lag in (0, None), f"group after 3 reads: {info}"
     assert info.idle is not None and 0 <= info.idle < 60, f"group idle after reads: {info}"
@@ -91,9 +95,7 @@ async def delete_idle_consumer_never_drops_one_holding_entries(h: SpiHarness) ->
     # empty one may not); acknowledged, the consumer holds nothing.
     assert ids(await idler.read_new(1, 0)) == sent[1:]
     await idler.ack(sent[1:])
-    (info,) = await backend.list_groups(stream) or [None]
-    assert info is not None
-    group = info.name
+    group = (await _only_group(backend, stream)).name
     deleted = await backend.delete_idle_consumer(stream, group, "holder", min_idle=0)
     assert not deleted, "deleted a consumer that holds an entry"
     deleted = await backend.delete_idle_consumer(stream, group, "idler", min_idle=3600)
