@@ -257,10 +257,13 @@ async def run_trim(
     """Trim a stream exactly to ``bound``; print how many entries went and how many are left."""
     async with opened(target) as plain:
         backend = operable(plain, "trim streams")
-        await stream_or_fail(backend, stream_id)
+        # Trimmed first: a bad id in the bound is the error to report, whether or not the
+        # stream exists (a missing one trims nothing, then fails here).
         removed = await backend.trim_stream(stream_id, bound)
         info = await backend.stream_info(stream_id)
-        left = 0 if info is None else info.length
+        if info is None:
+            raise CommandError(f"unknown stream {stream_id!r} on {backend.description}")
+        left = info.length
         if json:
             write_json(out, {"stream": stream_id, "removed": removed, "length": left})
         else:

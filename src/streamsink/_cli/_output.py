@@ -92,7 +92,10 @@ class RichOutput:
 
         table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
         for header, flush_right in zip(headers, right, strict=True):
-            table.add_column(header.upper(), justify="right" if flush_right else "left")
+            # fold, not ellipsis: an id cut short is no id to copy into the next command
+            table.add_column(
+                header.upper(), justify="right" if flush_right else "left", overflow="fold"
+            )
         for row in rows:
             table.add_row(*(Text(cell) for cell in row))
         try:
