@@ -145,6 +145,12 @@ async def test_groups_pending_and_consumers_show_who_holds_what(backend: Operabl
 
         listed = json_rows(await run(run_consumers, backend, stream, "workers", json=True))
         assert [(c["consumer"], c["pending"]) for c in listed] == [("busy", 2), ("done", 0)]
+
+        await busy.nack(ids[:1])  # due for redelivery now: no idle time to show
+        (nacked, _) = json_rows(await run(run_pending, backend, stream, "workers", json=True))
+        assert (nacked["entry_id"], nacked["idle"], nacked["since"]) == (ids[0], None, None)
+        table = await run(run_pending, backend, stream, "workers", limit=1)
+        assert "due now" in table.splitlines()[1]
     finally:
         await busy.aclose()
         await done.aclose()

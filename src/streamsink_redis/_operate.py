@@ -24,6 +24,7 @@ from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
 from ._connection import execute
+from ._consumer import NACK_IDLE_MS
 from ._errors import map_redis_errors
 from ._handle import Context
 from ._operate_scripts import DELETE_IDLE_CONSUMER, DELETED
@@ -163,7 +164,8 @@ class RedisOperations:
             PendingInfo(
                 entry_id=wire.text(entry_id),
                 consumer=wire.text(owner),
-                idle=int(idle) / 1000,
+                # a nack sets a ten-year idle time: due now, as the SPI spells it
+                idle=math.inf if int(idle) >= NACK_IDLE_MS else int(idle) / 1000,
                 deliveries=int(deliveries),
             )
             for entry_id, owner, idle, deliveries in rows
