@@ -74,8 +74,8 @@ _SPI_MODULES = tuple(
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
     destroying and lost groups, shared reads, then what a backend may declare (grace at open,
-    entry times, terminate, stream info, operations, pending summaries). Names are unique and stable (use
-    them as test ids)."""
+    entry times, terminate, stream info, operations, pending summaries). Names are unique and
+    stable (use them as test ids)."""
     return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 
