@@ -61,7 +61,7 @@ def operable(backend: Backend, what: str) -> OperableBackend:
     :raises CommandError: it does not declare ``Capabilities.operations`` (and ``stream_info``).
     """
     capabilities = backend.capabilities
-    if not (getattr(capabilities, "operations", False) and capabilities.stream_info):
+    if not (capabilities.operations and capabilities.stream_info):
         raise CommandError(
             f"backend {backend.description} cannot {what} "
             "(it does not declare Capabilities.operations)"
