@@ -55,8 +55,8 @@ def _int(least: int) -> Callable[[str], int]:
 def add_ops_commands(commands: Any, url_help: str) -> None:
     """Add the operator commands to the ``streamsink`` subparsers."""
 
-    def command(name: str, help_text: str) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
+    def command(name: str, help_text: str, **extra: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text, **extra)
         parser.add_argument("--url", default=None, help=url_help)
         parser.add_argument("--json", action="store_true", help=_JSON_HELP)
         return parser
@@ -89,8 +89,15 @@ def add_ops_commands(commands: Any, url_help: str) -> None:
         "dlq",
         "dead letters: dlq STREAM lists them; dlq show STREAM ID; dlq replay STREAM [ID...]; "
         "dlq purge STREAM [--through ID]",
+        usage="streamsink dlq [list | show | replay | purge] STREAM [ID ...] [options]",
     )
-    dlq.add_argument("words", nargs="+", metavar="[ACTION] STREAM [ID]")
+    dlq.add_argument(
+        "words",
+        nargs="+",
+        metavar="ARG",
+        help="[ACTION] STREAM [ID ...]: ACTION is list (default), show (one letter ID), replay "
+        "(the letter IDs given, default all) or purge; STREAM is the stream or its :dlq",
+    )
     dlq.add_argument(
         "--dlq-stream", default=None, metavar="NAME", help="the dead-letter stream (STREAM:dlq)"
     )
