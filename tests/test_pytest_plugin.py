@@ -79,9 +79,8 @@ def _pytest(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_fixtures_work_in_an_application_suite(tmp_path: Path) -> None:
-    # Named explicitly (-p) as well, so the test also runs from a tree whose installed metadata
-    # predates the entry point; the next test checks the entry point itself.
-    result = _pytest(tmp_path, "-p", "streamsink.testing.pytest_plugin")
+    # Found through the pytest11 entry point alone, as in an application's environment.
+    result = _pytest(tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 passed" in result.stdout
 
