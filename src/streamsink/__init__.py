@@ -42,6 +42,7 @@ from ._options import DEFAULT_GROUP, SubscriberOptions, default_dead_letter_stre
 from ._plugins import get_plugin_manager, get_registry, open_backend
 from ._registry import BackendRegistry
 from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
+from ._runtime_statistics import RuntimeStatistics, SinkStatistics
 from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
@@ -83,6 +84,8 @@ __all__ = [
     "SubscriberOptions",
     "Subscription",
     "SubscriptionStatistics",
+    "RuntimeStatistics",
+    "SinkStatistics",
     "Delivery",
     "StartPosition",
     "Gap",
