@@ -38,6 +38,12 @@ from ._exceptions import (
     StreamsinkError,
     SubscriptionError,
 )
+from ._instrument import (
+    ProcessObservation,
+    SendObservation,
+    SinkInstrument,
+    SubscriberInstrument,
+)
 from ._options import DEFAULT_GROUP, SubscriberOptions, default_dead_letter_stream
 from ._plugins import get_plugin_manager, get_registry, open_backend
 from ._registry import BackendRegistry
@@ -73,6 +79,8 @@ __all__ = [
     "StreamSink",
     "SinkOptions",
     "PublishedEvent",
+    "SinkInstrument",
+    "SendObservation",
     "BlockingSink",
     "default_stream_id",
     "event_topic",
@@ -84,6 +92,8 @@ __all__ = [
     "SubscriberOptions",
     "Subscription",
     "SubscriptionStatistics",
+    "SubscriberInstrument",
+    "ProcessObservation",
     "RuntimeStatistics",
     "SinkStatistics",
     "Delivery",

@@ -13,6 +13,7 @@ from ._drain import DrainWriter
 from ._envelope import Envelope, encode_envelope, encode_fields, event_timestamp, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, DrainAppendError, SinkClosedError, StreamsinkError
+from ._instrument import SinkInstrument
 from ._runtime_statistics import SinkStatistics
 from ._sink_options import OnPublished, PublishedEvent, Sink, SinkOptions
 from ._streams import (
@@ -58,6 +59,7 @@ class StreamSink(AsyncResource):
         self._drain = None if drain is None else DrainWriter(backend, drain)
         self._append = backend.append if self._drain is None else self._drain.append
         self._appender: Coalescer[Entry, str] = Coalescer(self._append)
+        self._instrument = self._options.instrument
         self._on_published = self._options.on_published
         self._topic_of = self._options.topic
         self._default_stream_ids = self._options.stream_id is default_stream_id
@@ -92,6 +94,8 @@ class StreamSink(AsyncResource):
         if self._closed:
             raise SinkClosedError("send() on a closed sink")
         entry = self._entry(event)
+        if self._instrument is not None:
+            return await self._send_observed(self._instrument, event, entry)
         if self._drain is not None:
             entry = self._drain.entry(event, entry)
         appender = self._appender
@@ -127,18 +131,29 @@ class StreamSink(AsyncResource):
                 f"send_many() takes an iterable of events, got {type(events).__name__}"
             ) from None
         entries = [self._entry(event) for event in events]
-        if self._drain is not None:
-            entries = [
-                self._drain.entry(e, entry) for e, entry in zip(events, entries, strict=True)
-            ]
         if not entries:
             return []
+        observation = None
+        if self._instrument is not None:
+            # Before the drain marks entries: the instrument may replace them (same fields).
+            observation = self._instrument.start_send(entries)
+            entries = list(observation.entries)
+        written = entries
+        if self._drain is not None:
+            written = [
+                self._drain.entry(e, entry) for e, entry in zip(events, entries, strict=True)
+            ]
         try:
-            ids = await self._appender.submit(entries)
-        except StreamsinkError:
-            self._failed += 1
+            ids = await self._appender.submit(written)
+        except BaseException as exc:
+            if isinstance(exc, StreamsinkError):
+                self._failed += 1
+            if observation is not None:
+                observation.end(None, exc)
             raise
         self._sent += len(ids)
+        if observation is not None:
+            observation.end(ids, None)
         published = [
             PublishedEvent(event, entry.stream_id, entry_id)
             for event, entry, entry_id in zip(events, entries, ids, strict=True)
@@ -300,6 +315,27 @@ class StreamSink(AsyncResource):
             return
         await self._drain.append_copies(error.copies, error.written)
         error.redrained = True
+
+    async def _send_observed(
+        self, instrument: SinkInstrument, event: Event, entry: Entry
+    ) -> PublishedEvent:
+        """``send`` with an instrument: told before the append and after it, whatever happened."""
+        observation = instrument.start_send((entry,))
+        (entry,) = observation.entries
+        written = entry if self._drain is None else self._drain.entry(event, entry)
+        try:
+            (entry_id,) = await self._appender.submit((written,))
+        except BaseException as exc:
+            if isinstance(exc, StreamsinkError):
+                self._failed += 1
+            observation.end(None, exc)
+            raise
+        self._sent += 1
+        observation.end((entry_id,), None)
+        published = PublishedEvent(event, entry.stream_id, entry_id)
+        if self._on_published is not None:
+            await self._notify(self._on_published, published)
+        return published
 
     def statistics(self) -> SinkStatistics:
         """The sink's counters: events written, and calls the backend failed."""

@@ -12,6 +12,7 @@ import attrs
 from ._drain import DrainOptions
 from ._envelope import Envelope, encode_envelope
 from ._events import Event
+from ._instrument import SinkInstrument
 from ._streams import default_stream_id
 from .backend.options import option_rule as rule
 
@@ -82,6 +83,9 @@ class SinkOptions:
       (one of its shards) that ``StreamSubscriber.subscribe_drain`` reads; default None, no
       copies. See docs/drain.md: each send then makes two appends (the event, then its copy),
       and one whose copy failed raises :class:`DrainAppendError`.
+    - ``instrument``: a :class:`~streamsink.SinkInstrument` told about every send (e.g.
+      :class:`streamsink.otel.Tracing`: a producer span per send, its trace context carried in
+      the envelope); default None, no calls.
     """
 
     stream_id: Callable[[Event], str] = attrs.field(
@@ -111,5 +115,12 @@ class SinkOptions:
         validator=rule(
             lambda v: v is None or isinstance(v, DrainOptions),
             "a DrainOptions, or None for no drain",
+        ),
+    )
+    instrument: SinkInstrument | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: v is None or callable(getattr(v, "start_send", None)),
+            "an object with start_send(entries) (e.g. streamsink.otel.Tracing()), or None",
         ),
     )
