@@ -38,10 +38,17 @@ from ._exceptions import (
     StreamsinkError,
     SubscriptionError,
 )
+from ._instrument import (
+    ProcessObservation,
+    SendObservation,
+    SinkInstrument,
+    SubscriberInstrument,
+)
 from ._options import DEFAULT_GROUP, SubscriberOptions, default_dead_letter_stream
 from ._plugins import get_plugin_manager, get_registry, open_backend
 from ._registry import BackendRegistry
 from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
+from ._runtime_statistics import RuntimeStatistics, SinkStatistics
 from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
@@ -72,6 +79,8 @@ __all__ = [
     "StreamSink",
     "SinkOptions",
     "PublishedEvent",
+    "SinkInstrument",
+    "SendObservation",
     "BlockingSink",
     "default_stream_id",
     "event_topic",
@@ -83,6 +92,10 @@ __all__ = [
     "SubscriberOptions",
     "Subscription",
     "SubscriptionStatistics",
+    "SubscriberInstrument",
+    "ProcessObservation",
+    "RuntimeStatistics",
+    "SinkStatistics",
     "Delivery",
     "StartPosition",
     "Gap",

@@ -11,6 +11,7 @@ import attrs
 from ._envelope import decode_envelope
 from ._events import Event
 from ._exceptions import ConfigurationError, StreamsinkError
+from ._instrument import SubscriberInstrument
 from ._streams import lone_surrogate, shown, validate_name
 from ._topics import compile_topic_pattern
 from .backend import StartPosition
@@ -171,6 +172,10 @@ class SubscriberOptions:
       fan-out subscription of the process on the same backend, through a few shared
       multi-stream reads, on backends that declare ``Capabilities.shared_reads`` (default True).
       False gives it a reader (and on Redis a connection) of its own. Groups ignore it.
+    - ``instrument``: a :class:`~streamsink.SubscriberInstrument` told about every
+      delivery from hand-out until the application is done with it (e.g.
+      :class:`streamsink.otel.Tracing`: a consumer span per delivery, in the producer's trace);
+      default None, no calls.
     """
 
     group: str | None = attrs.field(
@@ -220,4 +225,11 @@ class SubscriberOptions:
     max_block: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
     shared_reads: bool = attrs.field(
         default=True, validator=rule(lambda v: isinstance(v, bool), "True or False")
+    )
+    instrument: SubscriberInstrument | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: v is None or callable(getattr(v, "start_process", None)),
+            "an object with start_process(...) (e.g. streamsink.otel.Tracing()), or None",
+        ),
     )

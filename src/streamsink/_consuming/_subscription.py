@@ -27,6 +27,7 @@ from ..backend import Backend, GroupConsumer, StartPosition, StreamReader
 from ..lowlevel import clock as loop_clock
 from ._leases import ReadAheadLeases
 from ._lifecycle import Lifecycle
+from ._observing import ProcessTracker
 from ._parts import loop_parts, wire_parts
 from ._pump import Pump
 from ._readahead import NOTHING, ReadAhead
@@ -124,6 +125,10 @@ class Subscription(Generic[ItemT]):
         self._leases: ReadAheadLeases | None = None
         self._pump: Pump | None = None
         self._reader: StreamReader | None = None
+        self._tracker: ProcessTracker | None = None
+        if options.instrument is not None:
+            self._tracker = ProcessTracker(options.instrument, settings)
+            self._settler.observer = self._tracker.settled
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -215,6 +220,8 @@ class Subscription(Generic[ItemT]):
         if exc is None and self._current is not None:
             self._done.append(self._current)
         self._current = None
+        if self._tracker is not None:
+            self._tracker.close(exc)
         self._pump_scope.cancel()
         self._acker.stop()
         try:
@@ -253,6 +260,8 @@ class Subscription(Generic[ItemT]):
         if current is not None:
             self._done.append(current)
             self._current = None
+            if self._tracker is not None:
+                self._tracker.finished()
         if state is _STOPPING:
             self._end()
         readahead = self._readahead
@@ -281,8 +290,12 @@ class Subscription(Generic[ItemT]):
                     self._end()
             item = readahead.take()
         if self._settings.manual:
+            if self._tracker is not None:
+                self._tracker.handed(item, item.entry_id)
             return item  # type: ignore[no-any-return]
         self._current, event = item
+        if self._tracker is not None:
+            self._tracker.handed(event, self._current)
         return event  # type: ignore[no-any-return]
 
     # -- the parts' callbacks -------------------------------------------------------------------
