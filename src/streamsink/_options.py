@@ -172,6 +172,14 @@ class SubscriberOptions:
       fan-out subscription of the process on the same backend, through a few shared
       multi-stream reads, on backends that declare ``Capabilities.shared_reads`` (default True).
       False gives it a reader (and on Redis a connection) of its own. Groups ignore it.
+    - ``reap_idle``: in a group, remove the group's consumers that hold nothing and have been
+      idle (no read, no claim) for this many seconds: crashed or retired processes, which
+      otherwise stay listed forever (default None: never). A consumer that holds entries is
+      never removed (one atomic check-and-delete on the backend). Checked about every
+      ``reap_idle / 2`` seconds, once per group and process however many subscriptions share
+      it; what it removed counts in ``statistics().consumers_reaped``. Needs a backend that
+      declares ``Capabilities.operations`` (memory, Redis); on another one subscribing raises
+      :class:`ConfigurationError`. Fan-out readers ignore it.
     - ``instrument``: a :class:`~streamsink.SubscriberInstrument` told about every
       delivery from hand-out until the application is done with it (e.g.
       :class:`streamsink.otel.Tracing`: a consumer span per delivery, in the producer's trace);
@@ -225,6 +233,21 @@ class SubscriberOptions:
     max_block: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
     shared_reads: bool = attrs.field(
         default=True, validator=rule(lambda v: isinstance(v, bool), "True or False")
+    )
+    reap_idle: float | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: (
+                v is None
+                or (
+                    not isinstance(v, bool)
+                    and isinstance(v, int | float)
+                    and math.isfinite(v)
+                    and v > 0
+                )
+            ),
+            "a number of seconds > 0, or None to never remove idle consumers",
+        ),
     )
     instrument: SubscriberInstrument | None = attrs.field(
         default=None,

@@ -31,6 +31,7 @@ from ._observing import ProcessTracker
 from ._parts import loop_parts, wire_parts
 from ._pump import Pump
 from ._readahead import NOTHING, ReadAhead
+from ._reaper import ConsumerReaper
 from ._settings import Settings
 from ._statistics import SubscriptionStatistics
 
@@ -125,6 +126,18 @@ class Subscription(Generic[ItemT]):
         self._leases: ReadAheadLeases | None = None
         self._pump: Pump | None = None
         self._reader: StreamReader | None = None
+        self._reaper: ConsumerReaper | None = None
+        self._reaper_scope = anyio.CancelScope()
+        if settings.group is not None and settings.reap_idle is not None:
+            self._reaper = ConsumerReaper(
+                backend,
+                stream_id=settings.stream_id,
+                group=settings.group,
+                consumer=settings.consumer_name,
+                bound=settings.reap_idle,
+                counters=self._counters,
+                report=owner.report,
+            )
         self._tracker: ProcessTracker | None = None
         if options.instrument is not None:
             self._tracker = ProcessTracker(options.instrument, settings)
@@ -189,6 +202,8 @@ class Subscription(Generic[ItemT]):
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(pump.run, handle, self._fail)
+        if self._reaper is not None:
+            task_group.start_soon(self._run_reaper, self._reaper)
         # Auto mode acknowledges what the application finished; a filtered group also what its
         # filter drops, in manual mode too.
         if not settings.manual or (self._intake.filters and settings.group is not None):
@@ -196,6 +211,10 @@ class Subscription(Generic[ItemT]):
         self._stack = stack
         self._owner.opened(self)
         return self
+
+    async def _run_reaper(self, reaper: ConsumerReaper) -> None:
+        with self._reaper_scope:  # cancelled with the pump
+            await reaper.run()
 
     def _open_parts(self) -> Pump:
         """The parts that need the running event loop: clock, leases, read-ahead, pump."""
@@ -223,6 +242,7 @@ class Subscription(Generic[ItemT]):
         if self._tracker is not None:
             self._tracker.close(exc)
         self._pump_scope.cancel()
+        self._reaper_scope.cancel()
         self._acker.stop()
         try:
             # The pump never raises (it records terminal errors), so the task group is exited
@@ -246,6 +266,7 @@ class Subscription(Generic[ItemT]):
             self._state = _STOPPING
         # Also before entering: the pump then ends as soon as it starts.
         self._pump_scope.cancel()
+        self._reaper_scope.cancel()
 
     def __aiter__(self) -> Self:
         return self

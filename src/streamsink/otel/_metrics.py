@@ -32,6 +32,7 @@ _SUBSCRIPTION_COUNTERS: Final = (
     ("streamsink.consumer.expired", "expired", "Read-ahead entries whose lease ran out"),
     ("streamsink.consumer.filtered", "filtered", "Entries dropped by a topic filter"),
     ("streamsink.consumer.recovered", "recovered", "Own pending entries fetched again"),
+    ("streamsink.consumer.reaped", "consumers_reaped", "Idle empty consumers removed"),
     (
         "streamsink.consumer.dead_letter_failures",
         "dead_letter_failures",
