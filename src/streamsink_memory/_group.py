@@ -226,15 +226,17 @@ class Group:
 
         :raises ConfigurationError: an id that is not ``<ms>-<seq>``.
         """
-        pel = self.pel
         found: list[Pending] = []
         for entry_id in entry_ids:
-            pending = pel.get(entry_id)
-            if pending is None:
-                pending = pel.get(format_key(parse_key(entry_id)))
+            pending = self._lookup(entry_id)
             if pending is not None:
                 found.append(pending)
         return found
+
+    def _lookup(self, entry_id: str) -> Pending | None:
+        pel = self.pel
+        pending = pel.get(entry_id)
+        return pending if pending is not None else pel.get(format_key(parse_key(entry_id)))
 
     def ack(self, entry_ids: list[str] | tuple[str, ...]) -> int:
         """XACK: drop entries from the PEL; returns how many were pending."""
@@ -249,9 +251,10 @@ class Group:
         self._compact()
         return len(found)
 
-    def nack(self, entry_ids: list[str] | tuple[str, ...]) -> None:
-        """Make pending entries (any consumer's) claimable at once: idle time infinite."""
-        for pending in self.resolve(entry_ids):
+    def nack(self, consumer: Consumer, keys: list[str] | tuple[str, ...]) -> None:
+        """Make ``consumer``'s current deliveries among ``keys`` claimable at once (idle time
+        infinite); superseded deliveries and other consumers' entries are left alone."""
+        for pending in self._current(consumer, keys):
             pending.time = -math.inf
 
     def summary(self, now: float) -> tuple[int, float | None]:
@@ -262,8 +265,21 @@ class Group:
             return 0, None
         return len(pel), now - min(pending.time for pending in pel.values())
 
-    def touch(self, consumer: Consumer, entry_ids: list[str] | tuple[str, ...], now: float) -> None:
-        """Reset the idle time of ``consumer``'s own pending entries; others are left alone."""
-        for pending in self.resolve(entry_ids):
-            if pending.owner is consumer:
-                pending.time = now
+    def touch(self, consumer: Consumer, keys: list[str] | tuple[str, ...], now: float) -> None:
+        """Reset the idle time of ``consumer``'s current deliveries among ``keys``; superseded
+        deliveries and other consumers' entries are left alone."""
+        for pending in self._current(consumer, keys):
+            pending.time = now
+
+    def _current(self, consumer: Consumer, keys: list[str] | tuple[str, ...]) -> list[Pending]:
+        """The PEL entries ``keys`` name that ``consumer`` owns and whose latest delivery is the
+        one named (a key's ``delivery_count``; a plain id names the latest delivery)."""
+        found: list[Pending] = []
+        lookups = [(key, self._lookup(key)) for key in keys]  # every id validated first
+        for key, pending in lookups:
+            if pending is None or pending.owner is not consumer:
+                continue
+            count = getattr(key, "delivery_count", None)
+            if count is None or count == pending.count:
+                found.append(pending)
+        return found

@@ -16,6 +16,7 @@ import anyio
 
 from streamsink import BackendClosedError, ConfigurationError
 from streamsink.backend import (
+    DeliveryKey,
     GroupLostError,
     PendingSummary,
     Record,
@@ -249,16 +250,18 @@ class MemoryGroupConsumer:
         await checkpoint()
         self._live_group().ack(_as_list(entry_ids))
 
-    async def nack(self, entry_ids: Sequence[str]) -> None:
-        """Make pending entries claimable at once (their idle time becomes infinite)."""
-        await checkpoint()
-        self._live_group().nack(_as_list(entry_ids))
-
-    async def touch(self, entry_ids: Sequence[str]) -> None:
-        """Reset the idle time of this consumer's pending entries among ``entry_ids``."""
+    async def nack(self, keys: Sequence[DeliveryKey]) -> None:
+        """Make this consumer's current deliveries among ``keys`` claimable at once (their idle
+        time becomes infinite); superseded deliveries and others' entries are left alone."""
         await checkpoint()
         group = self._live_group()
-        group.touch(group.consumer(self._consumer), _as_list(entry_ids), self._broker.clock())
+        group.nack(group.consumer(self._consumer), _as_list(keys))
+
+    async def touch(self, keys: Sequence[DeliveryKey]) -> None:
+        """Reset the idle time of this consumer's current deliveries among ``keys``."""
+        await checkpoint()
+        group = self._live_group()
+        group.touch(group.consumer(self._consumer), _as_list(keys), self._broker.clock())
 
     async def aclose(self) -> None:
         """Close the handle; delete the consumer from its group unless it still owns pending

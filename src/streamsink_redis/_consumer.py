@@ -11,15 +11,16 @@ from typing import Any, final
 import redis.exceptions as rex
 
 from streamsink import StreamsinkError
-from streamsink.backend import PendingSummary, Record, RecordBatch, StartPosition
+from streamsink.backend import DeliveryKey, PendingSummary, Record, RecordBatch, StartPosition
 from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
 from ._claims import IdleClaims
 from ._connection import execute
 from ._deletion import DeletionWatch
+from ._group_scripts import NACK_IDLE_MS, settle_args
 from ._group_scripts import READ_OWN as _READ_OWN
-from ._group_scripts import TOUCH_OWN as _TOUCH_OWN
+from ._group_scripts import SETTLE_OWN as _SETTLE_OWN
 from ._handle import Context, Handle
 from ._keepalive import DEFAULT_GRACE, Bookkeeping, KeepAlive
 from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
@@ -27,10 +28,6 @@ from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
 __all__ = ["RedisGroupConsumer"]
 
 _log = logging.getLogger("streamsink_redis")
-
-NACK_IDLE_MS = 10 * 365 * 24 * 3600 * 1000
-"""Idle time (10 years) given to nacked entries so that any ``claim_idle`` takes them at once.
-Redis caps an IDLE larger than its clock, so this stays well below the current Unix time in ms."""
 
 MAX_PENDING_PAGES = 100
 """Batches one ``read_own_pending`` call may skip when they hold only trimmed entries."""
@@ -291,7 +288,7 @@ class RedisGroupConsumer(Handle):
             if live and self._ctx.poll:
                 # fakeredis counts a history read as a delivery but, unlike Redis, does not
                 # restart its idle time; do it here so fakeredis:// redelivers as Redis does.
-                await self._set_idle([record.entry_id for record in live], 0)
+                await self._settle_own([DeliveryKey.of(record) for record in live], 0)
             self._held += len(live)
             if live or not trimmed or len(entries) < n:
                 return live
@@ -351,37 +348,31 @@ class RedisGroupConsumer(Handle):
                 missed = len(ids) - int(acked)
                 await self._check_listed(f"{missed} of {len(ids)} acks found nothing pending")
 
-    async def nack(self, entry_ids: Sequence[str]) -> None:
-        """``XCLAIM ... IDLE <10 years> JUSTID``: claimable at once, delivery count unchanged."""
-        self._check()
-        await self._before_call()
-        await self._set_idle(entry_ids, NACK_IDLE_MS)
+    async def nack(self, keys: Sequence[DeliveryKey]) -> None:
+        """``XCLAIM ... IDLE <10 years> JUSTID`` of the named deliveries that are still this
+        consumer's latest: claimable at once, delivery count unchanged (see :meth:`touch`)."""
+        await self._settle_own(keys, NACK_IDLE_MS)
 
-    async def touch(self, entry_ids: Sequence[str]) -> None:
-        """Restart the idle time of the entries among ``entry_ids`` this consumer still owns,
+    async def touch(self, keys: Sequence[DeliveryKey]) -> None:
+        """Restart the idle time of the named deliveries that are still this consumer's latest,
         delivery count unchanged (a script: XPENDING per id, then ``XCLAIM ... IDLE 0 JUSTID``
-        of the owned ones). An entry another consumer claimed meanwhile stays that consumer's."""
+        of those). An entry another consumer claimed meanwhile stays that consumer's; a newer
+        delivery to this consumer is told by its PEL delivery count, except with
+        ``pulse_keepalive`` (counts of entries taken from pulse are adjusted, see
+        :mod:`._ownership`: there ownership alone decides)."""
+        n = await self._settle_own(keys, 0)
+        if n < len(set(keys)):
+            await self._check_listed(f"{len(set(keys)) - n} of {len(keys)} renewed were not its")
+
+    async def _settle_own(self, keys: Sequence[DeliveryKey], idle_ms: int) -> int:
         self._check()
         await self._before_call()
-        ids = list(dict.fromkeys(entry_ids))
-        if not ids:
-            return
+        pairs = settle_args(keys, counted=self._keepalive is None)
+        if not pairs:
+            return 0
         with self._errors("ack"):
-            owned = await self._script_on_pool(_TOUCH_OWN, [self._group, self._consumer, 0, *ids])
-            if int(owned) < len(ids):
-                missed = len(ids) - int(owned)
-                await self._check_listed(f"{missed} of {len(ids)} entries it renewed were not its")
-
-    async def _set_idle(self, entry_ids: Sequence[str], idle_ms: int) -> None:
-        self._check()
-        ids = list(dict.fromkeys(entry_ids))
-        if not ids:
-            return
-        with self._errors("ack"):
-            await self._call(
-                "XCLAIM", self._key, self._group, self._consumer, 0, *ids,
-                "IDLE", idle_ms, "JUSTID",
-            )  # fmt: skip
+            args = [self._group, self._consumer, idle_ms, *pairs]
+            return int(await self._script_on_pool(_SETTLE_OWN, args))
 
     async def _cleanup(self) -> None:
         """Delete this consumer from the group when it owns no pending entries (deleting it

@@ -45,11 +45,19 @@ async def _without_counting(fn: Any, after: Any, count: int) -> Any:
     return [Record(r.entry_id, r.name, r.payload, r.topic, 1) for r in await fn(after, count)]
 
 
+async def _by_entry(fn: Any, keys: Any) -> Any:
+    """Settle by entry id alone, as the SPI did before settling named deliveries: memory://
+    then acts on the entry's latest delivery, whichever delivery the key named."""
+    return await fn([str(key) for key in keys])
+
+
 MUTANTS = {
     "ack_is_idempotent": ("ack", _nothing),
     "claim_takes_idle_entries_with_counts": ("claim_idle", _any_idle),
     "touch_restarts_the_idle_time_of_own_entries": ("touch", _nothing),
     "nack_makes_entries_claimable_at_once": ("nack", _nothing),
+    "nack_of_a_superseded_delivery_changes_nothing": ("nack", _by_entry),
+    "touch_of_a_superseded_delivery_changes_nothing": ("touch", _by_entry),
     "own_pending_reads_count_deliveries": ("read_own_pending", _without_counting),
     "handles_stay_destroyed": ("destroy", _nothing),
     "destroy_ends_blocked_reads": ("destroy", _nothing),

@@ -12,8 +12,10 @@ answers the two questions the subscription asks:
 
 It is pure bookkeeping on an injected clock (a ``Callable[[], float]`` of seconds; the engine
 gives it :func:`streamsink.lowlevel.clock`): it does no I/O and never sleeps, so the rules are
-tested on a fake clock. Renewing is the caller's job: it sends the ids of :meth:`due`'s answer
-to the backend (``touch``), then reports success with :meth:`renewed`.
+tested on a fake clock. Renewing is the caller's job: it sends the deliveries of :meth:`due`'s
+answer to the backend (``touch`` of :meth:`Renewal.delivery_keys`: a touch names a delivery, so a
+remembers the delivery counts of its redelivered entries), then reports success with
+:meth:`renewed`.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from collections.abc import Callable, Iterator
 
 import attrs
 
+from ..backend import DeliveryKey
+
 __all__ = ["EXPIRY_FRACTION", "Lease", "ReadAheadLeases", "Renewal"]
 
 #: A lease counts as run out at this fraction of the grace period: the group's idle clock started
@@ -33,14 +37,24 @@ EXPIRY_FRACTION = 0.9
 
 
 class Lease:
-    """One batch of read-ahead: when it was read or last renewed (``renewed_at``) and the ids of
-    its entries the application has not taken yet (oldest first)."""
+    """One batch of read-ahead: when it was read or last renewed (``renewed_at``), the ids of
+    its entries the application has not taken yet (oldest first), and the delivery counts of
+    those that were not first deliveries (``recounts``, None when all were: the common case,
+    which then costs nothing more per entry)."""
 
-    __slots__ = ("ids", "renewed_at")
+    __slots__ = ("ids", "recounts", "renewed_at")
 
-    def __init__(self, ids: list[str], now: float) -> None:
+    def __init__(self, ids: list[str], now: float, recounts: dict[str, int] | None = None) -> None:
         self.ids = ids
         self.renewed_at = now
+        self.recounts = recounts
+
+    def delivery_keys(self) -> list[DeliveryKey]:
+        """The deliveries still waiting, as the backend's ``touch`` names them."""
+        counts = self.recounts
+        if counts is None:
+            return [DeliveryKey(entry_id, 1) for entry_id in self.ids]
+        return [DeliveryKey(entry_id, counts.get(entry_id, 1)) for entry_id in self.ids]
 
 
 @attrs.frozen(slots=True)
@@ -55,6 +69,10 @@ class Renewal:
     def ids(self) -> list[str]:
         """The entry ids to renew, batch by batch."""
         return [entry_id for lease in self.leases for entry_id in lease.ids]
+
+    def delivery_keys(self) -> list[DeliveryKey]:
+        """The deliveries to renew (what ``touch`` takes), batch by batch."""
+        return [key for lease in self.leases for key in lease.delivery_keys()]
 
 
 class ReadAheadLeases:

@@ -292,7 +292,11 @@ class Pump:
         if gaps.pending is not None:
             gaps.attach(batch[0])
         leases = self._leases
-        lease = Lease(ids, read_at) if leases is not None else None
+        lease = None
+        if leases is not None:
+            # A renewal names deliveries: keep the counts of the (rare) redeliveries.
+            recounts = {r.entry_id: r.delivery_count for r in records if r.delivery_count != 1}
+            lease = Lease(ids, read_at, recounts or None)
 
         async def keep_up() -> None:
             # The application is behind. While waiting on it, keep acking what it finishes and
@@ -321,5 +325,5 @@ class Pump:
         renewal = leases.due(self._readahead.outstanding, held)
         if renewal is None:
             return
-        await self._calls.call(consumer.touch, renewal.ids)
+        await self._calls.call(consumer.touch, renewal.delivery_keys())
         leases.renewed(renewal)

@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from .._exceptions import AckError, DecodeError, StreamsinkError, SubscriptionError
-from ..backend import Record
+from ..backend import DeliveryKey, Record
 from ._acking import Acker
 from ._calls import BackendCalls
 from ._delivery import Delivery
@@ -145,10 +145,12 @@ class GroupSettler:
 
     @staticmethod
     async def _settle_call(
-        fn: Callable[[Sequence[str]], Awaitable[None]], delivery: Delivery, what: str
+        fn: Callable[[Sequence[DeliveryKey]], Awaitable[None]], delivery: Delivery, what: str
     ) -> None:
+        # The key names this very delivery: when the entry was redelivered meanwhile (the
+        # application held it past the grace period), the backend leaves the newer delivery be.
         try:
-            await fn([delivery.entry_id])
+            await fn([DeliveryKey(delivery.entry_id, delivery.delivery_count)])
         except StreamsinkError as exc:
             raise AckError(
                 f"{what} of {delivery.entry_id} failed: {exc}", entry_ids=[delivery.entry_id]

@@ -45,7 +45,7 @@ from ._protocols import (
     TerminatingGroupConsumer,
     TimedBackend,
 )
-from ._records import Entry, Gap, PendingSummary, Record, RecordBatch
+from ._records import DeliveryKey, Entry, Gap, PendingSummary, Record, RecordBatch
 from ._shared import SharedCursor, SharedReadBackend, SharedReads, StreamBatch
 from ._start import StartPosition
 from ._url import BackendURL
@@ -59,6 +59,7 @@ __all__ = [
     "Capabilities",
     "ClosedError",
     "ConsumerInfo",
+    "DeliveryKey",
     "Entry",
     "Gap",
     "GroupInfo",

@@ -3,7 +3,8 @@
 :class:`SummarizingGroupConsumer` (declared by :class:`Capabilities`), and the factory a plugin registers.
 
 Entry ids are opaque text to the core: it compares them only for equality, and passes them back
-(``after``, acks) as it got them. A backend orders them by its own rule.
+(``after``, acks) as it got them. A backend orders them by its own rule. Deliveries are named by
+:class:`DeliveryKey`: an entry id with the delivery count of the record that delivered it.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from datetime import datetime
 from typing import Final, Protocol
 
 from ._capabilities import Capabilities
-from ._records import Entry, PendingSummary, Record
+from ._records import DeliveryKey, Entry, PendingSummary, Record
 from ._start import StartPosition
 from ._url import BackendURL
 
@@ -37,11 +38,28 @@ class GroupConsumer(Protocol):
     """One named consumer in a consumer group on one stream.
 
     Entries read through it stay pending (owned by this consumer, with a delivery count and an
-    idle time) until acked. Every id given to ``ack``, ``nack`` and ``touch`` names one delivery:
-    the latest delivery of that entry to this consumer. A backend may settle each id on its own
-    (a broker whose acknowledgements are per message), or all in one round trip; ids this
-    consumer does not hold are ignored. Methods raise :class:`GroupLostError` when the group
-    vanished.
+    idle time) until acked. Each read, claim or redelivery of an entry is a new *delivery* of it,
+    told apart by the record's ``delivery_count``; a delivery is *superseded* once a later one of
+    the same entry exists (the entry was claimed or redelivered, to this consumer or another,
+    while an earlier delivery was still being handled).
+
+    Settling names entries or deliveries:
+
+    - ``ack`` (and ``term``) name entries: they finish the entry, whichever of its deliveries
+      the caller handled. Acking on behalf of a superseded delivery may still ack the entry
+      (the newer delivery's handler may then run anyway: delivery is at least once), or be
+      ignored; either is correct.
+    - ``nack`` and ``touch`` name deliveries, by :class:`DeliveryKey` (entry id and delivery
+      count): they act only on that delivery while it is the entry's latest one to this
+      consumer. For a superseded delivery they do nothing: the newer delivery, this consumer's
+      or another's, keeps its owner and its idle time (or, where the broker redelivers by
+      itself, its redelivery deadline), and no extra delivery is caused. A backend that cannot
+      always tell a delivery's count (its counts are adjusted, see ``Record``) acts on the
+      entry while this consumer still owns it.
+
+    A backend may settle each id on its own (a broker whose acknowledgements are per message),
+    or all in one round trip; ids this consumer does not hold are ignored. Methods raise
+    :class:`GroupLostError` when the group vanished.
     """
 
     @property
@@ -82,19 +100,23 @@ class GroupConsumer(Protocol):
         ...
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
-        """Acknowledge deliveries: their entries are done and never delivered again
-        (idempotent: acking an unknown or acked id is not an error)."""
+        """Acknowledge entries: they are done and never delivered again (idempotent: acking an
+        unknown or acked id is not an error). The core may pass :class:`DeliveryKey` values
+        (they are ids); an ack needs no more than the entry id."""
         ...
 
-    async def nack(self, entry_ids: Sequence[str]) -> None:
-        """(``Capabilities.redelivery``) Give deliveries back: their entries are delivered again
-        (to this or another consumer) at once, without waiting for the grace period."""
+    async def nack(self, keys: Sequence[DeliveryKey]) -> None:
+        """(``Capabilities.redelivery``) Give deliveries back: the entry of each delivery that is
+        still the latest one to this consumer is delivered again (to this or another consumer)
+        at once, without waiting for the grace period. A key of a superseded delivery, or of
+        an entry this consumer does not hold, changes nothing."""
         ...
 
-    async def touch(self, entry_ids: Sequence[str]) -> None:
-        """(``Capabilities.redelivery``) Restart the grace period of deliveries this consumer
-        still holds (a handler is still on them); entries another consumer took meanwhile stay
-        that consumer's."""
+    async def touch(self, keys: Sequence[DeliveryKey]) -> None:
+        """(``Capabilities.redelivery``) Restart the grace period of deliveries that are still
+        the latest ones of their entries to this consumer (a handler is still on them). A key
+        of a superseded delivery changes nothing: an entry another consumer took meanwhile
+        stays that consumer's, and a newer delivery to this consumer keeps its idle time."""
         ...
 
     async def aclose(self) -> None:
@@ -107,9 +129,10 @@ class TerminatingGroupConsumer(GroupConsumer, Protocol):
     """A group consumer with a native terminate (declared by ``Capabilities.term``)."""
 
     async def term(self, entry_ids: Sequence[str]) -> None:
-        """End deliveries for good, as failures: their entries are never delivered again (as
-        after ``ack``), and the broker may record that they were terminated. The core calls it,
-        instead of ``ack``, once it has written an entry's dead letter. Idempotent."""
+        """End entries for good, as failures: they are never delivered again (as after
+        ``ack``, whichever delivery of them the caller handled), and the broker may record that
+        they were terminated. The core calls it, instead of ``ack``, once it has written an
+        entry's dead letter. Idempotent."""
         ...
 
 

@@ -7,7 +7,7 @@ from typing import NamedTuple
 
 import attrs
 
-__all__ = ["Entry", "Gap", "PendingSummary", "Record", "RecordBatch"]
+__all__ = ["DeliveryKey", "Entry", "Gap", "PendingSummary", "Record", "RecordBatch"]
 
 
 # Entries and records are made once per event sent or read. A NamedTuple is immutable, builds
@@ -29,14 +29,58 @@ class Entry(NamedTuple):
 class Record(NamedTuple):
     """One entry as read back. ``name`` or ``payload`` is None when the entry lacks that field
     (entries written by other producers can be malformed). ``delivery_count`` counts this delivery:
-    1 for a first delivery and for fan-out reads. Immutable; compares equal to a tuple of the
-    same fields."""
+    1 for a first delivery and for fan-out reads; with the entry id it names this delivery when
+    the core nacks or touches it (:class:`DeliveryKey`), so a backend gives each delivery of an
+    entry a higher count than the one before. Immutable; compares equal to a tuple of the same
+    fields."""
 
     entry_id: str
     name: str | None
     payload: bytes | None
     topic: str | None = None
     delivery_count: int = 1
+
+
+class DeliveryKey(str):
+    """Names one delivery of an entry, for the settling calls that act on a delivery rather
+    than on its entry (:meth:`~streamsink.backend.GroupConsumer.nack` and ``touch``): the
+    entry id and the ``delivery_count`` of the :class:`Record` that delivered it.
+
+    It *is* the entry id (a ``str`` subclass: it compares, hashes and prints as the id, and a
+    backend written when these calls took plain ids keeps working, with the entry-level meaning
+    it had), and carries the delivery count besides. Because two keys of one entry compare
+    equal, a backend that tells deliveries apart looks at ``delivery_count`` itself.
+    Immutable.
+    """
+
+    # No __slots__: a str subclass cannot have non-empty ones, so the count lives in the
+    # instance __dict__. Keys are made per nack, touch or lease renewal, never per event read.
+
+    delivery_count: int
+
+    def __new__(cls, entry_id: str, delivery_count: int) -> DeliveryKey:
+        key = str.__new__(cls, entry_id)
+        object.__setattr__(key, "delivery_count", delivery_count)
+        return key
+
+    @classmethod
+    def of(cls, record: Record) -> DeliveryKey:
+        """The key of the delivery ``record`` made."""
+        return cls(record.entry_id, record.delivery_count)
+
+    @property
+    def entry_id(self) -> str:
+        """The entry id, as a plain ``str``."""
+        return str.__str__(self)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"DeliveryKey is immutable: cannot set {name!r}")
+
+    def __repr__(self) -> str:
+        return f"DeliveryKey({str.__repr__(self)}, {self.delivery_count})"
+
+    def __reduce__(self) -> tuple[type[DeliveryKey], tuple[str, int]]:
+        return (DeliveryKey, (str.__str__(self), self.delivery_count))
 
 
 @attrs.frozen(kw_only=True)

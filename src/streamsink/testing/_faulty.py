@@ -16,6 +16,7 @@ from ..backend import (
     DEFAULT_ACK_GRACE_PERIOD,
     Backend,
     Capabilities,
+    DeliveryKey,
     Entry,
     GroupConsumer,
     PendingSummary,
@@ -330,11 +331,11 @@ class FaultyGroupConsumer:
     async def ack(self, entry_ids: Sequence[str]) -> None:
         await self._backend._call("ack", self._streams, self._inner.ack, entry_ids)
 
-    async def nack(self, entry_ids: Sequence[str]) -> None:
-        await self._backend._call("nack", self._streams, self._inner.nack, entry_ids)
+    async def nack(self, keys: Sequence[DeliveryKey]) -> None:
+        await self._backend._call("nack", self._streams, self._inner.nack, keys)
 
-    async def touch(self, entry_ids: Sequence[str]) -> None:
-        await self._backend._call("touch", self._streams, self._inner.touch, entry_ids)
+    async def touch(self, keys: Sequence[DeliveryKey]) -> None:
+        await self._backend._call("touch", self._streams, self._inner.touch, keys)
 
     async def term(self, entry_ids: Sequence[str]) -> None:
         """The inner consumer's ``term`` (it has one when its backend declares

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 
 import attrs
 
-from ..backend import Backend, Entry, GroupConsumer, Record, StartPosition
+from ..backend import Backend, DeliveryKey, Entry, GroupConsumer, Record, StartPosition
 
 __all__ = ["GroupModel", "ParityTarget", "run_parity"]
 
@@ -73,13 +73,22 @@ class GroupModel:
     def ack(self, entry: int) -> None:
         self.pending.pop(entry, None)
 
-    def nack(self, entry: int) -> None:
-        if entry in self.pending:
-            self.pending[entry].idle = math.inf
-
-    def touch(self, consumer: str, entry: int) -> None:
+    def _current(self, consumer: str, entry: int, count: int) -> _Pending | None:
+        """The pending entry if delivery ``count`` of it is ``consumer``'s latest, else None
+        (a nack or touch of any other delivery changes nothing)."""
         item = self.pending.get(entry)
-        if item is not None and item.consumer == consumer:
+        return (
+            item if item is not None and (item.consumer, item.count) == (consumer, count) else None
+        )
+
+    def nack(self, consumer: str, entry: int, count: int) -> None:
+        item = self._current(consumer, entry, count)
+        if item is not None:
+            item.idle = math.inf
+
+    def touch(self, consumer: str, entry: int, count: int) -> None:
+        item = self._current(consumer, entry, count)
+        if item is not None:
             item.idle = 0.0
 
     def term(self, entry: int) -> None:
@@ -201,18 +210,26 @@ def _machine(target: ParityTarget, run: Callable[[Awaitable[Any]], Any]) -> Any:
         @rule(data=st.data(), settle=st.sampled_from(["ack", "nack", "term", "touch"]))
         def settle(self, data: Any, settle: str) -> None:
             entry = data.draw(st.sampled_from(sorted(self.model.pending)))
-            owner = self.model.pending[entry].consumer
+            item = self.model.pending[entry]
+            owner = item.consumer
             consumer = self.consumers[owner]
             entry_id = self.ids[entry]
-            if settle == "ack":
+            if settle in ("nack", "touch"):
+                # Mostly the latest delivery by its owner; sometimes a late settle of an older
+                # delivery, or by the consumer the entry was claimed from: it changes nothing.
+                owner = data.draw(st.sampled_from([owner, owner, *CONSUMERS]))
+                consumer = self.consumers[owner]
+                count = data.draw(st.sampled_from([item.count, item.count, *range(1, item.count)]))
+                key = DeliveryKey(entry_id, count)
+                if settle == "nack":
+                    run(consumer.nack([key]))
+                    self.model.nack(owner, entry, count)
+                else:
+                    run(consumer.touch([key]))
+                    self.model.touch(owner, entry, count)
+            elif settle == "ack":
                 run(consumer.ack([entry_id]))
                 self.model.ack(entry)
-            elif settle == "nack":
-                run(consumer.nack([entry_id]))
-                self.model.nack(entry)
-            elif settle == "touch":
-                run(consumer.touch([entry_id]))
-                self.model.touch(owner, entry)
             else:  # term: the core's dead-lettering, as the SPI sees it
                 dead = Entry(f"{self.stream}:dlq", "dead_letter", entry_id.encode())
                 run(self.backend.append([dead]))

@@ -20,6 +20,7 @@ from . import (
     _spi_shared,
     _spi_streams,
     _spi_summary,
+    _spi_superseded,
 )
 from ._contract import CHECKS, ConformanceCheck
 from ._harness import BackendFactory, Harness, Timing
@@ -59,6 +60,7 @@ _SPI_MODULES = tuple(
     for module in (
         _spi_groups,
         _spi_settling,
+        _spi_superseded,
         _spi_positions,
         _spi_streams,
         _spi_lifecycle,

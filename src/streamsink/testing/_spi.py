@@ -1,9 +1,10 @@
 """SPI-level checks: the backend objects called directly, as the core calls them.
 
 Each check is a plain coroutine on a :class:`SpiHarness` raising AssertionError, pytest-free.
-The checks live in ``_spi_groups``, ``_spi_settling`` and ``_spi_positions`` (consumer groups),
-``_spi_streams`` (appends, readers, blocking), ``_spi_lifecycle`` (closing, destroying, lost
-groups) and ``_spi_declared`` (what a backend may declare); this module holds what they share.
+The checks live in ``_spi_groups``, ``_spi_settling``, ``_spi_superseded`` and
+``_spi_positions`` (consumer groups), ``_spi_streams`` (appends, readers, blocking),
+``_spi_lifecycle`` (closing, destroying, lost groups) and ``_spi_declared`` (what a backend may
+declare); this module holds what they share.
 """
 
 from __future__ import annotations
@@ -15,7 +16,15 @@ import anyio
 import attrs
 
 from .._exceptions import StreamsinkError
-from ..backend import Backend, Capabilities, Entry, GroupConsumer, Record, StartPosition
+from ..backend import (
+    Backend,
+    Capabilities,
+    DeliveryKey,
+    Entry,
+    GroupConsumer,
+    Record,
+    StartPosition,
+)
 from ._harness import BackendFactory, Harness, Timing
 
 __all__ = ["SPI_CHECKS", "GroupLoser", "SpiCheck", "SpiHarness", "spi_check"]
@@ -141,6 +150,11 @@ def ids(records: Sequence[Record]) -> list[str]:
 
 def counts(records: Sequence[Record]) -> list[tuple[str, int]]:
     return [(record.entry_id, record.delivery_count) for record in records]
+
+
+def keys(records: Sequence[Record]) -> list[DeliveryKey]:
+    """The deliveries ``records`` made, as ``nack`` and ``touch`` name them."""
+    return [DeliveryKey.of(record) for record in records]
 
 
 async def raises(

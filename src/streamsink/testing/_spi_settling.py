@@ -4,7 +4,8 @@ the entries of a closed consumer."""
 from __future__ import annotations
 
 from .._exceptions import StreamsinkError
-from ._spi import CLAIMS, CLAIMS_OWN, OWN, SpiHarness, counts, ids, raises, spi_check
+from ..backend import DeliveryKey
+from ._spi import CLAIMS, CLAIMS_OWN, OWN, SpiHarness, counts, ids, keys, raises, spi_check
 
 __all__: list[str] = []
 
@@ -124,8 +125,8 @@ async def nack_makes_entries_claimable_at_once(h: SpiHarness) -> None:
     stream = h.stream()
     a, b = await h.consumers(backend, stream, "a", "b")
     sent = await h.append(backend, stream, 3)
-    await a.read_new(2, 0)
-    await a.nack([sent[1], sent[2]])  # sent[2] was never delivered
+    read = await a.read_new(2, 0)
+    await a.nack([*keys(read[1:]), DeliveryKey(sent[2], 1)])  # sent[2] was never delivered
     claimed = await b.claim_idle(h.timing.long_grace, 10)
     assert counts(claimed) == [(sent[1], 2)], counts(claimed)
     assert counts(await b.read_new(10, 0)) == [(sent[2], 1)], "nack delivered an unread entry"
@@ -139,10 +140,10 @@ async def touch_restarts_the_idle_time_of_own_entries(h: SpiHarness) -> None:
     stream = h.stream()
     a, b = await h.consumers(backend, stream, "a", "b")
     mine, theirs = await h.append(backend, stream, 2)
-    await a.read_new(1, 0)
-    await b.read_new(1, 0)
+    read = [*await a.read_new(1, 0), *await b.read_new(1, 0)]
+    assert ids(read) == [mine, theirs]
     await h.settle_idle()
-    await a.touch([mine, theirs])
+    await a.touch(keys(read))
     claimed = await a.claim_idle(h.timing.grace, 10)
     assert counts(claimed) == [(theirs, 2)], f"claimed {counts(claimed)} after touch"
     assert counts(await a.read_own_pending(None, 10)) == [(mine, 2), (theirs, 3)]
@@ -155,10 +156,10 @@ async def touch_leaves_entries_another_consumer_claimed(h: SpiHarness) -> None:
     stream = h.stream()
     a, b = await h.consumers(backend, stream, "a", "b")
     sent = await h.append(backend, stream, 2)
-    await a.read_new(10, 0)
-    await a.nack(sent[:1])
+    read = await a.read_new(10, 0)
+    await a.nack(keys(read[:1]))
     assert ids(await b.claim_idle(0, 1)) == sent[:1]
-    await a.touch(sent)
+    await a.touch(keys(read))
     assert ids(await b.read_own_pending(None, 10)) == sent[:1], "touch took the entry back"
     assert ids(await a.read_own_pending(None, 10)) == sent[1:]
 

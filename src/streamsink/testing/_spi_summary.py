@@ -8,7 +8,7 @@ from typing import cast
 import anyio
 
 from ..backend import GroupConsumer, PendingSummary, SummarizingGroupConsumer
-from ._spi import CLAIMS, OLDEST, SpiHarness, counts, ids, spi_check
+from ._spi import CLAIMS, OLDEST, SpiHarness, counts, ids, keys, spi_check
 
 __all__: list[str] = []
 
@@ -60,8 +60,9 @@ async def pending_summary_changes_nothing_and_sees_nacks(h: SpiHarness) -> None:
     stream = h.stream()
     a, b = await h.consumers(backend, stream, "a", "b", start=OLDEST)
     (sent,) = await h.append(backend, stream, 1)
-    assert ids(await a.read_new(10, 0)) == [sent]
-    await a.nack([sent])
+    read = await a.read_new(10, 0)
+    assert ids(read) == [sent]
+    await a.nack(keys(read))
     nacked = await _summary(b)
     assert nacked.count == 1
     assert nacked.oldest_idle is not None, f"{nacked}"
