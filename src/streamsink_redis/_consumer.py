@@ -357,9 +357,8 @@ class RedisGroupConsumer(Handle):
         """Restart the idle time of the named deliveries that are still this consumer's latest,
         delivery count unchanged (a script: XPENDING per id, then ``XCLAIM ... IDLE 0 JUSTID``
         of those). An entry another consumer claimed meanwhile stays that consumer's; a newer
-        delivery to this consumer is told by its PEL delivery count, except with
-        ``pulse_keepalive`` (counts of entries taken from pulse are adjusted, see
-        :mod:`._ownership`: there ownership alone decides)."""
+        delivery to this consumer is told by the PEL's delivery count, which is the records'
+        (an entry taken from pulse is claimed with RETRYCOUNT 2, see :mod:`._ownership`)."""
         n = await self._settle_own(keys, 0)
         if n < len(set(keys)):
             await self._check_listed(f"{len(set(keys)) - n} of {len(keys)} renewed were not its")
@@ -367,7 +366,7 @@ class RedisGroupConsumer(Handle):
     async def _settle_own(self, keys: Sequence[DeliveryKey], idle_ms: int) -> int:
         self._check()
         await self._before_call()
-        pairs = settle_args(keys, counted=self._keepalive is None)
+        pairs = settle_args(keys)
         if not pairs:
             return 0
         with self._errors("ack"):

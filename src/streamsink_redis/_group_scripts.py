@@ -54,12 +54,11 @@ return owned
 )
 
 
-def settle_args(keys: Sequence[str], *, counted: bool) -> list[str | int]:
-    """The id and count pairs of :data:`SETTLE_OWN` for ``keys`` (each key once): the keys'
-    delivery counts when ``counted`` and the key has one, else 0 (any delivery this consumer
-    owns)."""
+def settle_args(keys: Sequence[str]) -> list[str | int]:
+    """The id and count pairs of :data:`SETTLE_OWN` for ``keys`` (each key once): a key's
+    delivery count, or 0 (any delivery this consumer owns) for a plain id."""
     args: list[str | int] = []
     for key in dict.fromkeys(keys):
         args.append(str.__str__(key))
-        args.append(getattr(key, "delivery_count", 0) if counted else 0)
+        args.append(getattr(key, "delivery_count", 0))
     return args
