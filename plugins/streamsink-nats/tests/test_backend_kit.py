@@ -34,18 +34,6 @@ async def lose_group(backend: Any, stream_id: str, group: str) -> None:
     await backend.delete_group(stream_id, group)
 
 
-# The SPI's settle calls name entries, not deliveries: a nack of a delivery that JetStream has
-# already superseded (redelivered after AckWait while the application held it) lands on the newer
-# delivery, and JetStream redelivers at once on every -NAK, so the core sees one delivery more
-# than on a broker whose nack only makes an entry claimable, and dead-letters the entry twice.
-# Whether it does depends on whether the late nack arrives before the core has read the newer
-# delivery, so the check passes on some runs: not strict.
-_SPI_GAPS = {
-    "max_deliveries_dead_letters": "nack names an entry, not a delivery: a late nack of a "
-    "superseded delivery makes JetStream redeliver once more (see README, 'Known gaps')",
-}
-
-
 # The checks that wait out grace periods and redeliveries (about a second each here): `slow`,
 # so that `pytest -m "not slow"` is a quick local loop. CI runs them (see conftest.py).
 _SLOW_CHECKS = {
@@ -64,8 +52,6 @@ def _contract_params() -> list[Any]:
     params = []
     for check in conformance_checks():
         marks = [pytest.mark.slow] if str(check) in _SLOW_CHECKS else []
-        if str(check) in _SPI_GAPS:
-            marks.append(pytest.mark.xfail(reason=_SPI_GAPS[str(check)], strict=False))
         params.append(pytest.param(check, marks=marks))
     return params
 

@@ -3,6 +3,12 @@
 Acknowledgements are JetStream's own, sent per delivery to the reply subject of the message
 this consumer got, as requests: the server answers each, and a missing consumer has no
 responder, which is how a lost group shows on ``ack``, ``nack``, ``touch`` and ``term``.
+
+JetStream acts on a ``-NAK`` or ``+WPI`` for the entry whichever delivery's subject it came on:
+a late one for a delivery that was redelivered meanwhile would redeliver (or renew) the newer
+delivery. So ``nack`` and ``touch`` go out only for a delivery that is still live: the latest
+this consumer read of its entry (by the key's delivery count), and within its AckWait (past it,
+JetStream has redelivered it, perhaps to another consumer, or is about to).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import nats.js.errors
 from nats.aio.msg import Msg
 from nats.js import api
 from streamsink import BackendUnavailableError, ConfigurationError, GroupLostError
-from streamsink.backend import Record, RecordBatch, StartPosition
+from streamsink.backend import DeliveryKey, Record, RecordBatch, StartPosition
 
 from ._errors import STREAM_NOT_FOUND, translated
 from ._group_gaps import GroupGaps
@@ -30,6 +36,22 @@ if TYPE_CHECKING:
 __all__ = ["NatsGroupConsumer", "deliver_config"]
 
 _MAX_HELD = 65536
+
+_LIVE_FRACTION = 0.9
+"""A delivery counts as live for this fraction of AckWait after it was read or renewed: the
+server's clock started when it sent the message, a little before this process saw it."""
+
+
+class _Held:
+    """A delivery this consumer read and has not settled: its count, the reply subject to
+    settle it on, and until when (``anyio.current_time()``) it is still live."""
+
+    __slots__ = ("count", "live_until", "reply")
+
+    def __init__(self, count: int, reply: str, live_until: float) -> None:
+        self.count = count
+        self.reply = reply
+        self.live_until = live_until
 
 
 def deliver_config(start: StartPosition) -> dict[str, object]:
@@ -64,8 +86,8 @@ class NatsGroupConsumer(Handle):
             )
         self._stream = backend.stream_name(stream_id)
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{self._durable}"
-        # entry id -> reply subject of its latest delivery to this consumer
-        self._held: dict[str, str] = {}
+        # entry id -> its latest delivery to this consumer
+        self._held: dict[str, _Held] = {}
         self._gaps = GroupGaps(stream_id)
         self._stash: list[Msg] = []  # delivered after a loss: the next read returns them first
 
@@ -139,10 +161,12 @@ class NatsGroupConsumer(Handle):
             msgs = msgs[:before_next_loss]
         records: list[Record] = [] if gap is None else RecordBatch(gap=gap)
         held = self._held
+        live_until = anyio.current_time() + self._grace * _LIVE_FRACTION
         for msg in msgs:
-            record = record_of(msg, msg.metadata.num_delivered)
+            count = msg.metadata.num_delivered
+            record = record_of(msg, count)
             held.pop(record.entry_id, None)  # re-inserted last: the dict stays in read order
-            held[record.entry_id] = msg.reply
+            held[record.entry_id] = _Held(count, msg.reply, live_until)
             records.append(record)
         # Deliveries this consumer read but never settled (redelivered to another consumer and
         # settled there) would stay here for good: forget the oldest beyond a bound. Settling
@@ -155,35 +179,56 @@ class NatsGroupConsumer(Handle):
         await self.raise_if_vanished()
         raise GroupLostError(f"group {self.group!r} of stream {self.stream_id!r} is gone")
 
-    async def _settle(self, entry_ids: Sequence[str], verb: bytes, *, keep: bool) -> None:
+    def _to_settle(self, ids: Sequence[str], *, live_only: bool) -> list[tuple[str, _Held]]:
+        """The held deliveries ``ids`` name (each once). ``live_only`` (nack, touch): only a
+        key's own delivery (a plain id names the latest), and only while it is live."""
+        held = self._held
+        found = []
+        now = anyio.current_time()
+        for key in dict.fromkeys(ids):
+            delivery = held.get(key)
+            if delivery is None:
+                continue
+            if live_only:
+                count = getattr(key, "delivery_count", None)
+                if (count is not None and count != delivery.count) or now >= delivery.live_until:
+                    continue  # superseded: the newer delivery is left alone
+            found.append((str.__str__(key), delivery))
+        return found
+
+    async def _settle(
+        self, ids: Sequence[str], verb: bytes, *, keep: bool, live_only: bool
+    ) -> None:
         self.check()
-        held = [(i, self._held[i]) for i in dict.fromkeys(entry_ids) if i in self._held]
+        held = self._to_settle(ids, live_only=live_only)
         if not held:
             return
         nc = self.backend.nc
         timeout = self.backend.options.request_timeout
         gone: list[str] = []
         failed: list[Exception] = []
-        done: list[tuple[str, str]] = []
+        done: list[tuple[str, _Held]] = []
+        sent_at = anyio.current_time()
 
-        async def settle(entry_id: str, reply: str) -> None:
+        async def settle(entry_id: str, delivery: _Held) -> None:
             # Errors are kept, not raised: a task group would raise them as an ExceptionGroup.
             try:
-                await nc.request(reply, verb, timeout=timeout)
-                done.append((entry_id, reply))
+                await nc.request(delivery.reply, verb, timeout=timeout)
+                done.append((entry_id, delivery))
             except nats.errors.NoRespondersError:
                 gone.append(entry_id)
             except (nats.errors.Error, OSError, TimeoutError) as exc:
                 failed.append(exc)
 
         async with anyio.create_task_group() as tg:
-            for entry_id, reply in held:
-                tg.start_soon(settle, entry_id, reply)
-        if not keep:
-            for entry_id, reply in done:
-                # A read meanwhile may have handed out a newer delivery: that one stays.
-                if self._held.get(entry_id) == reply:
-                    del self._held[entry_id]
+            for entry_id, delivery in held:
+                tg.start_soon(settle, entry_id, delivery)
+        for entry_id, delivery in done:
+            if keep:  # +WPI: AckWait started again when the server took it, after sent_at
+                delivery.live_until = sent_at + self._grace * _LIVE_FRACTION
+            elif self._held.get(entry_id) is delivery:
+                # (A read meanwhile may have handed out a newer delivery: that one stays.)
+                del self._held[entry_id]
         if gone:
             await self._lost()
         if failed:
@@ -195,20 +240,23 @@ class NatsGroupConsumer(Handle):
             )
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
-        """``+ACK`` each held delivery; ids not held are ignored."""
-        await self._settle(entry_ids, b"+ACK", keep=False)
+        """``+ACK`` each held entry (on its latest delivery's subject: JetStream acks the entry
+        whichever delivery it is); ids not held are ignored."""
+        await self._settle(entry_ids, b"+ACK", keep=False, live_only=False)
 
-    async def nack(self, entry_ids: Sequence[str]) -> None:
-        """``-NAK``: JetStream redelivers at once."""
-        await self._settle(entry_ids, b"-NAK", keep=False)
+    async def nack(self, keys: Sequence[DeliveryKey]) -> None:
+        """``-NAK`` each live delivery named: JetStream redelivers at once. A superseded or
+        expired delivery is left alone (a ``-NAK`` would redeliver the newer one)."""
+        await self._settle(keys, b"-NAK", keep=False, live_only=True)
 
-    async def touch(self, entry_ids: Sequence[str]) -> None:
-        """``+WPI`` (work in progress): AckWait starts again."""
-        await self._settle(entry_ids, b"+WPI", keep=True)
+    async def touch(self, keys: Sequence[DeliveryKey]) -> None:
+        """``+WPI`` (work in progress) for each live delivery named: its AckWait starts again.
+        A superseded or expired delivery is left alone (a ``+WPI`` would renew the newer one)."""
+        await self._settle(keys, b"+WPI", keep=True, live_only=True)
 
     async def term(self, entry_ids: Sequence[str]) -> None:
-        """``+TERM``: never redelivered; JetStream records it as terminated."""
-        await self._settle(entry_ids, b"+TERM", keep=False)
+        """``+TERM`` each held entry: never redelivered; JetStream records it as terminated."""
+        await self._settle(entry_ids, b"+TERM", keep=False, live_only=False)
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
         """Not supported (``own_pending`` is False): JetStream's pending entries are the
