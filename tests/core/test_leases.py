@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from streamsink._consuming._leases import EXPIRY_FRACTION, Lease, ReadAheadLeases
+from streamsink.backend import DeliveryKey
 from tests.support.clock import FakeClock
 
 GRACE = 10.0
@@ -96,3 +97,20 @@ def test_taken_ids_are_forgotten_oldest_first() -> None:
     assert list(leases.waiting_ids()) == ["4-0"]
     leases.sync(outstanding=0)
     assert list(leases.waiting_ids()) == []
+
+
+def test_a_renewal_names_the_deliveries_it_renews() -> None:
+    """``touch`` names deliveries: a renewal gives each waiting entry's delivery count (1 but
+    for the redeliveries a lease recorded), for what is still waiting only."""
+    clock = FakeClock()
+    leases = ReadAheadLeases(GRACE, clock)
+    first, claimed = Lease(["1-0", "2-0"], 0.0), Lease(["3-0", "4-0"], 0.0, {"4-0": 3})
+    leases.handed(first)
+    leases.handed(claimed)
+    clock.advance(GRACE / 2)
+    renewal = leases.due(outstanding=3)  # "1-0" was taken
+    assert renewal is not None
+    keys = renewal.delivery_keys()
+    assert keys == ["2-0", "3-0", "4-0"]
+    assert [key.delivery_count for key in keys] == [1, 1, 3]
+    assert all(isinstance(key, DeliveryKey) for key in keys)

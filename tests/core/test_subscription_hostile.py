@@ -18,7 +18,7 @@ from streamsink import (
     StreamsinkError,
     decode_envelope,
 )
-from streamsink.backend import Entry
+from streamsink.backend import Entry, StartPosition
 from streamsink.testing import FaultyBackend
 from streamsink_memory import MemoryBackend, MemoryBroker
 from tests.support.clock import FakeClock, advance, clocked_subscriber
@@ -239,6 +239,33 @@ async def test_read_ahead_whose_lease_ran_out_is_not_handed_out() -> None:
     handled = Counter(stuck + other)
     assert {index for index, times in handled.items() if times > 1} <= {stuck[0]}, (stuck, other)
     assert stats.expired >= 9
+
+
+async def test_claimed_read_ahead_is_renewed_as_the_delivery_it_is() -> None:
+    """Read-ahead the subscription claimed (delivery count 2) has its lease renewed by naming
+    that delivery, so while the application makes progress the group keeps it with the
+    subscription: nobody else can claim it, and each event is handled once. On a fake clock."""
+    clock = FakeClock()
+    broker = MemoryBroker(clock=clock)
+    backend = MemoryBackend(broker)
+    await StreamSink(backend).send_many([_event(i) for i in range(10)])
+    dead = await backend.open_group_consumer(STREAM, "g", "dead", StartPosition.oldest())
+    assert len(await dead.read_new(10, 0)) == 10  # a consumer that died holding them all
+    spy = await backend.open_group_consumer(STREAM, "g", "spy", StartPosition.oldest())
+    options = {"group": "g", "ack_grace_period": 0.3, "buffer": 10, "fetch_count": 10}
+    handled: list[int] = []
+    with anyio.fail_after(10):
+        async with clocked_subscriber(backend, clock, **options).subscribe(STREAM) as events:
+            clock.advance(0.35)  # idle: the subscription claims them all
+            while events.statistics().received < 10:  # noqa: ASYNC110
+                await anyio.sleep(0.001)
+            for _ in range(10):
+                event = await events.__anext__()
+                handled.append(event.payload["index"])
+                await advance(clock, 0.05)
+                stolen = await spy.claim_idle(0.3, 10)
+                assert stolen == [], f"{len(stolen)} entries of the read-ahead were claimable"
+    assert handled == list(range(10))
 
 
 # -- a read reply lost on the way -----------------------------------------------------------------

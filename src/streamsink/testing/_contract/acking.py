@@ -102,6 +102,25 @@ async def nack_redelivers_now(h: Harness) -> None:
         await again.ack()
 
 
+@check("9", "consumer_groups", "redelivery")
+async def late_nack_leaves_the_newer_delivery(h: Harness) -> None:
+    """nack() of a delivery held past the grace period, after its entry came again, does not
+    bring the entry once more; nack() of the newer delivery does."""
+    backend = await h.backend()
+    session = h.session()
+    (sent,) = await h.publish(backend, session, 1)
+    subscriber = h.subscriber(backend)
+    async with subscriber.subscribe_manual(f"session/{session}") as sub:
+        first, second = await h.take(sub, 2)  # the second came after the grace period
+        assert (first.delivery_count, second.delivery_count) == (1, 2)
+        await first.nack()
+        await h.nothing_within(sub, h.timing.grace / 2)
+        await second.nack()
+        (third,) = await h.take(sub, 1)
+        assert (third.entry_id, third.delivery_count) == (sent.entry_id, 3)
+        await third.ack()
+
+
 @check("9", "consumer_groups", "fan_out")
 async def term_dead_letters_with_provenance(h: Harness) -> None:
     """term(reason) moves the entry to the dead-letter stream with its provenance and acks it."""
