@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from streamsink._consuming._leases import EXPIRY_FRACTION, Lease, ReadAheadLeases
-from streamsink.backend import DeliveryKey
+from streamsink.backend import DeliveryKey, Record
 from tests.support.clock import FakeClock
 
 GRACE = 10.0
@@ -100,11 +100,12 @@ def test_taken_ids_are_forgotten_oldest_first() -> None:
 
 
 def test_a_renewal_names_the_deliveries_it_renews() -> None:
-    """``touch`` names deliveries: a renewal gives each waiting entry's delivery count (1 but
-    for the redeliveries a lease recorded), for what is still waiting only."""
+    """``touch`` names deliveries: a renewal gives each waiting entry's delivery count, from
+    the records its batch was read as, for what is still waiting only."""
     clock = FakeClock()
     leases = ReadAheadLeases(GRACE, clock)
-    first, claimed = Lease(["1-0", "2-0"], 0.0), Lease(["3-0", "4-0"], 0.0, {"4-0": 3})
+    records = [Record("3-0", "n", b"{}", None, 1), Record("4-0", "n", b"{}", None, 3)]
+    first, claimed = Lease(["1-0", "2-0"], 0.0), Lease(["3-0", "4-0"], 0.0, records)
     leases.handed(first)
     leases.handed(claimed)
     clock.advance(GRACE / 2)
@@ -114,3 +115,5 @@ def test_a_renewal_names_the_deliveries_it_renews() -> None:
     assert keys == ["2-0", "3-0", "4-0"]
     assert [key.delivery_count for key in keys] == [1, 1, 3]
     assert all(isinstance(key, DeliveryKey) for key in keys)
+    clock.advance(GRACE / 2)
+    assert claimed.delivery_keys()[-1].delivery_count == 3  # still, once the records are let go

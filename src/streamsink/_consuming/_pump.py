@@ -292,11 +292,7 @@ class Pump:
         if gaps.pending is not None:
             gaps.attach(batch[0])
         leases = self._leases
-        lease = None
-        if leases is not None:
-            # A renewal names deliveries: keep the counts of the (rare) redeliveries.
-            recounts = {r.entry_id: r.delivery_count for r in records if r.delivery_count != 1}
-            lease = Lease(ids, read_at, recounts or None)
+        lease = Lease(ids, read_at, records) if leases is not None else None
 
         async def keep_up() -> None:
             # The application is behind. While waiting on it, keep acking what it finishes and
