@@ -53,9 +53,8 @@ class GroupConsumer(Protocol):
       count): they act only on that delivery while it is the entry's latest one to this
       consumer. For a superseded delivery they do nothing: the newer delivery, this consumer's
       or another's, keeps its owner and its idle time (or, where the broker redelivers by
-      itself, its redelivery deadline), and no extra delivery is caused. A backend that cannot
-      always tell a delivery's count (its counts are adjusted, see ``Record``) acts on the
-      entry while this consumer still owns it.
+      itself, its redelivery deadline), and no extra delivery is caused. A plain ``str`` (a
+      caller that knows no count) names the entry's latest delivery to this consumer.
 
     A backend may settle each id on its own (a broker whose acknowledgements are per message),
     or all in one round trip; ids this consumer does not hold are ignored. Methods raise
@@ -101,8 +100,8 @@ class GroupConsumer(Protocol):
 
     async def ack(self, entry_ids: Sequence[str]) -> None:
         """Acknowledge entries: they are done and never delivered again (idempotent: acking an
-        unknown or acked id is not an error). The core may pass :class:`DeliveryKey` values
-        (they are ids); an ack needs no more than the entry id."""
+        unknown or acked id is not an error), whichever of their deliveries the caller
+        handled."""
         ...
 
     async def nack(self, keys: Sequence[DeliveryKey]) -> None:
