@@ -192,7 +192,7 @@ class NatsGroupConsumer(Handle):
             if live_only:
                 count = getattr(key, "delivery_count", None)
                 if (count is not None and count != delivery.count) or now >= delivery.live_until:
-                    continue  # superseded: the newer delivery is left alone
+                    continue  # superseded or expired: the newer delivery is left alone
             found.append((str.__str__(key), delivery))
         return found
 
