@@ -24,8 +24,8 @@ from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
 from ._connection import execute
-from ._consumer import NACK_IDLE_MS
 from ._errors import map_redis_errors
+from ._group_scripts import NACK_IDLE_MS
 from ._handle import Context
 from ._operate_scripts import DELETE_IDLE_CONSUMER, DELETED
 

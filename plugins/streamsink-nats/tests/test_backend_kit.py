@@ -42,6 +42,7 @@ _SLOW_CHECKS = {
     "in_progress_renews_the_lease",
     "manual_ack_is_idempotent",
     "max_deliveries_dead_letters",
+    "late_nack_leaves_the_newer_delivery",
     "exception_leaves_event_pending",
     "term_dead_letters_with_provenance",
     "leaving_normally_acks",
