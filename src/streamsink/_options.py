@@ -172,6 +172,12 @@ class SubscriberOptions:
       fan-out subscription of the process on the same backend, through a few shared
       multi-stream reads, on backends that declare ``Capabilities.shared_reads`` (default True).
       False gives it a reader (and on Redis a connection) of its own. Groups ignore it.
+    - ``renew_while_handling``: manual mode in a group: keep the lease of each delivery the
+      application holds renewed, every half grace period, until it is settled or has been held
+      this many seconds, so a handler longer than ``ack_grace_period`` is not redelivered to
+      another consumer half-way through (default None: only ``Delivery.in_progress()`` renews).
+      Past the bound a hung handler loses its lease and the entry is redelivered, as without
+      it. Ignored in auto mode and by fan-out readers.
     - ``reap_idle``: in a group, remove the group's consumers that hold nothing and have been
       idle (no read, no claim) for this many seconds: crashed or retired processes, which
       otherwise stay listed forever (default None: never). A consumer that holds entries is
@@ -233,6 +239,21 @@ class SubscriberOptions:
     max_block: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
     shared_reads: bool = attrs.field(
         default=True, validator=rule(lambda v: isinstance(v, bool), "True or False")
+    )
+    renew_while_handling: float | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: (
+                v is None
+                or (
+                    not isinstance(v, bool)
+                    and isinstance(v, int | float)
+                    and math.isfinite(v)
+                    and v > 0
+                )
+            ),
+            "a number of seconds > 0, or None to renew only on Delivery.in_progress()",
+        ),
     )
     reap_idle: float | None = attrs.field(
         default=None,

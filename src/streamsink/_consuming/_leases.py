@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterator, Sequence
 import attrs
 
 from ..backend import DeliveryKey, Record
+from ._handling import Handling, HandlingLeases
 
 __all__ = ["EXPIRY_FRACTION", "Lease", "ReadAheadLeases", "Renewal"]
 
@@ -71,15 +72,20 @@ class Renewal:
 
     leases: tuple[Lease, ...]
     at: float
+    #: deliveries a handler works on (``renew_while_handling``)
+    handling: tuple[Handling, ...] = ()
 
     @property
     def ids(self) -> list[str]:
-        """The entry ids to renew, batch by batch."""
-        return [entry_id for lease in self.leases for entry_id in lease.ids]
+        """The entry ids to renew, batch by batch, then the deliveries being handled."""
+        ids = [entry_id for lease in self.leases for entry_id in lease.ids]
+        return ids + [h.key.entry_id for h in self.handling]
 
     def delivery_keys(self) -> list[DeliveryKey]:
-        """The deliveries to renew (what ``touch`` takes), batch by batch."""
-        return [key for lease in self.leases for key in lease.delivery_keys()]
+        """The deliveries to renew (what ``touch`` takes), batch by batch, then those being
+        handled."""
+        keys = [key for lease in self.leases for key in lease.delivery_keys()]
+        return keys + [h.key for h in self.handling]
 
 
 class ReadAheadLeases:
@@ -98,10 +104,13 @@ class ReadAheadLeases:
         "_waiting",
         "_waiting_ids",
         "clock",
+        "handling",
         "limit",
     )
 
-    def __init__(self, grace: float, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, grace: float, clock: Callable[[], float], *, renew_while_handling: float | None = None
+    ) -> None:
         #: the clock every time here is read on (and a :class:`Lease`'s ``renewed_at`` is of)
         self.clock = clock
         self._grace = grace
@@ -113,6 +122,12 @@ class ReadAheadLeases:
         self._handed = 0
         self._taken_seen = 0
         self._progress_at = clock()
+        #: manual deliveries in the application's hands, kept renewed (None: not asked for)
+        self.handling = (
+            None
+            if renew_while_handling is None
+            else HandlingLeases(grace, renew_while_handling, self.limit, clock)
+        )
 
     def handed(self, lease: Lease) -> None:
         """A batch went to the application's buffer."""
@@ -152,8 +167,11 @@ class ReadAheadLeases:
         if taken != self._taken_seen:
             self._taken_seen = taken
             self._progress_at = now
+        # Deliveries being handled are renewed however long the handler takes (within its
+        # limit): that is what they are renewed for.
+        handling = () if self.handling is None else tuple(self.handling.due(now))
         if now - self._progress_at >= self._grace:
-            return None
+            return Renewal((), now, handling) if handling else None
         old = now - self._grace / 2
         limit = self.limit
         due = [
@@ -163,7 +181,7 @@ class ReadAheadLeases:
         ]
         if held is not None and held.renewed_at <= old and now - held.renewed_at < limit:
             due.append(held)
-        return Renewal(tuple(due), now) if due else None
+        return Renewal(tuple(due), now, handling) if due or handling else None
 
     def next_due(self, outstanding: int) -> float:
         """When :meth:`due` next has a lease to renew (clock seconds; ``math.inf`` when none
@@ -171,18 +189,21 @@ class ReadAheadLeases:
         A pump whose reads may block long wakes at this time, not before. ``outstanding`` as
         for :meth:`due`."""
         self.sync(outstanding)
-        if not self._waiting:
-            return math.inf
         now = self._now()
+        handling = math.inf if self.handling is None else self.handling.next_due(now)
+        if not self._waiting:
+            return handling
         limit = self.limit
         renewed = [lease.renewed_at for lease in self._waiting if now - lease.renewed_at < limit]
-        return min(renewed) + self._grace / 2 if renewed else math.inf
+        return min(min(renewed) + self._grace / 2 if renewed else math.inf, handling)
 
     @staticmethod
     def renewed(renewal: Renewal) -> None:
         """The backend took ``renewal``: its leases count from the time it was found due."""
         for lease in renewal.leases:
             lease.renewed_at = renewal.at
+        for handling in renewal.handling:
+            handling.renewed_at = renewal.at
 
     def waiting_ids(self) -> Iterator[str]:
         """Every id handed over and not yet taken."""

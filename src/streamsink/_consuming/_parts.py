@@ -105,7 +105,13 @@ def loop_parts(
     gives the ids the application holds)."""
     # A group keeps the leases of its read-ahead (they also tell which ids it holds); they run
     # out, and are renewed, only where entries can be claimed by another consumer.
-    leases = None if settings.group is None else ReadAheadLeases(settings.ack_grace_period, now)
+    leases = (
+        None
+        if settings.group is None
+        else ReadAheadLeases(
+            settings.ack_grace_period, now, renew_while_handling=settings.renew_while_handling
+        )
+    )
     readahead = ReadAhead(
         buffer=settings.buffer,
         buffer_bytes=settings.buffer_bytes,

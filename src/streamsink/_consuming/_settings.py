@@ -23,6 +23,8 @@ backend's :class:`~streamsink.backend.Capabilities`, and nowhere else:
   (``read_own_pending``) when it starts and after a lost read reply: only in a group, and only
   on a backend that declares ``own_pending``;
 - ``dead_letter_stream``: where dead letters go (docs/contract.md rule 11), validated now;
+- ``renew_while_handling``: how long held manual deliveries are kept renewed, only where the
+  pump renews (a group on a backend with ``redelivery``) and in manual mode;
 - ``reap_idle``: the idle bound past which the group's empty consumers are removed, only in a
   group, refused on a backend that does not declare ``operations``.
 """
@@ -89,6 +91,8 @@ class Settings:
     fast_decode: bool
     #: remove the group's consumers idle this long that hold nothing (None: never)
     reap_idle: float | None = None
+    #: manual mode in a group that renews: keep held deliveries' leases renewed this long
+    renew_while_handling: float | None = None
 
 
 def claim_interval_of(options: SubscriberOptions, backend: Backend) -> float:
@@ -142,6 +146,7 @@ def resolve_settings(
         decoder=decode_dead_letter if letters else options.decoder,
         fast_decode=not letters and options.decoder is decode_envelope,
         reap_idle=_reap_idle(options, backend),
+        renew_while_handling=options.renew_while_handling if manual and renews else None,
     )
 
 

@@ -16,6 +16,7 @@ from ..backend import DeliveryKey, Record
 from ._acking import Acker
 from ._calls import BackendCalls
 from ._delivery import Delivery
+from ._handling import HandlingLeases
 
 __all__ = ["GroupSettler"]
 
@@ -31,6 +32,7 @@ class GroupSettler:
         "_grouped",
         "_on_nack",
         "_stream_id",
+        "handling",
         "observer",
         "open",
         "unsettled",
@@ -63,6 +65,8 @@ class GroupSettler:
         #: told of each settled delivery (``"ack"``, ``"nack"``, ``"term"``) when an instrument
         #: watches the subscription
         self.observer: Callable[[Delivery, str], None] | None = None
+        #: the leases of deliveries being handled (``renew_while_handling``), set on entry
+        self.handling: HandlingLeases | None = None
 
     def delivery(self, record: Record, event: Any, error: DecodeError | None) -> Delivery:
         """The :class:`Delivery` of ``record`` (``event`` decoded, or ``error`` why not)."""
@@ -101,19 +105,15 @@ class GroupSettler:
             raise AckError(
                 f"ack of {delivery.entry_id} failed: {exc}", entry_ids=[delivery.entry_id]
             ) from exc
-        self.unsettled.discard(delivery.entry_id)
-        if self.observer is not None:
-            self.observer(delivery, "ack")
+        self._settled(delivery, "ack")
 
     async def nack(self, delivery: Delivery) -> None:
         self._require_open("nack", delivery)
         consumer = self._calls.consumer
         if consumer is not None:
             await self._settle_call(consumer.nack, delivery, "nack")
-            self.unsettled.discard(delivery.entry_id)
             self._on_nack()
-        if self.observer is not None:
-            self.observer(delivery, "nack")
+        self._settled(delivery, "nack")
 
     async def in_progress(self, delivery: Delivery) -> None:
         self._require_open("renew", delivery)
@@ -139,9 +139,15 @@ class GroupSettler:
                 "the entry stays pending",
                 entry_ids=[delivery.entry_id],
             )
-        self.unsettled.discard(delivery.entry_id)
+        self._settled(delivery, "term")
+
+    def _settled(self, delivery: Delivery, outcome: str) -> None:
+        entry_id = delivery.entry_id
+        self.unsettled.discard(entry_id)
+        if self.handling is not None:
+            self.handling.settled(entry_id)
         if self.observer is not None:
-            self.observer(delivery, "term")
+            self.observer(delivery, outcome)
 
     @staticmethod
     async def _settle_call(

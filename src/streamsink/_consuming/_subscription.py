@@ -23,8 +23,9 @@ import attrs
 from .._exceptions import StreamsinkError, SubscriptionError
 from .._options import SubscriberOptions
 from .._sharing import SHARED_MAX_BLOCK, open_shared_reader, shares_reads
-from ..backend import Backend, GroupConsumer, StartPosition, StreamReader
+from ..backend import Backend, DeliveryKey, GroupConsumer, StartPosition, StreamReader
 from ..lowlevel import clock as loop_clock
+from ._handling import HandlingLeases
 from ._leases import ReadAheadLeases
 from ._lifecycle import Lifecycle
 from ._observing import ProcessTracker
@@ -126,6 +127,7 @@ class Subscription(Generic[ItemT]):
         self._leases: ReadAheadLeases | None = None
         self._pump: Pump | None = None
         self._reader: StreamReader | None = None
+        self._handling: HandlingLeases | None = None
         self._reaper: ConsumerReaper | None = None
         self._reaper_scope = anyio.CancelScope()
         if settings.group is not None and settings.reap_idle is not None:
@@ -223,6 +225,8 @@ class Subscription(Generic[ItemT]):
         self._leases, self._readahead, self._pump = loop_parts(
             self._settings, self._parts, now, scope=self._pump_scope, held=self._held_ids
         )
+        self._handling = None if self._leases is None else self._leases.handling
+        self._settler.handling = self._handling
         return self._pump
 
     async def __aexit__(
@@ -311,6 +315,13 @@ class Subscription(Generic[ItemT]):
                     self._end()
             item = readahead.take()
         if self._settings.manual:
+            if self._handling is not None:
+                # The lease runs from its batch's last renewal, not from this hand-out.
+                batch = readahead.items_lease
+                self._handling.handed(
+                    DeliveryKey(item.entry_id, item.delivery_count),
+                    None if batch is None else batch.renewed_at,
+                )
             if self._tracker is not None:
                 self._tracker.handed(item, item.entry_id)
             return item  # type: ignore[no-any-return]
