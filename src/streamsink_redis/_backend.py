@@ -32,6 +32,7 @@ from ._errors import map_redis_errors
 from ._handle import Context, Handle
 from ._inspect import stream_info
 from ._keepalive import forget_stream
+from ._keepalive_group import KeepAliveGroups
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
@@ -97,6 +98,8 @@ class RedisBackend(AsyncResource):
         # The suggestion is the backend's option, so it is part of this backend's declaration.
         self._capabilities = attrs.evolve(capabilities, claim_interval=options.claim_interval)
         self._handles: dict[str, set[Handle]] = {}
+        # Consumers' pulse keep-alives, refreshed together per group (see _keepalive_group).
+        self._keepalives = KeepAliveGroups(self._ctx)
         self._shared: set[RedisSharedReads] = set()
         self._closed = False
 
@@ -241,7 +244,14 @@ class RedisBackend(AsyncResource):
         wire.check_name("consumer", consumer)
         wire.start_id(start)
         handle = RedisGroupConsumer(
-            self._ctx, stream_id, key, group, consumer, self._forget, grace=ack_grace_period
+            self._ctx,
+            stream_id,
+            key,
+            group,
+            consumer,
+            self._forget,
+            grace=ack_grace_period,
+            keepalives=self._keepalives,
         )
         self._handles.setdefault(key, set()).add(handle)
         try:

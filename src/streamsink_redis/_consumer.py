@@ -21,6 +21,7 @@ from ._group_base import GroupConsumerBase
 from ._group_scripts import READ_OWN as _READ_OWN
 from ._handle import Context, Handle
 from ._keepalive import DEFAULT_GRACE, Bookkeeping, KeepAlive
+from ._keepalive_group import KeepAliveGroups
 from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
 
 __all__ = ["RedisGroupConsumer"]
@@ -69,10 +70,13 @@ class RedisGroupConsumer(GroupConsumerBase):
         on_close: Callable[[Handle], None],
         *,
         grace: float = DEFAULT_GRACE,
+        keepalives: KeepAliveGroups | None = None,
     ) -> None:
-        """``grace``: the subscription's ack grace period, the keep-alive's period."""
+        """``grace``: the subscription's ack grace period, the keep-alive's period;
+        ``keepalives``: the backend's, for its keep-alive to be refreshed with its group's."""
         super().__init__(ctx, stream_id, key, on_close)
         self._grace = grace
+        self._keepalives = keepalives
         self._group = group
         self._consumer = consumer
         # The next read_new goes through the gap-counting script unless the last one caught up
@@ -115,8 +119,10 @@ class RedisGroupConsumer(GroupConsumerBase):
         """Every call, first: refresh the keep-alive when due, then raise a deletion noticed
         since the last call (the call then does nothing)."""
         keepalive = self._keepalive
-        if keepalive is not None and keepalive.due():
-            await keepalive.refresh_if_due()
+        if keepalive is not None:
+            keepalive.called()
+            if keepalive.due():
+                await keepalive.refresh_if_due()
         error = self._watch.take()
         if error is not None:
             raise error
@@ -132,12 +138,14 @@ class RedisGroupConsumer(GroupConsumerBase):
         self._check()
         if not self._pulse or self._keepalive is not None:
             return
+        groups = self._keepalives or KeepAliveGroups(self._ctx)
         keepalive = KeepAlive(
             self._ctx,
             Bookkeeping(self._key, self._stream_id, self._group, self._consumer),
             self._watch,
+            groups.get(self._group, self._grace),
+            holds=lambda: self._held > 0 and self._watch.expected,
         )
-        keepalive.learn(self._grace)
         with self._errors("admin"):
             await keepalive.join()
         self._keepalive = keepalive
@@ -200,9 +208,9 @@ class RedisGroupConsumer(GroupConsumerBase):
                 return records
 
         keepalive = self._keepalive
-        if keepalive is not None:  # wake for its refresh, on pulse's schedule
+        if keepalive is not None:  # wake for its group's refresh, on pulse's schedule
             block_ms = max(1, min(block_ms, math.ceil(keepalive.remaining() * 1000)))
-        with self._errors("read"):
+        with self._errors("read"), self._reading(keepalive):
             if self._held <= 0:
                 reply = await self._reads.read(command, block_ms)
             else:  # while it holds entries, look for a deletion every claim interval, as before

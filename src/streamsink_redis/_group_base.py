@@ -4,7 +4,8 @@ state, the plumbing of its commands on the backend's pool, and its calls that se
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import redis.exceptions as rex
@@ -37,6 +38,19 @@ class GroupConsumerBase(Handle):
     async def _before_call(self) -> None:
         """Run first by every call (see :class:`~._consumer.RedisGroupConsumer`)."""
         raise NotImplementedError
+
+    @staticmethod
+    @contextmanager
+    def _reading(keepalive: KeepAlive | None) -> Iterator[None]:
+        """Around a blocking read: the consumer counts as live for its keep-alive's group."""
+        if keepalive is None:
+            yield
+            return
+        keepalive.reading = True
+        try:
+            yield
+        finally:
+            keepalive.reading = False
 
     async def _call(self, *args: Any) -> Any:
         return await execute(self._ctx.client, *args)
