@@ -208,8 +208,8 @@ class RedisGroupConsumer(GroupConsumerBase):
                 return records
 
         keepalive = self._keepalive
-        if keepalive is not None:  # wake for its group's refresh, on pulse's schedule
-            block_ms = max(1, min(block_ms, math.ceil(keepalive.remaining() * 1000)))
+        if keepalive is not None:  # one read of the group wakes for its refresh
+            block_ms = keepalive.cut(block_ms)
         with self._errors("read"), self._reading(keepalive):
             if self._held <= 0:
                 reply = await self._reads.read(command, block_ms)

@@ -42,15 +42,12 @@ class GroupConsumerBase(Handle):
     @staticmethod
     @contextmanager
     def _reading(keepalive: KeepAlive | None) -> Iterator[None]:
-        """Around a blocking read: the consumer counts as live for its keep-alive's group."""
-        if keepalive is None:
-            yield
-            return
-        keepalive.reading = True
+        """Around a blocking read whose wait :meth:`KeepAlive.cut` gave: it ended."""
         try:
             yield
         finally:
-            keepalive.reading = False
+            if keepalive is not None:
+                keepalive.read_ended()
 
     async def _call(self, *args: Any) -> Any:
         return await execute(self._ctx.client, *args)

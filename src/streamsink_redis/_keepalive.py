@@ -12,7 +12,8 @@ A consumer that takes part, as pulse's own consumers do:
   as a decimal string); its first read creates it in the group;
 - writes its keep-alive again every ack grace period, pulse's schedule (the subscription's
   ``ack_grace_period``, given when the consumer is opened; pulse's default, 20 s, without one),
-  on the first of its calls that finds it due (see :class:`KeepAlive`);
+  with every live consumer of its group on the backend, by the first of their calls that finds
+  it due (see :class:`KeepAlive`);
 - on close, if it holds nothing pending, deletes itself from the group and removes both entries;
   if it still holds entries it stays, with its keep-alive written once more (pulse's Close leaves
   its consumer and keep-alive too): pulse claims entries idle for a grace period before it finds
@@ -23,8 +24,9 @@ also lists itself in a hash of streamsink's own, ``streamsink:sink:<group>:consu
 consumer, value = JSON array of the streams it is open on), which tells streamsink consumers from
 pulse ones (:mod:`._ownership`) and keeps the keep-alive entry while any stream still uses it.
 
-Cost per consumer: one script per ack grace period (0.05 commands/s at pulse's default of 20 s),
-whose message pulse fans out to every replica of the map; one script each to join and to leave.
+Cost: one refresh script per group, grace period and backend every grace period, with one
+``PUBLISH`` per consumer (0.05/s each at pulse's default of 20 s), which pulse fans out to every
+replica of the map (see :mod:`._keepalive_group`); one script per consumer to join and to leave.
 """
 
 from __future__ import annotations
@@ -140,8 +142,8 @@ class KeepAlive:
     the group due writes the keep-alive of every one that is *live* (waiting in a blocking read,
     or having made a call within a grace period). The refresh rides on the consumers' own calls
     instead of a task of its own: a subscription's pump keeps calling its consumer while it
-    runs, and the consumer cuts its blocking reads to end when the group's refresh is due
-    (:meth:`remaining`), so the keep-alive is written on pulse's schedule (within a read's round
+    runs, and one blocking read of the group's at a time ends when the refresh is due
+    (:meth:`cut`), so the keep-alives are written on pulse's schedule (within a read's round
     trip) however long the reads may block; and nothing runs besides the consumers' calls. It
     also says what pulse's keep-alive means to say: the consumer is working. A process that is
     stopped, or an application stuck for long enough that its subscription neither reads nor
@@ -208,9 +210,21 @@ class KeepAlive:
         return self._group.due()
 
     def remaining(self) -> float:
-        """Seconds until :meth:`due` (0 or less: due now). The consumer's blocking reads end by
-        then, so that its next call refreshes on time however long the core lets them block."""
+        """Seconds until :meth:`due` (0 or less: due now)."""
         return self._group.remaining()
+
+    def cut(self, block_ms: int) -> int:
+        """A blocking read is about to wait up to ``block_ms``: how long it may (the consumer
+        then counts as reading until :meth:`read_ended`). One read of the group's at a time
+        ends when the refresh is due, so that its next call refreshes on time however long
+        the core lets the reads block."""
+        self.reading = True
+        return self._group.cut(self, block_ms)
+
+    def read_ended(self) -> None:
+        """The blocking read started after :meth:`cut` ended (returned, failed, cancelled)."""
+        self.reading = False
+        self._group.read_ended(self)
 
     async def join(self) -> None:
         """Register the consumer and write its keep-alive (before it exists in the group); it

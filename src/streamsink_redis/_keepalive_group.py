@@ -10,12 +10,20 @@ and 50 reads/s. The consumers of a group with one grace period on one backend no
 schedule (:class:`KeepAliveGroup`): the first call of any of them that finds it due writes every
 live member's entry, in one script per :data:`BATCH` consumers (``HMGET``, ``HSET`` of all
 fields, one ``HINCRBY`` of ``=rev``, ``=kind``, then a ``PUBLISH`` per consumer: replicas apply
-each message in order, as after as many ``Map.Set`` calls in a row), and their reads all end at
-that one moment. ``XINFO CONSUMERS`` (a check that the group still lists a consumer) is run
-only for consumers that may hold entries: deleting one that holds nothing drops nothing.
+each message in order, as after as many ``Map.Set`` calls in a row). One member's blocking read
+at a time (the *waker*'s) is cut to end at that moment (:meth:`KeepAliveGroup.cut`); the others
+block as long as the core asks, and count as live meanwhile. ``XINFO CONSUMERS`` (a check that
+the group still lists a consumer) runs only for consumers that may hold entries: deleting one
+that holds nothing drops nothing.
 
 The period stays pulse's (the grace period): the margin before pulse takes a consumer for stale
-is a whole grace period, as for pulse's own consumers.
+is a whole grace period, as for pulse's own consumers. Any member's call refreshes a due group,
+and a consumer that may hold entries calls at least every claim interval (its reads block no
+longer, to look for a deletion), so the only refresh that can come late is that of consumers
+holding nothing, when the waker's read returned entries and its application then stopped
+before its next read, while all the others wait in reads started earlier: pulse may then delete
+such consumers, which drops nothing; the next refresh registers them again and reports the
+deletion (``ConsumerDeletedError``, to ``on_error``) for those that had been given entries.
 """
 
 from __future__ import annotations
@@ -65,7 +73,7 @@ class KeepAliveGroup:
     Made by :class:`KeepAliveGroups`; a :class:`~._keepalive.KeepAlive` is a member from its
     join to its leave."""
 
-    __slots__ = ("_ctx", "_grace", "_group", "_members", "_on_empty", "_written_at")
+    __slots__ = ("_ctx", "_grace", "_group", "_members", "_on_empty", "_waker", "_written_at")
 
     def __init__(
         self,
@@ -81,6 +89,8 @@ class KeepAliveGroup:
         self._members: dict[KeepAlive, None] = {}  # in joining order
         # Made for a consumer that is joining (its keep-alive written just now).
         self._written_at = time.monotonic()
+        # The member whose blocking read in progress ends when the refresh is due.
+        self._waker: KeepAlive | None = None
 
     @property
     def grace(self) -> float:
@@ -96,8 +106,24 @@ class KeepAliveGroup:
         self._members[member] = None
 
     def discard(self, member: KeepAlive) -> None:
+        self.read_ended(member)
         if self._members.pop(member, 0) is None and not self._members:
             self._on_empty(self)
+
+    def cut(self, member: KeepAlive, block_ms: int) -> int:
+        """How long ``member``'s blocking read, about to start, may wait (``block_ms`` asked):
+        cut to end when the refresh is due if no other member's read in progress does; the
+        others wait as long as they ask (they count as live meanwhile)."""
+        waker = self._waker
+        if waker is not None and waker is not member and waker.reading:
+            return block_ms
+        self._waker = member
+        return max(1, min(block_ms, math.ceil(self.remaining() * 1000)))
+
+    def read_ended(self, member: KeepAlive) -> None:
+        """``member``'s blocking read ended (the next read to start is cut in its place)."""
+        if self._waker is member:
+            self._waker = None
 
     def due(self) -> bool:
         """A grace period has passed since the last refresh (or attempt)."""
