@@ -37,6 +37,7 @@ from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
 from ._shared_read import RedisSharedReads
+from ._summaries import PendingSummaries
 
 __all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
@@ -98,8 +99,9 @@ class RedisBackend(AsyncResource):
         # The suggestion is the backend's option, so it is part of this backend's declaration.
         self._capabilities = attrs.evolve(capabilities, claim_interval=options.claim_interval)
         self._handles: dict[str, set[Handle]] = {}
-        # Consumers' pulse keep-alives, refreshed together per group (see _keepalive_group).
+        # Shared by its group consumers: keep-alives refreshed together, summaries sent together.
         self._keepalives = KeepAliveGroups(self._ctx)
+        self._summaries = PendingSummaries(lambda: self._ctx.client.pipeline(transaction=False))
         self._shared: set[RedisSharedReads] = set()
         self._closed = False
 
@@ -244,15 +246,9 @@ class RedisBackend(AsyncResource):
         wire.check_name("consumer", consumer)
         wire.start_id(start)
         handle = RedisGroupConsumer(
-            self._ctx,
-            stream_id,
-            key,
-            group,
-            consumer,
-            self._forget,
-            grace=ack_grace_period,
-            keepalives=self._keepalives,
-        )
+            self._ctx, stream_id, key, group, consumer, self._forget, grace=ack_grace_period,
+            keepalives=self._keepalives, summaries=self._summaries,
+        )  # fmt: skip
         self._handles.setdefault(key, set()).add(handle)
         try:
             await handle.ensure_group(start)

@@ -23,6 +23,7 @@ from ._handle import Context, Handle
 from ._keepalive import DEFAULT_GRACE, Bookkeeping, KeepAlive
 from ._keepalive_group import KeepAliveGroups
 from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
+from ._summaries import PendingSummaries
 
 __all__ = ["RedisGroupConsumer"]
 
@@ -71,9 +72,11 @@ class RedisGroupConsumer(GroupConsumerBase):
         *,
         grace: float = DEFAULT_GRACE,
         keepalives: KeepAliveGroups | None = None,
+        summaries: PendingSummaries | None = None,
     ) -> None:
         """``grace``: the subscription's ack grace period, the keep-alive's period;
-        ``keepalives``: the backend's, for its keep-alive to be refreshed with its group's."""
+        ``keepalives``: the backend's, for its keep-alive to be refreshed with its group's;
+        ``summaries``: the backend's, for its summaries to be sent with others'."""
         super().__init__(ctx, stream_id, key, on_close)
         self._grace = grace
         self._keepalives = keepalives
@@ -96,6 +99,7 @@ class RedisGroupConsumer(GroupConsumerBase):
             pipeline=lambda: ctx.client.pipeline(transaction=False),
             call=self._call,
             script=self._script_on_pool,
+            xpending=summaries.xpending if summaries is not None else None,
         )
         self._pulse = ctx.pulse_keepalive
         self._keepalive: KeepAlive | None = None
