@@ -10,11 +10,12 @@ and 50 reads/s. The consumers of a group with one grace period on one backend no
 schedule (:class:`KeepAliveGroup`): the first call of any of them that finds it due writes every
 live member's entry, in one script per :data:`BATCH` consumers (``HMGET``, ``HSET`` of all
 fields, one ``HINCRBY`` of ``=rev``, ``=kind``, then a ``PUBLISH`` per consumer: replicas apply
-each message in order, as after as many ``Map.Set`` calls in a row). One member's blocking read
-at a time (the *waker*'s) is cut to end at that moment (:meth:`KeepAliveGroup.cut`); the others
-block as long as the core asks, and count as live meanwhile. ``XINFO CONSUMERS`` (a check that
-the group still lists a consumer) runs only for consumers that may hold entries: deleting one
-that holds nothing drops nothing.
+each message in order, as after as many ``Map.Set`` calls in a row; the messages are left out
+while no replica follows the channel, ``PUBSUB NUMSUB``, since one joining later reads the
+hash). One member's blocking read at a time (the *waker*'s) is cut to end at that moment
+(:meth:`KeepAliveGroup.cut`); the others block as long as the core asks, and count as live
+meanwhile. ``XINFO CONSUMERS`` (a check that the group still lists a consumer) runs only for
+consumers that may hold entries: deleting one that holds nothing drops nothing.
 
 The period stays pulse's (the grace period): the margin before pulse takes a consumer for stale
 is a whole grace period, as for pulse's own consumers. Any member's call refreshes a due group,

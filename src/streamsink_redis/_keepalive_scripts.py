@@ -84,7 +84,9 @@ REFRESH_MANY = Script(
     + r"""
 -- REFRESH for many consumers of one group at once: the keep-alive hash and the messages are what
 -- as many Map.Set calls in a row would leave (each message with its own revision, in order), in
--- four commands and a PUBLISH per consumer. Returns {rejoined, listed} per consumer, as REFRESH
+-- four commands and a PUBLISH per consumer. The messages go only if a replica follows the
+-- channel: one that joins later reads the hash (and its =rev) after subscribing, and nothing
+-- can subscribe while a script runs. Returns {rejoined, listed} per consumer, as REFRESH
 -- (listed = -2 when not looked up).
 local n = (#ARGV - 3) / 4
 local names, fields = {}, {}
@@ -97,10 +99,12 @@ local before = redis.call('HMGET', KEYS[1], unpack(names))
 redis.call('HSET', KEYS[1], unpack(fields))
 local last = redis.call('HINCRBY', KEYS[1], '=rev', n)
 redis.call('HSET', KEYS[1], '=kind', 'set')
-for i = 1, n do
-  local key, rev = names[i], tostring(last - n + i)
-  redis.call('PUBLISH', ARGV[3], 'set:' .. struct.pack('ic0ic0ic0',
-    string.len(key), key, string.len(ARGV[2]), ARGV[2], string.len(rev), rev))
+if redis.call('PUBSUB', 'NUMSUB', ARGV[3])[2] > 0 or redis.call('PUBSUB', 'NUMPAT') > 0 then
+  for i = 1, n do
+    local key, rev = names[i], tostring(last - n + i)
+    redis.call('PUBLISH', ARGV[3], 'set:' .. struct.pack('ic0ic0ic0',
+      string.len(key), key, string.len(ARGV[2]), ARGV[2], string.len(rev), rev))
+  end
 end
 local out = {}
 for i = 1, n do
