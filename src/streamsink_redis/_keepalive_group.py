@@ -8,7 +8,7 @@ period (7 commands as ``INFO commandstats`` counts them) and its blocking reads 
 own refresh, at its own phase: 1,000 idle consumers at pulse's default 20 s ran 350 commands/s
 and 50 reads/s. The consumers of a group with one grace period on one backend now share one
 schedule (:class:`KeepAliveGroup`): the first call of any of them that finds it due writes every
-live member's entry, in one script per :data:`BATCH` consumers (``HMGET``, ``HSET`` of all
+live member's entry, in one script per :data:`BATCH` consumers (two ``HMGET``, ``HSET`` of all
 fields, one ``HINCRBY`` of ``=rev``, ``=kind``, then a ``PUBLISH`` per consumer: replicas apply
 each message in order, as after as many ``Map.Set`` calls in a row; the messages are left out
 while no replica follows the channel, ``PUBSUB NUMSUB``, since one joining later reads the

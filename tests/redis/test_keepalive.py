@@ -149,6 +149,37 @@ async def test_a_consumer_that_neither_reads_nor_calls_is_not_refreshed(
     await stuck.aclose()
 
 
+async def test_a_group_refresh_does_not_bring_back_a_consumer_that_left(
+    backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """A consumer whose leave ran while a refresh of its group was on its way (its registry
+    entry and keep-alive gone) is skipped by that refresh, not registered again."""
+    grace = 0.05
+    stream_ids = [f"test/{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    staying, leaving = [
+        await backend.open_group_consumer(s, GROUP, name, OLDEST, ack_grace_period=grace)
+        for s, name in zip(stream_ids, ("staying", "leaving"), strict=True)
+    ]
+    registry = f"streamsink:sink:{GROUP}:consumers"
+    await raw.hdel(registry, "leaving")  # what its LEAVE does, the group not told yet
+    await raw.hdel(KEEPALIVE, "leaving")
+    await raw.delete(consumers_map(stream_ids[1]))
+    before = int(await raw.hget(KEEPALIVE, "staying") or 0)
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_read_until, staying, stop)  # live: an idle pump's reads
+        await anyio.sleep(2 * grace)
+        await leaving.read_new(10, 0)  # live too, but in the group's list only
+        await anyio.sleep(2 * grace)
+        stop.set()
+    assert int(await raw.hget(KEEPALIVE, "staying") or 0) > before
+    assert not await raw.hexists(KEEPALIVE, "leaving")
+    assert not await raw.hexists(registry, "leaving")
+    assert not await raw.exists(consumers_map(stream_ids[1]))
+    await staying.aclose()
+    await leaving.aclose()
+
+
 async def test_close_holding_nothing_removes_everything(
     backend: RedisBackend, raw: aioredis.Redis, stream_id: str
 ) -> None:
