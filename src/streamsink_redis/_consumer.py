@@ -120,8 +120,8 @@ class RedisGroupConsumer(GroupConsumerBase):
         return self._keepalive
 
     async def _before_call(self) -> None:
-        """Every call, first: refresh the keep-alive when due, then raise a deletion noticed
-        since the last call (the call then does nothing)."""
+        """Every call, first: refresh its group's keep-alives when due, then raise a deletion
+        noticed since the last call (the call then does nothing)."""
         keepalive = self._keepalive
         if keepalive is not None:
             keepalive.called()
@@ -133,8 +133,9 @@ class RedisGroupConsumer(GroupConsumerBase):
 
     async def join(self) -> None:
         """With ``pulse_keepalive`` on: register the consumer and write its keep-alive, before its
-        first read creates it in the group; from then on its calls refresh the keep-alive every
-        grace period, until it is closed (see :mod:`._keepalive`). Nothing otherwise. Called
+        first read creates it in the group; from then on it is refreshed every grace period with
+        the group's other consumers on this backend, until it is closed (see
+        :mod:`._keepalive_group`). Nothing otherwise. Called
         once, after :meth:`ensure_group`.
 
         :raises BackendUnavailableError: Redis cannot be reached.
