@@ -14,6 +14,10 @@ consumer that then "dies" takes one new entry (``XADD`` and its ``XREADGROUP`` i
 ``MULTI``, so the blocked subscription does not get it first) at a random moment; the time
 until the subscription hands that entry out, minus the grace period, is what the claims add.
 
+``--pulse-replica`` has a ``redis-cli SUBSCRIBE`` follow the group's keep-alive map while the
+keep-alive is on, as a Go pulse sink's replica does (the refresh then publishes a message per
+consumer).
+
 ``--baseline SRC`` runs everything a second time on another checkout's ``src`` (e.g. a
 worktree of an older commit) and prints both. Without ``--url`` it starts a private
 redis-server (the tests' helper). ``--notes`` appends the results to ``benchmarks/NOTES.md``.
@@ -22,6 +26,7 @@ redis-server (the tests' helper). ``--notes`` appends the results to ``benchmark
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import json
 import os
@@ -32,6 +37,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -182,6 +188,21 @@ def _spawn(src: Path, url: str, what: str, args: argparse.Namespace, **more: Any
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@contextlib.contextmanager
+def _replica(url: str, on: bool) -> Iterator[None]:
+    """A subscriber on the benchmark group's keep-alive channel (pulse's replicas), if ``on``."""
+    if not on:
+        yield
+        return
+    channel = "map:sink:bench:keepalive:updates"
+    command = ["redis-cli", "-u", url, "SUBSCRIBE", channel]
+    with subprocess.Popen(command, stdout=subprocess.DEVNULL) as follower:
+        try:
+            yield
+        finally:
+            follower.terminate()
+
+
 def _rev(src: Path) -> str:
     done = subprocess.run(
         ["git", "-C", str(src), "rev-parse", "--short", "HEAD"],
@@ -247,6 +268,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--keepalives", default="false,true", help="pulse_keepalive settings to measure"
     )
+    parser.add_argument(
+        "--pulse-replica", action="store_true", help="a subscriber on the keep-alive map"
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--keepalive", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -262,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
             for layout in args.layouts.split(","):
                 for keepalive in (k == "true" for k in args.keepalives.split(",")):
                     name = f"{layout}/{str(keepalive).lower()}"
-                    runs[name] = _spawn(src, url, layout, args, keepalive=keepalive)
+                    with _replica(url, keepalive and args.pulse_replica):
+                        runs[name] = _spawn(src, url, layout, args, keepalive=keepalive)
                     print(f"{code} {name}: {json.dumps(runs[name])}", flush=True)
             runs["crash"] = _spawn(src, url, "crash", args)
             print(f"{code} crash: {json.dumps(runs['crash'])}", flush=True)

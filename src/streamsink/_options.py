@@ -163,7 +163,7 @@ class SubscriberOptions:
       when there is no callback, are logged and counted in ``StreamSubscriber.dropped_errors``.
     - ``reconnect_timeout``: seconds the backend may stay unreachable before the subscription
       ends with :class:`SubscriptionError` (default 60). Retries use jittered exponential backoff.
-    - ``max_block``: longest single blocking read in seconds (default: 30 s in a group on a
+    - ``max_block``: longest single blocking read in seconds (default: 60 s in a group on a
       backend that summarizes its pending entries, the claim interval in another group, 5 s
       for a fan-out reader of its own, 60 s for one on shared reads). A read waits that long
       only while there is nothing else to do: it ends early to renew leases, for a claim, or

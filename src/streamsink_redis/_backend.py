@@ -32,11 +32,13 @@ from ._errors import map_redis_errors
 from ._handle import Context, Handle
 from ._inspect import stream_info
 from ._keepalive import forget_stream
+from ._keepalive_group import KeepAliveGroups
 from ._operate import RedisOperations
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
 from ._shared_read import RedisSharedReads
+from ._summaries import PendingSummaries
 
 __all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
@@ -99,6 +101,9 @@ class RedisBackend(RedisOperations, AsyncResource):
         # The suggestion is the backend's option, so it is part of this backend's declaration.
         self._capabilities = attrs.evolve(capabilities, claim_interval=options.claim_interval)
         self._handles: dict[str, set[Handle]] = {}
+        # Shared by its group consumers: keep-alives refreshed together, summaries sent together.
+        self._keepalives = KeepAliveGroups(self._ctx)
+        self._summaries = PendingSummaries(lambda: self._ctx.client.pipeline(transaction=False))
         self._shared: set[RedisSharedReads] = set()
         self._closed = False
 
@@ -243,8 +248,9 @@ class RedisBackend(RedisOperations, AsyncResource):
         wire.check_name("consumer", consumer)
         wire.start_id(start)
         handle = RedisGroupConsumer(
-            self._ctx, stream_id, key, group, consumer, self._forget, grace=ack_grace_period
-        )
+            self._ctx, stream_id, key, group, consumer, self._forget, grace=ack_grace_period,
+            keepalives=self._keepalives, summaries=self._summaries,
+        )  # fmt: skip
         self._handles.setdefault(key, set()).add(handle)
         try:
             await handle.ensure_group(start)

@@ -61,7 +61,7 @@ class IdleClaims:
     its checks and maps errors)."""
 
     __slots__ = ("_call", "_consumer", "_cursor", "_from", "_group", "_key", "_pipeline",
-                 "_script", "_watch")  # fmt: skip
+                 "_script", "_watch", "_xpending")  # fmt: skip
 
     def __init__(
         self,
@@ -73,7 +73,10 @@ class IdleClaims:
         pipeline: Callable[[], Any],
         call: Callable[..., Awaitable[Any]],
         script: Callable[[Script, Sequence[Any], Sequence[str]], Awaitable[Any]],
+        xpending: Callable[[str, str], Awaitable[Any]] | None = None,
     ) -> None:
+        """``xpending``: runs ``XPENDING key group`` (batched with other consumers' by the
+        backend, :mod:`._summaries`); ``call`` runs it without one."""
         self._key = key
         self._group = group
         self._consumer = consumer
@@ -81,6 +84,7 @@ class IdleClaims:
         self._pipeline = pipeline
         self._call = call
         self._script = script
+        self._xpending = xpending or (lambda key, group: call("XPENDING", key, group))
         self._cursor = "0-0"  # XAUTOCLAIM's next start
         self._from = "-"  # the next XPENDING start when sharing the group with pulse
 
@@ -125,7 +129,7 @@ class IdleClaims:
     async def summary(self) -> PendingSummary:
         """``XPENDING key group`` (one command, all an idle group costs); when something is
         pending, its longest idle time from pages of ``XPENDING`` (:data:`OLDEST_IDLE`)."""
-        reply = await self._call("XPENDING", self._key, self._group)
+        reply = await self._xpending(self._key, self._group)
         count = int(reply[0]) if reply else 0
         if count <= 0:
             return PendingSummary(0, None)

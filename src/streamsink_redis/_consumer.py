@@ -16,14 +16,14 @@ from streamsink.backend.redis_ids import parse_entry_id
 
 from . import _wire as wire
 from ._claims import IdleClaims
-from ._connection import execute
 from ._deletion import DeletionWatch
-from ._group_scripts import NACK_IDLE_MS, settle_args
+from ._group_base import GroupConsumerBase
 from ._group_scripts import READ_OWN as _READ_OWN
-from ._group_scripts import SETTLE_OWN as _SETTLE_OWN
 from ._handle import Context, Handle
 from ._keepalive import DEFAULT_GRACE, Bookkeeping, KeepAlive
+from ._keepalive_group import KeepAliveGroups
 from ._positions import CHECK_GROUP, ENSURE_GROUP, Script, group_gap
+from ._summaries import PendingSummaries
 
 __all__ = ["RedisGroupConsumer"]
 
@@ -45,7 +45,7 @@ _CHECK_GROUP = Script(CHECK_GROUP)
 
 
 @final
-class RedisGroupConsumer(Handle):
+class RedisGroupConsumer(GroupConsumerBase):
     """A named consumer in a Redis consumer group. Open with
     :meth:`RedisBackend.open_group_consumer`.
 
@@ -71,10 +71,15 @@ class RedisGroupConsumer(Handle):
         on_close: Callable[[Handle], None],
         *,
         grace: float = DEFAULT_GRACE,
+        keepalives: KeepAliveGroups | None = None,
+        summaries: PendingSummaries | None = None,
     ) -> None:
-        """``grace``: the subscription's ack grace period, the keep-alive's period."""
+        """``grace``: the subscription's ack grace period, the keep-alive's period;
+        ``keepalives``: the backend's, for its keep-alive to be refreshed with its group's;
+        ``summaries``: the backend's, for its summaries to be sent with others'."""
         super().__init__(ctx, stream_id, key, on_close)
         self._grace = grace
+        self._keepalives = keepalives
         self._group = group
         self._consumer = consumer
         # The next read_new goes through the gap-counting script unless the last one caught up
@@ -94,6 +99,7 @@ class RedisGroupConsumer(Handle):
             pipeline=lambda: ctx.client.pipeline(transaction=False),
             call=self._call,
             script=self._script_on_pool,
+            xpending=summaries.xpending if summaries is not None else None,
         )
         self._pulse = ctx.pulse_keepalive
         self._keepalive: KeepAlive | None = None
@@ -114,19 +120,22 @@ class RedisGroupConsumer(Handle):
         return self._keepalive
 
     async def _before_call(self) -> None:
-        """Every call, first: refresh the keep-alive when due, then raise a deletion noticed
-        since the last call (the call then does nothing)."""
+        """Every call, first: refresh its group's keep-alives when due, then raise a deletion
+        noticed since the last call (the call then does nothing)."""
         keepalive = self._keepalive
-        if keepalive is not None and keepalive.due():
-            await keepalive.refresh_if_due()
+        if keepalive is not None:
+            keepalive.called()
+            if keepalive.due():
+                await keepalive.refresh_if_due()
         error = self._watch.take()
         if error is not None:
             raise error
 
     async def join(self) -> None:
         """With ``pulse_keepalive`` on: register the consumer and write its keep-alive, before its
-        first read creates it in the group; from then on its calls refresh the keep-alive every
-        grace period, until it is closed (see :mod:`._keepalive`). Nothing otherwise. Called
+        first read creates it in the group; from then on it is refreshed every grace period with
+        the group's other consumers on this backend, until it is closed (see
+        :mod:`._keepalive_group`). Nothing otherwise. Called
         once, after :meth:`ensure_group`.
 
         :raises BackendUnavailableError: Redis cannot be reached.
@@ -134,31 +143,20 @@ class RedisGroupConsumer(Handle):
         self._check()
         if not self._pulse or self._keepalive is not None:
             return
+        groups = self._keepalives or KeepAliveGroups(self._ctx)
         keepalive = KeepAlive(
             self._ctx,
             Bookkeeping(self._key, self._stream_id, self._group, self._consumer),
             self._watch,
+            groups.get(self._group, self._grace),
+            holds=lambda: self._held > 0 and self._watch.expected,
         )
-        keepalive.learn(self._grace)
         with self._errors("admin"):
             await keepalive.join()
         self._keepalive = keepalive
 
-    async def _check_listed(self, how: str) -> None:
-        """After an ack or a touch found fewer of its ids than given: raise GroupLostError if the
-        group is gone, note a deletion if the group no longer lists this consumer."""
-        await self._call("XPENDING", self._key, self._group)  # NOGROUP if it is gone
-        reply = await self._call("XINFO", "CONSUMERS", self._key, self._group)
-        self._check_listing(reply, f"{how}, and XINFO CONSUMERS no longer lists it")
-        error = self._watch.take()
-        if error is not None:
-            raise error
-
     def _describe(self) -> str:
         return f"redis consumer {self._consumer!r} of group {self._group!r} on {self._stream_id!r}"
-
-    async def _call(self, *args: Any) -> Any:
-        return await execute(self._ctx.client, *args)
 
     async def ensure_group(self, start: StartPosition) -> None:
         """Create the group at ``start`` unless it exists (then its stored position wins), with
@@ -180,16 +178,6 @@ class RedisGroupConsumer(Handle):
                 await self._keepalive.refresh()
             except StreamsinkError as exc:
                 _log.debug("keep-alive of %s not written: %s", self._describe(), exc)
-
-    async def _script_on_pool(
-        self, script: Script, args: Sequence[Any], keys: Sequence[str] | None = None
-    ) -> Any:
-        keys = (self._key,) if keys is None else keys
-        try:
-            return await self._call(*script.evalsha(keys, args))
-        except rex.NoScriptError:
-            pass  # not cached (a restarted server): send the text
-        return await self._call(*script.eval(keys, args))
 
     async def read_new(self, count: int, block: float) -> Sequence[Record]:
         """Entries never delivered to the group, as ``XREADGROUP ... STREAMS key >``.
@@ -225,9 +213,9 @@ class RedisGroupConsumer(Handle):
                 return records
 
         keepalive = self._keepalive
-        if keepalive is not None:  # wake for its refresh, on pulse's schedule
-            block_ms = max(1, min(block_ms, math.ceil(keepalive.remaining() * 1000)))
-        with self._errors("read"):
+        if keepalive is not None:  # one read of the group wakes for its refresh
+            block_ms = keepalive.cut(block_ms)
+        with self._errors("read"), self._reading(keepalive):
             if self._held <= 0:
                 reply = await self._reads.read(command, block_ms)
             else:  # while it holds entries, look for a deletion every claim interval, as before
@@ -241,16 +229,6 @@ class RedisGroupConsumer(Handle):
         records = wire.records_of_read(reply)
         self._note_read(records, n)
         return records
-
-    def _listing(self) -> list[Any]:
-        """``XINFO CONSUMERS`` of the group: read-only, so it works while Redis is out of
-        memory (``XGROUP CREATECONSUMER`` would say as much, but is refused then)."""
-        return ["XINFO", "CONSUMERS", self._key, self._group]
-
-    def _check_listing(self, reply: Any, how: str) -> None:
-        held = self._watch.listing(reply, how, keepalive=self._keepalive is not None)
-        if held is not None:
-            self._held = held  # the server's count, exact as of the listing
 
     def _note_read(self, records: Sequence[Record], asked: int) -> None:
         if records:
@@ -328,50 +306,6 @@ class RedisGroupConsumer(Handle):
         await self._before_call()
         with self._errors("read"):
             return await self._claims.summary()
-
-    async def ack(self, entry_ids: Sequence[str]) -> None:
-        """One ``XACK`` for the batch, on the backend's command connection. When Redis acked fewer
-        ids than given (already acked, or the group is gone), the group is checked so a lost
-        group raises GroupLostError, and a group that no longer lists this consumer raises
-        ConsumerDeletedError (once per deletion; the ack itself was done)."""
-        self._check()
-        await self._before_call()
-        ids = list(dict.fromkeys(entry_ids))
-        if not ids:
-            return
-        with self._errors("ack"):
-            (acked,) = await self._ctx.commands.run([("XACK", self._key, self._group, *ids)])
-            if isinstance(acked, rex.ResponseError):
-                raise acked
-            self._held = max(0, self._held - int(acked))
-            if int(acked) < len(ids):
-                missed = len(ids) - int(acked)
-                await self._check_listed(f"{missed} of {len(ids)} acks found nothing pending")
-
-    async def nack(self, keys: Sequence[DeliveryKey]) -> None:
-        """``XCLAIM ... IDLE <10 years> JUSTID`` of the named deliveries that are still this
-        consumer's latest: claimable at once, delivery count unchanged (see :meth:`touch`)."""
-        await self._settle_own(keys, NACK_IDLE_MS)
-
-    async def touch(self, keys: Sequence[DeliveryKey]) -> None:
-        """Restart the idle time of the named deliveries that are still this consumer's latest,
-        delivery count unchanged (a script: XPENDING per id, then ``XCLAIM ... IDLE 0 JUSTID``
-        of those). An entry another consumer claimed meanwhile stays that consumer's; a newer
-        delivery to this consumer is told by the PEL's delivery count, which is the records'
-        (an entry taken from pulse is claimed with RETRYCOUNT 2, see :mod:`._ownership`)."""
-        n = await self._settle_own(keys, 0)
-        if n < len(set(keys)):
-            await self._check_listed(f"{len(set(keys)) - n} of {len(keys)} renewed were not its")
-
-    async def _settle_own(self, keys: Sequence[DeliveryKey], idle_ms: int) -> int:
-        self._check()
-        await self._before_call()
-        pairs = settle_args(keys)
-        if not pairs:
-            return 0
-        with self._errors("ack"):
-            args = [self._group, self._consumer, idle_ms, *pairs]
-            return int(await self._script_on_pool(_SETTLE_OWN, args))
 
     async def _cleanup(self) -> None:
         """Delete this consumer from the group when it owns no pending entries (deleting it

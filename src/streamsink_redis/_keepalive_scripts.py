@@ -6,7 +6,7 @@ from __future__ import annotations
 from . import _rmap as rmap
 from ._positions import Script
 
-__all__ = ["FORGET_STREAM", "JOIN", "LEAVE", "REFRESH"]
+__all__ = ["FORGET_STREAM", "JOIN", "LEAVE", "REFRESH", "REFRESH_MANY", "REFRESH_MANY_ARGS"]
 
 # A registry entry is a JSON array of stream ids, as pulse keeps its arrays.
 _MEMBERS_LUA = r"""
@@ -71,6 +71,77 @@ if type(consumers) == 'table' and consumers.err == nil then
   end
 end
 return {rejoined, listed}
+"""
+)
+REFRESH_MANY_ARGS = 4
+"""Arguments per consumer of ``REFRESH_MANY`` (after its 3 common ones)."""
+
+# KEYS = keep-alive hash, registry hash, then per consumer: its stream, its stream's consumers
+# hash; ARGV = group, now (unix ns), keep-alive channel, then per consumer: its name, stream id,
+# consumers channel, and '1' to look it up in XINFO CONSUMERS ('0' not to).
+REFRESH_MANY = Script(
+    _PRELUDE
+    + r"""
+-- REFRESH for many consumers of one group at once: the keep-alive hash and the messages are what
+-- as many Map.Set calls in a row would leave (each message with its own revision, in order), in
+-- five commands and a PUBLISH per consumer. The messages go only if a replica follows the
+-- channel: one that joins later reads the hash (and its =rev) after subscribing, and nothing
+-- can subscribe while a script runs. A consumer the registry no longer lists has left (LEAVE
+-- ran since the caller looked): it is skipped, not registered again. Returns {rejoined, listed}
+-- per consumer, as REFRESH (listed = -2 when not looked up, -3 when skipped).
+local n = (#ARGV - 3) / 4
+local names = {}
+for i = 1, n do names[i] = ARGV[4 * i] end
+local registered = redis.call('HMGET', KEYS[2], unpack(names))
+local before = redis.call('HMGET', KEYS[1], unpack(names))
+local fields, written = {}, {}
+for i = 1, n do
+  if registered[i] then
+    written[#written + 1] = names[i]
+    fields[#fields + 1] = names[i]
+    fields[#fields + 1] = ARGV[2]
+  end
+end
+if #written > 0 then
+  redis.call('HSET', KEYS[1], unpack(fields))
+  local last = redis.call('HINCRBY', KEYS[1], '=rev', #written)
+  redis.call('HSET', KEYS[1], '=kind', 'set')
+  if redis.call('PUBSUB', 'NUMSUB', ARGV[3])[2] > 0 or redis.call('PUBSUB', 'NUMPAT') > 0 then
+    for i, key in ipairs(written) do
+      local rev = tostring(last - #written + i)
+      redis.call('PUBLISH', ARGV[3], 'set:' .. struct.pack('ic0ic0ic0',
+        string.len(key), key, string.len(ARGV[2]), ARGV[2], string.len(rev), rev))
+    end
+  end
+end
+local out = {}
+for i = 1, n do
+  local rejoined, listed = 0, -2
+  if not registered[i] then
+    listed = -3
+  else
+    if not before[i] then
+      members_add(KEYS[2], names[i], ARGV[4 * i + 1])
+      rmap_append_unique(KEYS[2 + 2 * i], ARGV[4 * i + 2], ARGV[1], names[i])
+      rejoined = 1
+    end
+    if ARGV[4 * i + 3] == '1' then
+      listed = -1
+      local consumers = redis.pcall('XINFO', 'CONSUMERS', KEYS[1 + 2 * i], ARGV[1])
+      if type(consumers) == 'table' and consumers.err == nil then
+        listed = 0
+        for _, info in ipairs(consumers) do
+          for j = 1, #info, 2 do
+            if info[j] == 'name' and info[j + 1] == names[i] then listed = 1 end
+          end
+        end
+      end
+    end
+  end
+  out[2 * i - 1] = rejoined
+  out[2 * i] = listed
+end
+return out
 """
 )
 LEAVE = Script(

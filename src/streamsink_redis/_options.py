@@ -155,7 +155,7 @@ class RedisOptions:
     - ``maxlen``: approximate maximum length of each stream (``XADD MAXLEN ~``); 0 = unbounded.
     - ``key_prefix``: Redis key of a stream is ``key_prefix + stream id`` (pulse: ``pulse:stream:``).
     - ``block_ms``: upper bound of one blocking read; longer waits asked by the core are cut to it
-      (default 30 s: what an idle group subscription asks; a fan-out reader asks for 5 s).
+      (default 60 s: what an idle group subscription asks; a fan-out reader asks for 5 s).
     - ``count``: upper bound of entries fetched by one read or claim (``XREADGROUP COUNT``).
     - ``claim_interval_ms``: how often the core should call ``claim_idle`` (pulse: 500 ms).
     - ``pulse_keepalive``: group consumers take part in pulse's keep-alive protocol, so that Go
@@ -181,7 +181,7 @@ class RedisOptions:
 
     maxlen: int = attrs.field(default=1000, validator=_int_at_least(0, " (0 = unbounded)"))
     key_prefix: str = attrs.field(default=PULSE_KEY_PREFIX, validator=_key_prefix)
-    block_ms: int = attrs.field(default=30_000, validator=_int_at_least(1))
+    block_ms: int = attrs.field(default=60_000, validator=_int_at_least(1))
     count: int = attrs.field(default=100, validator=_int_at_least(1))
     claim_interval_ms: int = attrs.field(default=500, validator=_int_at_least(1))
     pulse_keepalive: bool | None = attrs.field(default=None, validator=_bool_or_none)

@@ -10,7 +10,7 @@ import anyio
 import pytest
 
 from streamsink._consuming._claim_group import TAKE_WAIT, ClaimGroup, joined
-from streamsink._consuming._claim_schedule import GROWTH, SLACK, ClaimSchedule
+from streamsink._consuming._claim_schedule import ALIGN, GROWTH, SLACK, ClaimSchedule
 from streamsink.backend import PendingSummary
 from streamsink.testing import FakeClock
 from streamsink_memory import MemoryBackend, MemoryBroker
@@ -33,14 +33,32 @@ def test_the_first_look_is_due_at_once() -> None:
 
 
 def test_nothing_pending_looks_again_less_and_less_often_up_to_the_grace_period() -> None:
+    """Each look is brought forward to a grid of the clock (ALIGN, or a quarter of its period),
+    so that idle groups look together: at most that much early, never late."""
     rules, clock = schedule()
-    periods = []
-    for _ in range(6):
+    clock.advance(0.3)  # off the grid
+    expected = [INTERVAL, INTERVAL * GROWTH, INTERVAL * GROWTH**2, GRACE, GRACE, GRACE]
+    for period in expected:
         assert not rules.checked(NOTHING)
-        periods.append(rules.next_check - clock())
-        clock.advance(periods[-1])
-    assert periods == [INTERVAL, INTERVAL * GROWTH, INTERVAL * GROWTH**2, GRACE, GRACE, GRACE]
+        step = min(ALIGN, period / 4)
+        assert clock() + period - step <= rules.next_check <= clock() + period
+        assert rules.next_check / step == pytest.approx(round(rules.next_check / step))
+        clock.advance(rules.delay())
     assert not rules.claim_wanted
+
+
+def test_idle_groups_opened_apart_look_at_the_same_moments() -> None:
+    clock = FakeClock(100.0)
+    groups = []
+    for _ in range(5):
+        groups.append(ClaimSchedule(GRACE, INTERVAL, clock))
+        clock.advance(0.17)
+    for _ in range(200):  # past the growing looks, into one per grace period
+        for rules in groups:
+            if rules.check_due():
+                rules.checked(NOTHING)
+        clock.advance(0.25)
+    assert len({round(rules.next_check, 6) for rules in groups}) == 1
 
 
 def test_an_entry_pending_is_looked_at_when_it_turns_idle_past_the_grace_period() -> None:
@@ -66,7 +84,7 @@ def test_something_pending_resets_the_growth() -> None:
     rules.checked(PendingSummary(1, GRACE - 1.0))  # acked before the look it asked for
     clock.advance(rules.delay())
     rules.checked(NOTHING)
-    assert rules.delay() == INTERVAL
+    assert INTERVAL - min(ALIGN, INTERVAL / 4) <= rules.delay() <= INTERVAL
 
 
 def test_a_backend_that_cannot_tell_is_claimed_from_every_interval() -> None:

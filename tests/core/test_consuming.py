@@ -117,7 +117,7 @@ def test_settings_are_resolved_once_from_options_and_backend() -> None:
 
     default = settings()
     # The memory backend summarizes its pending entries: reads block long, claims are shared.
-    assert (default.fetch_count, default.claim_interval, default.max_block) == (64, 0.5, 30.0)
+    assert (default.fetch_count, default.claim_interval, default.max_block) == (64, 0.5, 60.0)
     assert default.claims
     assert default.summaries
     assert default.dead_letter_stream == "session/s:dlq"

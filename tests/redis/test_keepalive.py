@@ -4,12 +4,14 @@ fakeredis has no Lua ``struct`` library)."""
 from __future__ import annotations
 
 import time
+import uuid
 
+import anyio
 import pytest
 import redis.asyncio as aioredis
 
 from streamsink import ConfigurationError, ConsumerDeletedError
-from streamsink.backend import Entry, StartPosition
+from streamsink.backend import Entry, GroupConsumer, StartPosition
 from streamsink_redis import RedisBackend
 from streamsink_redis._options import RedisOptions
 from tests.support.pulse_sink import Replica
@@ -66,6 +68,116 @@ async def test_join_writes_pulse_keepalive_and_publishes_it(
         await consumer.aclose()
     finally:
         await keepalives.leave()
+
+
+async def _read_until(consumer: GroupConsumer, stop: anyio.Event) -> None:
+    """An idle subscription's pump: blocking reads, one after another."""
+    while not stop.is_set():
+        await consumer.read_new(10, 0.05)
+
+
+async def test_a_group_refresh_is_what_pulse_replicas_apply(
+    backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """Consumers of a group on several streams are refreshed together: every consumer's entry
+    is rewritten each grace period, each with a message of its own whose revision a replica
+    applies, so the replica's copy is the hash, whichever consumer's call ran the script."""
+    grace = 0.2
+    keepalives = Replica(raw, f"sink:{GROUP}:keepalive")
+    await keepalives.join()
+    streams = [f"test/{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    consumers = [
+        await backend.open_group_consumer(s, GROUP, f"c{i}", OLDEST, ack_grace_period=grace)
+        for i, s in enumerate(streams)
+    ]
+    joined = {k.decode(): int(v) for k, v in (await raw.hgetall(KEEPALIVE)).items()
+              if not k.startswith(b"=")}  # fmt: skip
+    try:
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(keepalives.follow)
+            stop = anyio.Event()
+            async with anyio.create_task_group() as reads:
+                for consumer in consumers:
+                    reads.start_soon(_read_until, consumer, stop)
+                await anyio.sleep(3.5 * grace)
+                stop.set()
+            await anyio.sleep(0.1)  # the last messages reach the replica
+            tasks.cancel_scope.cancel()
+        stored = {k.decode(): v.decode() for k, v in (await raw.hgetall(KEEPALIVE)).items()}
+        assert keepalives.invalid_messages == 0
+        assert keepalives.rev == int(stored.pop("=rev"))
+        assert stored.pop("=kind") == "set"
+        assert keepalives.content == stored
+        assert sorted(stored) == ["c0", "c1", "c2"]
+        assert all(int(stored[name]) > joined[name] for name in stored)
+        # 3 joins, then one message per consumer and refresh (3 refreshes, give or take one).
+        assert 3 + 3 * 2 <= keepalives.applied <= 3 + 3 * 4
+    finally:
+        for consumer in consumers:
+            await consumer.aclose()
+        await keepalives.leave()
+
+
+async def test_a_consumer_that_neither_reads_nor_calls_is_not_refreshed(
+    backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """A group's refresh writes the keep-alives of its live consumers only: one whose
+    application is stuck (no read, no call for a grace period) lapses, as it would alone."""
+    grace = 0.2
+    working, stuck = [
+        await backend.open_group_consumer(
+            f"test/{uuid.uuid4().hex[:12]}", GROUP, name, OLDEST, ack_grace_period=grace
+        )
+        for name in ("working", "stuck")
+    ]
+
+    async def written() -> tuple[int, int]:
+        values = await raw.hmget(KEEPALIVE, ["working", "stuck"])
+        return int(values[0] or 0), int(values[1] or 0)
+
+    stop = anyio.Event()
+    async with anyio.create_task_group() as reads:
+        reads.start_soon(_read_until, working, stop)
+        await anyio.sleep(2 * grace)  # past a refresh that may still find it live
+        before = await written()
+        await anyio.sleep(2 * grace)
+        after = await written()
+        stop.set()
+    assert after[1] == before[1] > 0  # lapsing
+    assert after[0] > before[0]  # refreshed
+    await working.aclose()
+    await stuck.aclose()
+
+
+async def test_a_group_refresh_does_not_bring_back_a_consumer_that_left(
+    backend: RedisBackend, raw: aioredis.Redis
+) -> None:
+    """A consumer whose leave ran while a refresh of its group was on its way (its registry
+    entry and keep-alive gone) is skipped by that refresh, not registered again."""
+    grace = 0.05
+    stream_ids = [f"test/{uuid.uuid4().hex[:12]}" for _ in range(2)]
+    staying, leaving = [
+        await backend.open_group_consumer(s, GROUP, name, OLDEST, ack_grace_period=grace)
+        for s, name in zip(stream_ids, ("staying", "leaving"), strict=True)
+    ]
+    registry = f"streamsink:sink:{GROUP}:consumers"
+    await raw.hdel(registry, "leaving")  # what its LEAVE does, the group not told yet
+    await raw.hdel(KEEPALIVE, "leaving")
+    await raw.delete(consumers_map(stream_ids[1]))
+    before = int(await raw.hget(KEEPALIVE, "staying") or 0)
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(_read_until, staying, stop)  # live: an idle pump's reads
+        await anyio.sleep(2 * grace)
+        await leaving.read_new(10, 0)  # live too, but in the group's list only
+        await anyio.sleep(2 * grace)
+        stop.set()
+    assert int(await raw.hget(KEEPALIVE, "staying") or 0) > before
+    assert not await raw.hexists(KEEPALIVE, "leaving")
+    assert not await raw.hexists(registry, "leaving")
+    assert not await raw.exists(consumers_map(stream_ids[1]))
+    await staying.aclose()
+    await leaving.aclose()
 
 
 async def test_close_holding_nothing_removes_everything(

@@ -19,7 +19,7 @@ def test_defaults_follow_pulse() -> None:
     """A bare redis:// URL gets pulse's layout and timing: prefix, MAXLEN ~1000, 5 s block."""
     options, target = parse("redis://")
     assert options == RedisOptions()
-    assert (options.maxlen, options.key_prefix, options.block_ms) == (1000, "pulse:stream:", 30_000)
+    assert (options.maxlen, options.key_prefix, options.block_ms) == (1000, "pulse:stream:", 60_000)
     assert (options.count, options.claim_interval_ms, options.db) == (100, 500, 0)
     assert options.claim_interval == 0.5
     assert (target.kind, target.host, target.port, target.ssl) == ("tcp", "localhost", 6379, False)

@@ -8,7 +8,9 @@ first find something:
 - nothing pending: nothing can be claimable before a grace period from now (whatever becomes
   pending later is idle for less), so the next look is after a period that starts at the claim
   interval and grows fourfold each time up to the grace period (short at first, for what a
-  process that nacked and then died leaves claimable at once);
+  process that nacked and then died leaves claimable at once), ending on a grid of the clock
+  (:data:`ALIGN`), so that a process's idle groups look at the same moments and a backend can
+  send their summaries together; a look that comes early only finds less;
 - something pending, idle for less than the grace period: the next look is the moment it
   becomes idle past the grace period (a touch or an ack meanwhile only makes that look find
   nothing to do);
@@ -31,7 +33,7 @@ from typing import Final
 
 from ..backend import PendingSummary
 
-__all__ = ["GROWTH", "SLACK", "ClaimSchedule"]
+__all__ = ["ALIGN", "GROWTH", "SLACK", "ClaimSchedule"]
 
 #: Added to the moment an entry turns claimable: backends count idle time in whole milliseconds
 #: on their own clock, and a look that comes a hair early would find nothing and look again.
@@ -40,6 +42,10 @@ SLACK: Final = 0.01
 #: How much longer each look that finds nothing pending waits than the one before (up to the
 #: grace period): an idle group reaches one look per grace period after a few looks.
 GROWTH: Final = 4.0
+
+#: Seconds of the grid that the next look after one finding nothing pending is brought forward
+#: to (a quarter of its period if that is shorter): at most this much early.
+ALIGN: Final = 1.0
 
 
 class ClaimSchedule:
@@ -79,7 +85,7 @@ class ClaimSchedule:
         now = self._now()
         idle = summary.oldest_idle
         if summary.count <= 0:
-            self.next_check = now + self._period
+            self.next_check = _aligned(now, self._period)
             self._period = min(self._period * GROWTH, self._grace)
             return self.claim_wanted
         self._period = self._interval
@@ -118,3 +124,9 @@ class ClaimSchedule:
         """A summary or claim failed (the backend unreachable, say): look again after a claim
         interval rather than at once."""
         self.next_check = self._now() + self._interval
+
+
+def _aligned(now: float, period: float) -> float:
+    """``now + period`` brought forward to the grid of :data:`ALIGN` (or ``period / 4``)."""
+    step = min(ALIGN, period / 4)
+    return max(math.floor((now + period) / step) * step, now + period - step)

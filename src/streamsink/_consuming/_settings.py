@@ -7,7 +7,7 @@ backend's :class:`~streamsink.backend.Capabilities`, and nowhere else:
 - ``claim_interval``: seconds between scans for idle entries, ``SubscriberOptions.claim_interval``
   or else ``Capabilities.claim_interval``, or else 0.5 s as pulse;
 - ``max_block``: longest blocking read, ``SubscriberOptions.max_block`` or else: in a group whose
-  claims are scheduled from summaries (``summaries``), 30 s (a read is cancelled when a claim is
+  claims are scheduled from summaries (``summaries``), 60 s (a read is cancelled when a claim is
   due, and wakes early to renew leases); in another group, the claim interval (a read must
   return in time for the next scan); 5 s for a fan-out reader;
 - ``renews``: whether the pump keeps the leases of its read-ahead (``touch``): only in a group,
@@ -57,8 +57,10 @@ DEFAULT_CLAIM_INTERVAL = 0.5
 #: a close or a cancelled scope between reads on backends whose reads do not wake for that
 _READER_MAX_BLOCK = 5.0
 #: a group subscription whose claims come from summaries wakes for claims and leases only, so
-#: an idle one costs a read per this many seconds (a backend may cut its reads shorter)
-SHARED_MAX_BLOCK = 30.0
+#: an idle one costs a read per this many seconds (a backend may cut its reads shorter); a read
+#: still ends at once when the backend fails, and a silently dead connection is noticed after
+#: the block plus the backend's own deadline
+SHARED_MAX_BLOCK = 60.0
 
 
 @attrs.frozen(slots=True, kw_only=True)
