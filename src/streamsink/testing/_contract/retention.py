@@ -10,6 +10,7 @@ import anyio
 
 from ..._events import StreamEvent
 from ..._exceptions import EntriesSkippedError, StreamsinkError
+from ...backend import Backend
 from .._harness import Harness
 from ._registry import check
 
@@ -20,19 +21,30 @@ _IDLE_TTL = 0.3
 _OLD = 300  # entries sent before they age out: several storage nodes (Redis trims whole nodes)
 
 
+async def _aged_out(h: Harness, backend: Backend, stream: str) -> list[str]:
+    """The ids the stream keeps once entries older than max_age are gone. Redis and memory://
+    trim on the append that follows; JetStream expires by a timer of its own, a little later:
+    poll for it (failing after the timeout)."""
+    with anyio.fail_after(h.timing.timeout):
+        while True:
+            kept = [record.entry_id for record in await h.read_all(backend, stream)]
+            if len(kept) < _OLD:
+                return kept
+            await anyio.sleep(0.05)
+
+
 @check("5", "max_age", "fan_out")
 async def streams_are_trimmed_by_age(h: Harness) -> None:
-    """With max_age, an append trims entries older than max_age (possibly a few more than that
-    are kept, by whole storage nodes) and keeps the newer ones."""
+    """With max_age, entries older than max_age are trimmed (on Redis and memory:// by the next
+    append; a few more may be kept, by whole storage nodes) and the newer ones kept."""
     backend = await h.backend(maxlen=0, max_age=_MAX_AGE)
     session = h.session()
     stream = f"session/{session}"
     await h.sink(backend).send_many([h.event(session, i) for i in range(_OLD)])
     await anyio.sleep(_MAX_AGE * 1.5)
     young = await h.sink(backend).send_many([h.event(session, _OLD + i) for i in range(3)])
-    kept = [record.entry_id for record in await h.read_all(backend, stream)]
+    kept = await _aged_out(h, backend, stream)
     assert kept[-3:] == [sent.entry_id for sent in young], kept[-3:]
-    assert len(kept) < _OLD, f"{len(kept)} entries kept, {_OLD} of them older than max_age"
 
 
 @check("5", "idle_ttl", "fan_out")
@@ -90,6 +102,7 @@ async def _lagging_behind_age(h: Harness, group: bool) -> None:
         await sink.send_many([h.event(session, i) for i in range(3, _OLD)])
         await anyio.sleep(_MAX_AGE * 1.5)
         await sink.send(h.event(session, _OLD))  # this append trims what aged out
+        await _aged_out(h, backend, f"session/{session}")
         with anyio.fail_after(h.timing.timeout):
             async for event in sub:
                 got.append(event)
@@ -103,7 +116,7 @@ async def _lagging_behind_age(h: Harness, group: bool) -> None:
     assert all(gap.count is not None for gap in gaps), gaps
     skipped = sum(gap.count or 0 for gap in gaps)
     assert len(got) + skipped == _OLD + 1, (
-        f"{len(got)} delivered + {skipped} reported skipped != {_OLD + 1} sent: {gaps} {indexes}"
+        f"{len(got)} delivered + {skipped} reported skipped != {_OLD + 1} sent: {gaps}"
     )
     assert (stats.skipped, stats.gaps) == (skipped, len(gaps)), stats
     reported = [e.gap for e in errors if isinstance(e, EntriesSkippedError)]
