@@ -105,5 +105,5 @@ def test_retention_options_parse_and_name_bad_values() -> None:
         "RedisOptions.idle_ttl='a day' is invalid: expected a number of seconds >= 0.001, or 0 "
         "for off"
     )
-    with pytest.raises(ConfigurationError, match="max_age=-5.0 is invalid"):
+    with pytest.raises(ConfigurationError, match=r"max_age=-5\.0 is invalid"):
         RedisOptions.from_query({"max_age": "-5"}, scheme="fakeredis")
