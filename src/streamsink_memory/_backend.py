@@ -27,6 +27,7 @@ from ._broker import MemoryBroker
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
 from ._inspect import stream_info
 from ._options import MemoryOptions
+from ._retention import Retention
 from ._shared import MemorySharedReads
 
 __all__ = ["MemoryBackend"]
@@ -49,11 +50,14 @@ _CAPABILITIES = Capabilities(
     operations=True,
     shared_reads=True,
     claim_interval=None,
+    max_age=True,
+    idle_ttl=True,
 )
 """Redis's model of a group, in process: the core claims idle entries (at its default interval),
 consumers own their pending entries by name, an id's time is its ``<ms>`` part, and a stream's
 trimming is known exactly (``stream_info``); groups, consumers and pending entries can be listed
-(``operations``)."""
+(``operations``); ``max_age`` and ``idle_ttl`` (exact, on the broker's clocks) bound streams by
+age and idleness."""
 
 
 class MemoryBackend(AsyncResource):
@@ -62,7 +66,8 @@ class MemoryBackend(AsyncResource):
     :param broker: the broker to use; None gives this backend a new private broker. Open
         ``memory://`` (or ``memory://<name>``) through :func:`open_memory_backend` to share the
         process-wide (or a named) broker between backends.
-    :param options: how to write; trimming uses ``options.maxlen``.
+    :param options: how to write; trimming uses ``options.maxlen`` (and ``max_age``), expiry
+        ``idle_ttl``.
     :param description: for logs and errors.
 
     ``aclose()`` closes this backend and every handle it opened (their blocked reads wake up
@@ -84,6 +89,7 @@ class MemoryBackend(AsyncResource):
         self._handles: Handles = set()
         self._closed = False
         self._unyielded = 0  # appends since this backend last yielded to the event loop
+        self._retention = Retention.of(self._options)  # None: max_age and idle_ttl are off
 
     def __repr__(self) -> str:
         closed = " (closed)" if self._closed else ""
@@ -129,6 +135,8 @@ class MemoryBackend(AsyncResource):
             self._unyielded = 0
             await checkpoint()
             self._check_open()
+        if self._retention is not None:
+            return self._retention.append(self._broker, entries, self._maxlen)
         if len(entries) == 1:  # a send: no batch loop
             (entry,) = entries
             return [

@@ -48,6 +48,8 @@ def _check_count(count: int) -> None:
 def _ensure_group(broker: MemoryBroker, stream_id: str, name: str, start: StartPosition) -> Group:
     """XGROUP CREATE ... MKSTREAM: an existing group keeps its position. The start is
     validated first, so a bad one creates nothing."""
+    if broker._deadlines:
+        broker.expire_idle()
     stream = broker._streams.get(stream_id)
     pos: int | None
     if stream is None:
@@ -128,6 +130,8 @@ class MemoryGroupConsumer:
         """The group to act on, or the error this handle's calls raise now."""
         if self._closed:
             raise BackendClosedError(f"{self!r} is closed")
+        if self._broker._deadlines:
+            self._broker.expire_idle()
         if self._stream.destroyed:
             raise StreamDestroyedError(f"stream {self._stream_id!r} was destroyed")
         group = self._group
@@ -293,6 +297,8 @@ class MemoryStreamReader:
     def __init__(
         self, broker: MemoryBroker, stream_id: str, start: StartPosition, handles: Handles
     ) -> None:
+        if broker._deadlines:
+            broker.expire_idle()
         stream = broker._streams.get(stream_id)
         self._broker = broker
         self._stream_id = stream_id
@@ -316,6 +322,8 @@ class MemoryStreamReader:
     def _live_stream(self) -> Stream | None:
         if self._closed:
             raise BackendClosedError(f"{self!r} is closed")
+        if self._broker._deadlines:
+            self._broker.expire_idle()
         stream = self._stream
         if stream is not None:
             if stream.destroyed:

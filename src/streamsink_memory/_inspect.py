@@ -23,6 +23,8 @@ def stream_info(broker: MemoryBroker, stream_id: str, resume_id: str | None) -> 
         id is refused whether or not the stream exists).
     """
     key = None if resume_id is None else parse_key(resume_id)
+    if broker._deadlines:
+        broker.expire_idle()
     stream = broker._streams.get(stream_id)
     if stream is None:
         return None

@@ -7,7 +7,13 @@ from collections.abc import Mapping
 import attrs
 
 from streamsink.backend import BackendURL
-from streamsink.backend.options import int_from_text, option_rule, options_from_query
+from streamsink.backend.options import (
+    int_from_text,
+    option_rule,
+    options_from_query,
+    retention_seconds,
+    seconds_or_zero_from_text,
+)
 
 __all__ = ["MemoryOptions"]
 
@@ -24,6 +30,11 @@ class MemoryOptions:
        pass of the event loop, and a producer that sends in a tight loop still lets readers
        run (and a cancelled one stop) every ``yield_every`` sends. 1 makes every append an
        anyio checkpoint, as a network backend's always is. Default 16.
+    .. attribute:: max_age  seconds: an append trims the entries of its stream older than
+       this (by their id's time, on the broker's ``wall_clock``), exactly. 0 (default) = off.
+    .. attribute:: idle_ttl  seconds: a stream this backend appends to expires that long after
+       its last append (on the broker's ``clock``), as a Redis key with ``PEXPIRE`` does: it
+       vanishes with its groups. 0 (default) = off.
     """
 
     maxlen: int = attrs.field(
@@ -39,6 +50,9 @@ class MemoryOptions:
             "an integer >= 1 (1 = every append is a checkpoint)",
         ),
     )
+
+    max_age: float = attrs.field(default=0, validator=retention_seconds)
+    idle_ttl: float = attrs.field(default=0, validator=retention_seconds)
 
     @classmethod
     def from_url(cls, url: BackendURL) -> MemoryOptions:
@@ -56,9 +70,12 @@ class MemoryOptions:
             a value that does not parse (the message names the option, the value, and what
             was expected).
         """
-        return options_from_query(
-            cls, query, owner="memory://", parsers=dict.fromkeys(_KEYS, int_from_text)
-        )
+        return options_from_query(cls, query, owner="memory://", parsers=_PARSERS)
 
 
-_KEYS = tuple(field.name for field in attrs.fields(MemoryOptions))
+_PARSERS = {
+    "maxlen": int_from_text,
+    "yield_every": int_from_text,
+    "max_age": seconds_or_zero_from_text,
+    "idle_ttl": seconds_or_zero_from_text,
+}

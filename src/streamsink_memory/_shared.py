@@ -77,6 +77,8 @@ class MemorySharedReads:
         self._check()
         await checkpoint()
         self._check()
+        if self._broker._deadlines:
+            self._broker.expire_idle()
         stream = self._broker._streams.get(stream_id)
         key, pos = (start_key(start, 0), 0) if stream is None else stream.start_position(start)
         return MemoryCursor(stream_id, format_key(key), key, pos, stream)
@@ -97,6 +99,8 @@ class MemorySharedReads:
         deadline: float | None = None
         while True:
             self._check()
+            if self._broker._deadlines:
+                self._broker.expire_idle()
             batches = [self._read_one(cursor, count) for cursor in cursors]
             if any(b.records or b.error or type(b.records) is RecordBatch for b in batches):
                 return batches

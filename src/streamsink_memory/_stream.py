@@ -107,6 +107,17 @@ class Stream:
             del self.records[: self.head]
             self.head = 0
 
+    def trim_before(self, min_key: int) -> None:
+        """XTRIM ``MINID``: drop the entries with keys below ``min_key`` (exactly)."""
+        head = bisect_left(self.keys, min_key, self.head)
+        if head > self.head:
+            self.head = head
+            self.trimmed_key = max(self.trimmed_key, self.keys[head - 1])
+            if head > _COMPACT_MIN and head * 2 > len(self.keys):
+                del self.keys[:head]
+                del self.records[:head]
+                self.head = 0
+
     def gone(self) -> int:
         """How many entries were trimmed away: the position of the last of them."""
         return self.appended - len(self.keys) + self.head

@@ -50,6 +50,7 @@ from streamsink.backend import Entry
 
 from . import _wire as wire
 from ._commands import CommandConnection, Unanswered
+from ._retention import Retention
 from ._scripts import Resolution, resolve_args, resolved
 
 __all__ = ["AppendStatistics", "Appender", "OutcomeUnknown"]
@@ -119,6 +120,8 @@ class Appender:
         self._conn = connection
         self._values = _Values()
         self.statistics = AppendStatistics()
+        self.retention: Retention | None = None
+        """``max_age``/``idle_ttl`` rules sent with each append (:mod:`._retention`); None: off."""
 
     async def append(
         self, entries: Sequence[Entry], key: Callable[[str], str], maxlen: int
@@ -141,12 +144,18 @@ class Appender:
                 for entry, value in zip(entries, values, strict=True)
             ]
         conn = self._conn
+        retention = self.retention
         async with conn.lock:
             sent_at = time.monotonic()
             try:
-                replies = await conn.attempt(commands)
+                if retention is None:
+                    replies = await conn.attempt(commands)
+                else:
+                    replies = await retention.attempt(conn, commands)
             except (rex.ConnectionError, rex.TimeoutError) as failure:  # Unanswered included
                 replies = await self._recover(commands, maxlen, failure, sent_at)
+                if retention is not None:
+                    await retention.reapply(conn, commands)
         ids: list[str] = []
         for reply in replies:
             if type(reply) is bytes:

@@ -37,6 +37,7 @@ from ._operate import RedisOperations
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
+from ._retention import Retention
 from ._shared_read import RedisSharedReads
 from ._summaries import PendingSummaries
 
@@ -55,6 +56,8 @@ REDIS_CAPABILITIES = Capabilities(
     stream_info=True,
     operations=True,
     shared_reads=True,
+    max_age=True,
+    idle_ttl=True,
 )
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
 cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
@@ -62,7 +65,9 @@ backend object does end its consumers and readers (StreamDestroyedError). The co
 entries (XAUTOCLAIM, or pulse-aware claims) when an XPENDING summary says some can be idle;
 consumers own their pending entries by name (the PEL); an id's time is its ``<ms>`` part; there
 is no native terminate (a dead letter is XACKed); fan-out readers share reads (multi-stream
-``XREAD`` on ``shared_read_connections`` connections); operators list and trim (``operations``).
+``XREAD`` on ``shared_read_connections`` connections); operators list and trim (``operations``);
+``max_age`` and ``idle_ttl`` bound streams by age (``XTRIM MINID ~``, on the server's clock) and
+idleness (``PEXPIRE``).
 A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
 
 FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
@@ -97,6 +102,7 @@ class RedisBackend(RedisOperations, AsyncResource):
             poll=is_fake_pool(pool),
             grace=grace,
         )
+        self._ctx.commands.appender.retention = Retention.of(options)
         self._owns_pool = owns_pool
         # The suggestion is the backend's option, so it is part of this backend's declaration.
         self._capabilities = attrs.evolve(capabilities, claim_interval=options.claim_interval)

@@ -15,7 +15,9 @@ from streamsink.backend.options import (
     int_from_text,
     option_error,
     options_from_query,
+    retention_seconds,
     seconds_from_text,
+    seconds_or_zero_from_text,
     text_or_none_from_text,
 )
 
@@ -32,6 +34,8 @@ _STREAM_KEYS = (
     "pulse_keepalive",
     "shared_read_connections",
     "shared_read_streams",
+    "max_age",
+    "idle_ttl",
 )
 _CONNECTION_KEYS = (
     "db",
@@ -167,6 +171,10 @@ class RedisOptions:
       subscription of the process (default 2): one blocking ``XREAD`` of many streams each.
     - ``shared_read_streams``: streams one shared ``XREAD`` reads before the next connection is
       used (default 500); with every connection that full, streams go to the least loaded one.
+    - ``max_age``: seconds; each append also trims its stream of entries older than that by the
+      server's clock (``XTRIM MINID ~``, see :mod:`streamsink_redis._retention`). 0 = off.
+    - ``idle_ttl``: seconds; each append also sets its stream to expire that long after it
+      (``PEXPIRE``): the key, groups included, goes once nobody appends. 0 = off.
 
     Connection options (``redis://``, ``rediss://``, ``unix://``): ``db``, ``socket_timeout``,
     ``socket_connect_timeout`` (seconds, ``none`` = no timeout), ``health_check_interval``
@@ -200,6 +208,8 @@ class RedisOptions:
     ssl_certfile: str | None = attrs.field(default=None, validator=_optional_text)
     ssl_keyfile: str | None = attrs.field(default=None, validator=_optional_text)
     ssl_check_hostname: bool = attrs.field(default=True, validator=_bool)
+    max_age: float = attrs.field(default=0, validator=retention_seconds)
+    idle_ttl: float = attrs.field(default=0, validator=retention_seconds)
 
     @property
     def block(self) -> float:
@@ -273,6 +283,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ssl_certfile": text_or_none_from_text,
     "ssl_keyfile": text_or_none_from_text,
     "ssl_check_hostname": bool_from_text,
+    "max_age": seconds_or_zero_from_text,
+    "idle_ttl": seconds_or_zero_from_text,
 }
 
 

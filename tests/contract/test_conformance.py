@@ -17,10 +17,12 @@ pytestmark = pytest.mark.anyio
 
 
 def _factory(url: str) -> BackendFactory:
-    async def factory(*, maxlen: int | None = None) -> Backend:
-        query = (
-            "" if maxlen is None else ("&" if "?" in url else "?") + urlencode({"maxlen": maxlen})
-        )
+    async def factory(
+        *, maxlen: int | None = None, max_age: float | None = None, idle_ttl: float | None = None
+    ) -> Backend:
+        given = {"maxlen": maxlen, "max_age": max_age, "idle_ttl": idle_ttl}
+        options = {name: value for name, value in given.items() if value is not None}
+        query = ("&" if "?" in url else "?") + urlencode(options) if options else ""
         return await open_backend(url + query)
 
     return factory

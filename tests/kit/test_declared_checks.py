@@ -25,11 +25,15 @@ pytestmark = pytest.mark.anyio
 
 
 def _factory(make: Callable[..., Backend], **kwargs: Any) -> Any:
-    """Backends made by ``make`` on one broker, trimmed to ``maxlen`` when given."""
+    """Backends made by ``make`` on one broker, trimmed to ``maxlen`` (and by ``max_age``,
+    expiring after ``idle_ttl``) when given."""
     broker = MemoryBroker()
 
-    async def factory(*, maxlen: int | None = None) -> Backend:
-        return make(broker, options=MemoryOptions(maxlen=maxlen or 0), **kwargs)
+    async def factory(
+        *, maxlen: int | None = None, max_age: float | None = None, idle_ttl: float | None = None
+    ) -> Backend:
+        options = MemoryOptions(maxlen=maxlen or 0, max_age=max_age or 0, idle_ttl=idle_ttl or 0)
+        return make(broker, options=options, **kwargs)
 
     return factory
 

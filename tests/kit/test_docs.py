@@ -88,8 +88,10 @@ CAPABILITIES = MemoryBackend().capabilities
 BROKER_URL = f"memory://kit-doc-{uuid.uuid4().hex[:8]}"
 
 
-async def open_backend(*, maxlen=None):
-    return await _open_url(f"{BROKER_URL}?maxlen={maxlen or 0}")
+async def open_backend(*, maxlen=None, max_age=None, idle_ttl=None):
+    return await _open_url(
+        f"{BROKER_URL}?maxlen={maxlen or 0}&max_age={max_age or 0}&idle_ttl={idle_ttl or 0}"
+    )
 
 
 async def lose_group(backend, stream_id, group):

@@ -149,6 +149,8 @@ def test_capabilities_are_all_but_persistence() -> None:
         operations=True,
         shared_reads=True,
         claim_interval=None,
+        max_age=True,
+        idle_ttl=True,
     )
 
 

@@ -22,9 +22,12 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def open_backend(nats_url: str) -> Any:
-    async def open_backend(*, maxlen: int | None = None) -> NatsBackend:
-        """A new connection to the test server; trims streams to maxlen entries if given."""
-        return await NatsBackend.connect(nats_url, max_msgs=maxlen or 0)
+    async def open_backend(
+        *, maxlen: int | None = None, max_age: float | None = None
+    ) -> NatsBackend:
+        """A new connection to the test server; trims streams to maxlen entries, and by
+        max_age seconds, if given."""
+        return await NatsBackend.connect(nats_url, max_msgs=maxlen or 0, max_age=max_age or 0)
 
     return open_backend
 

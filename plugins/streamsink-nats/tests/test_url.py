@@ -54,6 +54,12 @@ async def test_options_reach_the_server(nats_url: str) -> None:
             "NatsOptions.connect_timeout=0.0 is invalid: expected a number of seconds > 0",
         ),
         ("maxlen=3", "unknown nats:// URL option(s) 'maxlen'; accepted: stream_prefix,"),
+        (
+            "max_age=-1",
+            "NatsOptions.max_age=-1.0 is invalid: expected a number of seconds >= 0.001, or 0 "
+            "for off",
+        ),
+        ("idle_ttl=60", "unknown nats:// URL option(s) 'idle_ttl'"),
     ],
 )
 async def test_bad_options_are_named(query: str, words: str) -> None:
@@ -66,6 +72,7 @@ async def test_bad_options_are_named(query: str, words: str) -> None:
 def test_defaults() -> None:
     options = NatsOptions.from_query({})
     assert (options.max_msgs, options.replicas, options.storage) == (1000, 1, "file")
+    assert options.max_age == 0  # no age limit unless asked
 
 
 async def test_a_path_is_refused() -> None:

@@ -66,6 +66,17 @@ class Capabilities:
     .. attribute:: claim_interval    seconds between the core's ``claim_idle`` scans that the
        backend suggests (used unless ``SubscriberOptions.claim_interval`` is set); None: the
        core's default, 0.5 s.
+    .. attribute:: max_age           the backend can bound streams by age: opened with a
+       ``max_age`` (seconds; its URL option ``max_age``), it trims entries older than that when
+       a stream is appended to, and reports entries so trimmed before a group or reader read
+       them as it reports ``maxlen`` trims (``reports_gaps``). The kit's factory is then also
+       called with ``max_age=<seconds>``.
+    .. attribute:: idle_ttl          the backend can expire idle streams: opened with an
+       ``idle_ttl`` (seconds; its URL option ``idle_ttl``), a stream it appends to is deleted,
+       with its groups, that long after its last append (every append refreshes it), as if
+       the broker lost it: groups on it are lost (and heal by re-creating themselves), fan-out
+       readers read what a new stream under that id gets. The kit's factory is then also called
+       with ``idle_ttl=<seconds>``.
     """
 
     consumer_groups: bool = True
@@ -85,6 +96,8 @@ class Capabilities:
     operations: bool = False
     shared_reads: bool = False
     claim_interval: float | None = attrs.field(default=None)
+    max_age: bool = False
+    idle_ttl: bool = False
 
     @claim_interval.validator
     def _check_claim_interval(

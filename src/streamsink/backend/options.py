@@ -7,6 +7,7 @@ A backend keeps its options in a frozen attrs class whose validators are :func:`
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
@@ -23,7 +24,9 @@ __all__ = [
     "option_rule",
     "options_from_query",
     "refuse_unknown_options",
+    "retention_seconds",
     "seconds_from_text",
+    "seconds_or_zero_from_text",
     "text_or_none_from_text",
 ]
 
@@ -111,6 +114,31 @@ def seconds_from_text(text: str) -> float | None:
         return float(text)
     except ValueError:
         raise ValueError("a number of seconds > 0, or 'none' for no timeout") from None
+
+
+def seconds_or_zero_from_text(text: str) -> float:
+    """A number of seconds where 0 means off (retention's ``max_age``, ``idle_ttl``).
+
+    :raises ValueError: not a number.
+    """
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("a number of seconds >= 0.001, or 0 for off") from None
+
+
+def _retention_seconds_ok(value: Any) -> bool:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    # A period under a millisecond would round to 0 ms on a broker that counts milliseconds,
+    # silently turning retention off (or expiring every stream at once).
+    return value == 0 or (math.isfinite(value) and value >= 0.001)
+
+
+retention_seconds: OptionValidator = option_rule(
+    _retention_seconds_ok, "a number of seconds >= 0.001, or 0 for off"
+)
+"""The validator of a retention period option (``max_age``, ``idle_ttl``): seconds, 0 = off."""
 
 
 _TRUE = ("1", "true", "yes", "on")

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Protocol, TypeVar, cast
 
 import anyio
 import attrs
@@ -23,7 +23,10 @@ T = TypeVar("T")
 class BackendFactory(Protocol):
     """Opens a new connection to the broker under test; every call reaches the same broker.
 
-    With ``maxlen`` set, the backend trims streams to about that many entries.
+    With ``maxlen`` set, the backend trims streams to about that many entries. A backend that
+    declares :attr:`~streamsink.backend.Capabilities.max_age` (or ``idle_ttl``) is also called
+    with ``max_age=<seconds>`` (``idle_ttl=<seconds>``), floats, by the checks of that
+    retention rule, and must then apply it; others are never called with them.
     """
 
     def __call__(self, *, maxlen: int | None = None) -> Awaitable[Backend]: ...
@@ -53,8 +56,23 @@ class Harness:
         self._token = uuid.uuid4().hex[:10]
         self._names = 0
 
-    async def backend(self, *, maxlen: int | None = None) -> Backend:
-        backend = await (self.factory(maxlen=maxlen) if maxlen is not None else self.factory())
+    async def backend(
+        self,
+        *,
+        maxlen: int | None = None,
+        max_age: float | None = None,
+        idle_ttl: float | None = None,
+    ) -> Backend:
+        """A new backend from the factory, given only the options that are set."""
+        options = {
+            name: value
+            for name, value in (("maxlen", maxlen), ("max_age", max_age), ("idle_ttl", idle_ttl))
+            if value is not None
+        }
+        # The retention keywords are beyond BackendFactory's signature: only factories of
+        # backends declaring them get them (see BackendFactory).
+        factory = cast(Callable[..., Awaitable[Backend]], self.factory)
+        backend = await factory(**options)
         self._backends.append(backend)
         return backend
 

@@ -60,6 +60,7 @@ CAPABILITIES = Capabilities(
     persistent=True,  # file storage (the default)
     reports_gaps=True,  # sequences have no holes; groups compare consumer and stream sequences
     stream_info=True,  # JetStream's stream state: first and last sequence
+    max_age=True,  # the stream's own max_age (there is no idle expiry of a stream: no idle_ttl)
 )
 
 
@@ -204,6 +205,7 @@ class NatsBackend:
             name=name,
             subjects=[self.subject(stream_id)],
             max_msgs=options.max_msgs or -1,
+            max_age=options.max_age or None,
             discard=api.DiscardPolicy.OLD,
             storage=api.StorageType.FILE if options.storage == "file" else api.StorageType.MEMORY,
             num_replicas=options.replicas,

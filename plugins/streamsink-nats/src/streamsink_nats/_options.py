@@ -10,7 +10,9 @@ from streamsink.backend.options import (
     int_from_text,
     option_rule,
     options_from_query,
+    retention_seconds,
     seconds_from_text,
+    seconds_or_zero_from_text,
 )
 
 __all__ = ["NatsOptions"]
@@ -40,6 +42,10 @@ class NatsOptions:
     .. attribute:: connect_timeout seconds to connect (default 2)
     .. attribute:: request_timeout seconds a JetStream API call or publish acknowledgement may
        take before it counts as the server being unavailable (default 5)
+    .. attribute:: max_age         seconds: JetStream's own ``max_age`` of each stream the
+       backend creates, so the server removes entries older than that (by its clock, at any
+       time, not only on append). 0 (default) = off. JetStream has no expiry of idle streams
+       (no ``idle_ttl``): with ``max_age`` an idle stream empties, but stays.
     """
 
     stream_prefix: str = attrs.field(
@@ -76,6 +82,7 @@ class NatsOptions:
     request_timeout: float = attrs.field(
         default=5.0, validator=option_rule(_positive_seconds, "a number of seconds > 0")
     )
+    max_age: float = attrs.field(default=0, validator=retention_seconds)
 
     @classmethod
     def from_query(cls, query: Mapping[str, str]) -> NatsOptions:
@@ -106,4 +113,5 @@ _PARSERS = {
     "storage": _text,
     "connect_timeout": _seconds,
     "request_timeout": _seconds,
+    "max_age": seconds_or_zero_from_text,
 }

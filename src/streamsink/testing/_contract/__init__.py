@@ -12,6 +12,7 @@ from . import (  # noqa: F401  (each registers its checks)
     poison,
     publishing,
     redelivery,
+    retention,
     topics,
     trimming,
 )
