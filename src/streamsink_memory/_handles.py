@@ -7,7 +7,6 @@ wait in :meth:`MemoryBroker._wait`, which leaves nothing behind when cancelled.
 
 from __future__ import annotations
 
-import asyncio
 from bisect import bisect_right
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -26,6 +25,7 @@ from streamsink.backend import (
 )
 from streamsink.lowlevel import checkpoint, running_loop
 
+from ._gather import gather_on_asyncio
 from ._group import Group
 from ._keys import parse_key, start_key
 from ._stream import Stream
@@ -198,7 +198,7 @@ class MemoryGroupConsumer:
             return False
         loop = running_loop()
         if loop is not None:
-            await _gather_on_asyncio(loop, stream, group, count - waiting)
+            await gather_on_asyncio(loop, stream, group, count - waiting)
             return True
         # Elsewhere (trio) the task itself checks after each pass. Trio runs a batch of
         # runnable tasks in random order, so a writer appending on every pass may run before
@@ -361,36 +361,6 @@ class MemoryStreamReader:
         self._closed = True
         self._handles.discard(self)
         self._broker._notify(self._stream_id)
-
-
-async def _gather_on_asyncio(
-    loop: asyncio.AbstractEventLoop, stream: Stream, group: Group, wanted: int
-) -> None:
-    """:meth:`MemoryGroupConsumer._gather` on asyncio: a callback, not the reading task, checks
-    on each pass whether the writer appended again. The task wakes once per batch instead of
-    once per entry, which halves the cost of a busy ``memory://`` subscription."""
-    done = loop.create_future()
-    start = last = stream.appended
-
-    def check() -> None:
-        nonlocal last
-        if done.done():  # the reader was cancelled
-            return
-        appended = stream.appended
-        if (
-            appended == last
-            or appended - start >= wanted
-            or stream.destroyed
-            or stream.lost
-            or group.lost
-        ):
-            done.set_result(None)
-        else:
-            last = appended
-            loop.call_soon(check)
-
-    loop.call_soon(check)
-    await done
 
 
 def _as_list(entry_ids: Sequence[str]) -> list[str] | tuple[str, ...]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any, final
@@ -25,6 +24,7 @@ from streamsink.backend import (
 )
 from streamsink.backend.redis_ids import id_time
 
+from . import _connection as connection
 from . import _wire as wire
 from ._connection import build_pool, describe_pool, execute, fake_pool, is_fake_pool, raw_client
 from ._consumer import RedisGroupConsumer
@@ -124,7 +124,7 @@ class RedisBackend(RedisOperations, AsyncResource):
         """
         parsed = url if isinstance(url, BackendURL) else BackendURL.parse(url)
         options, target = parse_url(parsed)
-        _require_asyncio(parsed.scheme)
+        connection.require_asyncio(parsed.scheme)
         fake = target.kind == "fake"
         pool = fake_pool(target) if fake else build_pool(options, target)
         backend = cls(
@@ -393,12 +393,3 @@ class RedisBackend(RedisOperations, AsyncResource):
             group.discard(handle)
             if not group:
                 del self._handles[handle.key]
-
-
-def _require_asyncio(scheme: str) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        raise ConfigurationError(
-            f"{scheme}:// runs on asyncio only (redis.asyncio); use memory:// under trio"
-        ) from None

@@ -3,6 +3,7 @@ consumer or reader for its blocking reads (the hot commands have theirs: :mod:`.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
 import threading
@@ -22,6 +23,8 @@ from redis.asyncio.connection import (
 )
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+
+from streamsink import ConfigurationError
 
 from ._options import ConnectionTarget, RedisOptions
 
@@ -338,3 +341,13 @@ def describe_pool(pool: ConnectionPool) -> str:
         return f"unix://{kwargs['path']}?db={db}"
     scheme = "rediss" if issubclass(pool.connection_class, SSLConnection) else "redis"
     return f"{scheme}://{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}/{db}"
+
+
+def require_asyncio(scheme: str) -> None:
+    """Refuse to open outside asyncio: redis.asyncio runs on it only."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        raise ConfigurationError(
+            f"{scheme}:// runs on asyncio only (redis.asyncio); use memory:// under trio"
+        ) from None
