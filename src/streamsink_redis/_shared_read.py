@@ -174,7 +174,14 @@ class RedisSharedReads:
         with map_redis_errors("read", self._ctx.where):
             if due:
                 checked = [k for k in keys if k in due]
-                commands = [_CHECK_STREAM.eval((k,), [first[k].after, "1"]) for k in checked]
+                # The counts only where something may have been trimmed ahead of the key's
+                # earliest cursor, or where a cursor's position is not known yet (as
+                # RedisStreamReader asks for them).
+                unknown = {c.key for c in given if c.pos is None}
+                commands = [
+                    _CHECK_STREAM.eval((k,), [first[k].after, "1" if k in unknown else "0"])
+                    for k in checked
+                ]
                 replies = await self._run([*commands, xread(0)], connection)
                 if replies is None:  # interrupted before it was sent
                     return [StreamBatch([], c) for c in given]
@@ -234,17 +241,12 @@ class RedisSharedReads:
             position = ReaderPosition(cursor.after, cursor.pos, "after" if cursor.resume else "at")
             gap = None
             check = counts.get(cursor.key)
-            if check is not None:
-                added, length, head = check
+            if check is not None and check[0] is not None:
+                added, length, head = _counts_at_read(check, entries)
                 gap = position.checked(
-                    cursor.stream_id,
-                    ids,
-                    int(added or 0),
-                    int(length or 0),
-                    wire.text(head) if head else None,
-                    caught_up=caught_up,
+                    cursor.stream_id, ids, added, length, head, caught_up=caught_up
                 )
-            else:
+            else:  # not checked, or nothing trimmed ahead of the cursor
                 position.advanced(ids)
             records = wire.records(mine)
             moved = RedisCursor(
@@ -287,6 +289,31 @@ def _block_ms(block: float, most: int) -> int:
     if math.isinf(block):
         return most
     return max(1, min(math.ceil(block * 1000), most))
+
+
+def _counts_at_read(
+    check: Sequence[Any], entries: Sequence[wire.RawEntry]
+) -> tuple[int, int, str | None]:
+    """A :data:`~._positions.CHECK_STREAM` reply's counts (entries added, length, first kept
+    id), brought up to the read it preceded: ``entries`` (the key's, as read) added in between
+    are counted too. The script and the read are pipelined, not atomic: in a long
+    pipeline Redis runs other clients' commands between the two, and an entry added there is
+    read but not counted (as if, once read, one entry more had been lost to trimming)."""
+    added, length, head = int(check[0] or 0), int(check[1] or 0), check[2]
+    first = wire.text(head) if head else None
+    late = 0
+    if len(check) > 3 and entries:
+        last = id_key(wire.text(check[3]))
+        for entry_id, _ in reversed(entries):
+            if id_key(entry_id) <= last:
+                break
+            late += 1
+        if late:
+            added += late
+            length += late
+            if first is None:  # the stream was empty (or missing) when checked
+                first = entries[len(entries) - late][0]
+    return added, length, first
 
 
 def _entries_by_key(raw: Any) -> dict[str, list[wire.RawEntry]]:
