@@ -290,7 +290,7 @@ class Pump:
         if not batch:
             return
         if gaps.pending is not None:
-            gaps.attach(batch[0])
+            batch[0] = gaps.attach(batch[0])
         leases = self._leases
         lease = Lease(ids, read_at) if leases is not None else None
 

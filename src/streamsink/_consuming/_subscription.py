@@ -184,9 +184,9 @@ class Subscription(Generic[ItemT]):
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(pump.run, handle, self._fail)
-        # Auto mode acknowledges what the application finished; a filtered group also what its
-        # filter drops, in manual mode too.
-        if not settings.manual or (self._intake.filters and settings.group is not None):
+        # Auto mode acknowledges what a group's application finished; a filtered group also
+        # what its filter drops, in manual mode too. A fan-out reader has nothing to ack.
+        if settings.group is not None and (not settings.manual or self._intake.filters):
             task_group.start_soon(self._acker.run, self._fail)
         self._stack = stack
         self._owner.opened(self)
@@ -282,6 +282,9 @@ class Subscription(Generic[ItemT]):
             item = readahead.take()
         if self._settings.manual:
             return item  # type: ignore[no-any-return]
+        if self._settings.group is None:
+            # A fan-out reader acknowledges nothing: no id to keep (nor acker task to wake).
+            return item[1]  # type: ignore[no-any-return]
         self._current, event = item
         return event  # type: ignore[no-any-return]
 
