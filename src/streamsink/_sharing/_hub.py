@@ -215,6 +215,8 @@ class Hub:
                 channel.members.clear()
                 continue
             records = batch.records
+            if not records and batch.cursor is channel.cursor:
+                continue  # nothing came, nothing moved (most channels of a lane, most reads)
             gap = records.gap if type(records) is RecordBatch else None
             if records or gap is not None:
                 before = channel.cursor
