@@ -3,6 +3,7 @@
 #   make demo    play a simulated agent run through memory:// (or $STREAMSINK_URL) and print it
 #   make test    lint, format check, type check, then the test suite (what .ci/run does)
 #   make lint    ruff check + ruff format --check
+#   make docs    serve the docs site on http://127.0.0.1:8000 (make docs-build: build it, --strict)
 #   make bench   the benchmarks (installs the 'bench' extra first)
 #   make clean   remove .venv, caches and build output
 
@@ -14,7 +15,7 @@ DEV_STAMP   := $(VENV)/.stamp-dev
 BENCH_STAMP := $(VENV)/.stamp-bench
 
 .DEFAULT_GOAL := help
-.PHONY: help $(VENV) demo test lint format typecheck pytest bench clean
+.PHONY: help $(VENV) demo test lint format typecheck pytest docs docs-build bench clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -37,8 +38,8 @@ demo: $(DEV_STAMP)
 	$(BIN)/streamsink demo
 
 lint: $(DEV_STAMP)
-	$(BIN)/ruff check src tests benchmarks plugins/streamsink-nats
-	$(BIN)/ruff format --check src tests benchmarks plugins/streamsink-nats
+	$(BIN)/ruff check src tests benchmarks tools plugins/streamsink-nats
+	$(BIN)/ruff format --check src tests benchmarks tools plugins/streamsink-nats
 
 format: $(DEV_STAMP)
 	$(BIN)/ruff check --fix src tests benchmarks
@@ -52,7 +53,14 @@ pytest: $(DEV_STAMP)
 	$(BIN)/pytest
 	cd plugins/streamsink-nats && ../../$(BIN)/pytest -q
 
-test: lint typecheck pytest
+# mkdocs-material prints a notice about its successor on every build; the build itself is what counts.
+docs: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+docs-build: $(DEV_STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint typecheck docs-build pytest
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks

@@ -17,9 +17,24 @@ _RATE_ROWS = [
     ("redis", "consume"),
     ("redis", "manual-seq"),
     ("redis", "manual-64"),
+    ("nats", "send-seq"),
+    ("nats", "send-64"),
+    ("nats", "send-batch"),
+    ("nats", "consume"),
     ("memory", "e2e"),
 ]
-_LATENCY_ROWS = [("redis", "latency"), ("memory", "latency")]
+_LATENCY_ROWS = [("redis", "latency"), ("nats", "latency"), ("memory", "latency")]
+
+
+def _ran(
+    samples: Mapping[str, Sequence[Sample]], rows: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The rows some system ran (a run without NATS draws no empty NATS rows)."""
+    return [
+        (backend, work)
+        for backend, work in rows
+        if any(samples.get(f"{backend}/{system}/{work}") for system in _COLOURS)
+    ]
 
 
 def _rate(samples: Mapping[str, Sequence[Sample]], key: str) -> float | None:
@@ -41,11 +56,12 @@ def draw(samples: Mapping[str, Sequence[Sample]], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     systems = list(_COLOURS)
+    rate_rows, latency_rows = _ran(samples, _RATE_ROWS), _ran(samples, _LATENCY_ROWS)
     fig, (top, bottom) = plt.subplots(
         2, 1, figsize=(10, 9), gridspec_kw={"height_ratios": [3, 1.3]}
     )
     width = 0.27
-    for row, (backend, work) in enumerate(_RATE_ROWS):
+    for row, (backend, work) in enumerate(rate_rows):
         for col, system in enumerate(systems):
             value = _rate(samples, f"{backend}/{system}/{work}")
             if value is None:
@@ -53,7 +69,7 @@ def draw(samples: Mapping[str, Sequence[Sample]], path: Path) -> None:
             y = row + (col - 1) * width
             top.barh(y, value, height=width, color=_COLOURS[system])
             top.text(value, y, f" {value:,.0f}", va="center", fontsize=7)
-    top.set_yticks(range(len(_RATE_ROWS)), [f"{b}: {w}" for b, w in _RATE_ROWS])
+    top.set_yticks(range(len(rate_rows)), [f"{b}: {w}" for b, w in rate_rows])
     top.invert_yaxis()
     top.set_xlabel("events per second (higher is better)")
     top.set_title("Throughput (median of interleaved passes)")
@@ -61,7 +77,7 @@ def draw(samples: Mapping[str, Sequence[Sample]], path: Path) -> None:
     top.legend(handles, systems, loc="upper right")
 
     labels = []
-    for row, (backend, work) in enumerate(_LATENCY_ROWS):
+    for row, (backend, work) in enumerate(latency_rows):
         for col, system in enumerate(systems):
             value = _latency(samples, f"{backend}/{system}/{work}")
             if value is None:
@@ -72,7 +88,7 @@ def draw(samples: Mapping[str, Sequence[Sample]], path: Path) -> None:
             bottom.barh(y, p50, height=width, color=_COLOURS[system])
             bottom.text(p99, y, f" p50 {p50:,.0f} / p99 {p99:,.0f} µs", va="center", fontsize=7)
         labels.append(f"{backend}: 1,000 ev/s")
-    bottom.set_yticks(range(len(_LATENCY_ROWS)), labels)
+    bottom.set_yticks(range(len(latency_rows)), labels)
     bottom.invert_yaxis()
     bottom.set_xlabel("end-to-end latency, µs (solid p50, light p99; lower is better)")
     fig.tight_layout()

@@ -1,4 +1,5 @@
-"""``python -m benchmarks``: start a private redis-server, run everything, write the report."""
+"""``python -m benchmarks``: start a private redis-server (and nats-server), run everything,
+write the report."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from ._config import Config
 from ._env import Env
 from ._fanout_report import extract, splice
 from ._measure import Sample
+from ._nats_server import nats_server, unavailable
 from ._profile import profile
 from ._report import RSS_LIMIT_MB, render
 from ._rss import RssResult, check
@@ -40,9 +42,16 @@ def _parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     p.add_argument("--no-faststream", action="store_true", help="skip the FastStream scenarios")
     p.add_argument("--no-fakeredis", action="store_true", help="skip the fakeredis scenarios")
+    p.add_argument(
+        "--no-nats", action="store_true",
+        help="skip the NATS JetStream scenarios (run when streamsink-nats is installed)",
+    )  # fmt: skip
     p.add_argument("--no-rss", action="store_true", help="skip the bounded-memory check")
     p.add_argument("--output", type=Path, help="report path (default docs/benchmarks.md)")
     p.add_argument("--redis-url", help="use this server instead of starting a private one")
+    p.add_argument(
+        "--nats-url", help="use this JetStream server instead of starting a private nats-server"
+    )
     p.add_argument("--profile", metavar="KEY", help="profile one scenario with pyinstrument")
     p.add_argument("--list", action="store_true", help="list the scenario keys and exit")
     return p
@@ -59,6 +68,15 @@ def _redis(url: str | None) -> Iterator[str]:
 
     with RedisServer() as server:
         yield server.url
+
+
+@contextmanager
+def _maybe_nats(url: str | None, needed: bool) -> Iterator[str | None]:
+    if not needed:
+        yield None
+        return
+    with nats_server(url) as running:
+        yield running
 
 
 def _select(scenarios: list[Scenario], only: Sequence[str]) -> list[Scenario]:
@@ -86,16 +104,27 @@ def main(argv: Sequence[str] | None = None) -> None:
     config = Config.quick() if args.quick else Config.full()
     if args.repeats:
         config = Config(**{**config.__dict__, "repeats": args.repeats})
+    nats = not args.no_nats
+    if nats and not args.nats_url and (why := unavailable()) is not None:
+        print(f"  no NATS rows: {why}", file=sys.stderr)
+        nats = False
     scenarios = _select(
-        catalogue(faststream=not args.no_faststream, fakeredis=not args.no_fakeredis), args.only
+        catalogue(faststream=not args.no_faststream, fakeredis=not args.no_fakeredis, nats=nats),
+        args.only,
     )
     if args.list:
         for s in catalogue():
             print(f"{s.key:<34} {s.how}")
         return
     started = time.perf_counter()
-    with _redis(args.redis_url) as redis_url:
-        env = Env(config, redis_url)
+    needs_nats = any(s.backend == "nats" for s in scenarios) or (
+        args.profile is not None and args.profile.startswith("nats/")
+    )
+    with (
+        _redis(args.redis_url) as redis_url,
+        _maybe_nats(args.nats_url, needs_nats) as nats_url,
+    ):
+        env = Env(config, redis_url, nats_url)
         if args.profile:
             chosen = [s for s in catalogue() if s.key == args.profile]
             if not chosen:

@@ -15,8 +15,10 @@ from ._config import Config
 
 __all__ = ["BACKENDS", "Env", "KEY_PREFIX"]
 
-BACKENDS = ("redis", "memory", "fakeredis")
+BACKENDS = ("redis", "nats", "memory", "fakeredis")
 KEY_PREFIX = "pulse:stream:"  # streamsink's default Redis key prefix
+# The few URL options the scenarios set, under each backend's own name where it differs.
+_OPTION_NAMES = {"nats": {"maxlen": "max_msgs"}}
 
 
 def _fake_server() -> Any:
@@ -29,18 +31,24 @@ def _fake_server() -> Any:
 class Env:
     config: Config
     redis_url: str
+    nats_url: str | None = None  # a JetStream server, when the NATS rows run
     _fake: Any = field(default_factory=_fake_server)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
     def url(self, backend: str, **query: object) -> str:
-        """The streamsink URL of ``backend``, with query options."""
+        """The streamsink URL of ``backend``, with query options (``maxlen`` is spelled as
+        that backend spells it)."""
+        if backend == "nats" and self.nats_url is None:
+            raise RuntimeError("no NATS server for this run (streamsink-nats not installed?)")
         base = {
             "redis": self.redis_url,
+            "nats": self.nats_url or "",
             "memory": "memory://bench",
             "fakeredis": "fakeredis://bench",
         }[backend]
         if query:
-            base += "?" + "&".join(f"{key}={value}" for key, value in query.items())
+            names = _OPTION_NAMES.get(backend, {})
+            base += "?" + "&".join(f"{names.get(key, key)}={value}" for key, value in query.items())
         return base
 
     def session(self) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
@@ -32,7 +33,7 @@ WORK: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Scenario:
-    backend: str  # redis | memory | fakeredis
+    backend: str  # redis | nats | memory | fakeredis
     system: str  # raw | streamsink | faststream
     work: str  # a key of WORK
     how: str  # what exactly runs
@@ -70,6 +71,25 @@ def _raw_redis(backend: str) -> list[Scenario]:
     return _bound(backend, rows, "raw")
 
 
+def _raw_nats() -> list[Scenario]:
+    from . import _raw_nats as raw_nats  # nats-py: only when the NATS rows are asked for
+
+    rows = [
+        ("send-seq", "awaited JetStream publish", raw_nats.send_seq),
+        ("send-64", "64 tasks, each awaited publish (one connection)", raw_nats.send_concurrent),
+        ("send-batch", "100 x publish_async, then await the 100 acks", raw_nats.send_batch),
+        ("consume", "durable pull consumer: fetch(100) + orjson.loads + ack() each",
+         raw_nats.consume),
+        ("latency", "awaited publish -> pull consumer fetch(100), ack each", raw_nats.latency),
+    ]  # fmt: skip
+    return _bound("nats", rows, "raw")
+
+
+# The NATS rows: the sends, the group consumer and latency, each beside a raw nats-py run of
+# the same work (manual mode has no raw NATS baseline here).
+_NATS_WORK = ("send-seq", "send-64", "send-batch", "consume", "latency")
+
+
 def _streamsink(backend: str) -> list[Scenario]:
     rows = [
         ("send-seq", "await sink.send(event)", ss.send_seq),
@@ -82,6 +102,8 @@ def _streamsink(backend: str) -> list[Scenario]:
     ]  # fmt: skip
     if backend == "memory":
         rows.append(("e2e", "sink.send task -> auto-mode subscription", ss.e2e))
+    if backend == "nats":
+        rows = [row for row in rows if row[0] in _NATS_WORK]
     return _bound(backend, rows, "streamsink")
 
 
@@ -108,16 +130,24 @@ def _faststream() -> list[Scenario]:
     return [Scenario("redis", "faststream", work, how, fn) for work, how, fn in rows]
 
 
-def catalogue(*, faststream: bool = True, fakeredis: bool = True) -> list[Scenario]:
+def catalogue(
+    *, faststream: bool = True, fakeredis: bool = True, nats: bool | None = None
+) -> list[Scenario]:
     """Every scenario, in the order a pass runs them: per backend and work item, the raw
-    baseline, streamsink and FastStream back to back, so the sides of a ratio run seconds apart."""
+    baseline, streamsink and FastStream back to back, so the sides of a ratio run seconds apart.
+    ``nats``: the NATS JetStream rows (streamsink-nats, which need a nats-server); by default
+    when nats-py is installed."""
+    if nats is None:
+        nats = importlib.util.find_spec("nats") is not None
     scenarios = [*_raw_redis("redis"), *_streamsink("redis")]
     if faststream:
         scenarios += _faststream()
+    if nats:
+        scenarios += [*_raw_nats(), *_streamsink("nats")]
     scenarios += [*_raw_memory(), *_streamsink("memory")]
     if fakeredis:
         scenarios += [*_raw_redis("fakeredis"), *_streamsink("fakeredis")]
-    backends = ["redis", "memory", "fakeredis"]
+    backends = ["redis", "nats", "memory", "fakeredis"]
     works = list(WORK)
     systems = ["raw", "streamsink", "faststream"]
     return sorted(

@@ -23,7 +23,7 @@ class Comparison:
     denominator: str
     metric: Metric = "rate"
     bound: float | None = None
-    group: str = "target"  # target | faststream | info
+    group: str = "target"  # target | faststream | nats | info
 
     def met(self, ratio: float) -> bool | None:
         if self.bound is None:
@@ -99,6 +99,22 @@ def comparisons() -> list[Comparison]:
         ),
         _c("manual, 64 workers / raw, 64 workers", s + "manual-64", r + "manual-64", group="info"),
     ]
+    nr, ns = "nats/raw/", "nats/streamsink/"
+    for work, label in [
+        ("send-seq", "sequential send / raw awaited publish"),
+        ("send-64", "64 concurrent send / raw 64 tasks awaiting publish"),
+        ("send-batch", "send_many(100) / raw 100 x publish_async"),
+        ("consume", "auto-mode consume / raw pull fetch(100) + ack each"),
+    ]:
+        result.append(_c(f"NATS {label}", ns + work, nr + work, group="nats"))
+    result += [
+        _c("NATS latency p50 / raw", ns + "latency", nr + "latency", "p50", group="nats"),
+        _c("NATS latency p99 / raw", ns + "latency", nr + "latency", "p99", group="nats"),
+        _c("NATS sequential send / Redis sequential send", ns + "send-seq", s + "send-seq",
+           group="nats"),
+        _c("NATS auto-mode consume / Redis auto-mode consume", ns + "consume", s + "consume",
+           group="nats"),
+    ]  # fmt: skip
     fr, fs = "fakeredis/raw/", "fakeredis/streamsink/"
     for work in ("send-seq", "send-64", "send-batch", "consume"):
         result.append(_c(f"fakeredis {work} / raw fakeredis", fs + work, fr + work, group="info"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from ._blocking import BlockingSink
 from ._consuming import Delivery, Subscription, SubscriptionStatistics
 from ._deadletter import DeadLetter, decode_dead_letter, encode_dead_letter
 from ._drain import DrainCopy, DrainOptions, decode_drain_copy
@@ -37,14 +38,22 @@ from ._exceptions import (
     StreamsinkError,
     SubscriptionError,
 )
+from ._instrument import (
+    ProcessObservation,
+    SendObservation,
+    SinkInstrument,
+    SubscriberInstrument,
+)
 from ._options import DEFAULT_GROUP, SubscriberOptions, default_dead_letter_stream
 from ._plugins import get_plugin_manager, get_registry, open_backend
 from ._registry import BackendRegistry
 from ._runtime import DEFAULT_URL, URL_ENV, RuntimeStreams, connect
+from ._runtime_statistics import RuntimeStatistics, SinkStatistics
 from ._sink import PublishedEvent, Sink, SinkOptions, StreamSink
 from ._streams import default_stream_id, validate_name, validate_stream_id
 from ._subscriber import StreamSubscriber, Subscriber
 from ._topics import event_topic
+from ._worker import Worker
 from .backend import Capabilities, Gap, StartPosition
 from .hookspecs import hookimpl
 
@@ -70,6 +79,9 @@ __all__ = [
     "StreamSink",
     "SinkOptions",
     "PublishedEvent",
+    "SinkInstrument",
+    "SendObservation",
+    "BlockingSink",
     "default_stream_id",
     "event_topic",
     "validate_stream_id",
@@ -80,6 +92,10 @@ __all__ = [
     "SubscriberOptions",
     "Subscription",
     "SubscriptionStatistics",
+    "SubscriberInstrument",
+    "ProcessObservation",
+    "RuntimeStatistics",
+    "SinkStatistics",
     "Delivery",
     "StartPosition",
     "Gap",
@@ -92,6 +108,7 @@ __all__ = [
     "DrainOptions",
     "DrainSubscription",
     "DrainCopy",
+    "Worker",
     "decode_drain_copy",
     # wiring
     "RuntimeStreams",

@@ -11,6 +11,7 @@ import attrs
 from ._envelope import decode_envelope
 from ._events import Event
 from ._exceptions import ConfigurationError, StreamsinkError
+from ._instrument import SubscriberInstrument
 from ._streams import lone_surrogate, shown, validate_name
 from ._topics import compile_topic_pattern
 from .backend import StartPosition
@@ -174,6 +175,18 @@ class SubscriberOptions:
       readers of one stream that decode with the default decoder in auto mode are handed the
       same :class:`StreamEvent` object (decoded once for all): it is frozen, but its
       ``payload`` is the one object too, so treat it as read-only (``attrs.evolve`` to change).
+    - ``reap_idle``: in a group, remove the group's consumers that hold nothing and have been
+      idle (no read, no claim) for this many seconds: crashed or retired processes, which
+      otherwise stay listed forever (default None: never). A consumer that holds entries is
+      never removed (one atomic check-and-delete on the backend). Checked about every
+      ``reap_idle / 2`` seconds, once per group and process however many subscriptions share
+      it; what it removed counts in ``statistics().consumers_reaped``. Needs a backend that
+      declares ``Capabilities.operations`` (memory, Redis); on another one subscribing raises
+      :class:`ConfigurationError`. Fan-out readers ignore it.
+    - ``instrument``: a :class:`~streamsink.SubscriberInstrument` told about every
+      delivery from hand-out until the application is done with it (e.g.
+      :class:`streamsink.otel.Tracing`: a consumer span per delivery, in the producer's trace);
+      default None, no calls.
     """
 
     group: str | None = attrs.field(
@@ -223,4 +236,26 @@ class SubscriberOptions:
     max_block: float | None = attrs.field(default=None, validator=_SECONDS_OR_NONE)
     shared_reads: bool = attrs.field(
         default=True, validator=rule(lambda v: isinstance(v, bool), "True or False")
+    )
+    reap_idle: float | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: (
+                v is None
+                or (
+                    not isinstance(v, bool)
+                    and isinstance(v, int | float)
+                    and math.isfinite(v)
+                    and v > 0
+                )
+            ),
+            "a number of seconds > 0, or None to never remove idle consumers",
+        ),
+    )
+    instrument: SubscriberInstrument | None = attrs.field(
+        default=None,
+        validator=rule(
+            lambda v: v is None or callable(getattr(v, "start_process", None)),
+            "an object with start_process(...) (e.g. streamsink.otel.Tracing()), or None",
+        ),
     )

@@ -14,6 +14,7 @@ from anyio.abc import AsyncResource
 from ._exceptions import ConfigurationError
 from ._options import SubscriberOptions
 from ._plugins import open_backend
+from ._runtime_statistics import RuntimeStatistics, SubscriptionTally
 from ._sink import SinkOptions, StreamSink
 from ._subscriber import StreamSubscriber
 from .backend import Backend, BackendURL
@@ -51,6 +52,7 @@ class RuntimeStreams(AsyncResource):
         # also in `_busy`, which keeps them alive until their last subscription closes.
         self._subscribers: weakref.WeakSet[StreamSubscriber] = weakref.WeakSet()
         self._busy: set[StreamSubscriber] = set()
+        self._tally = SubscriptionTally()
         self._closed = False
 
     @property
@@ -78,9 +80,20 @@ class RuntimeStreams(AsyncResource):
             )
         merged = attrs.evolve(base, **overrides)
         subscriber = StreamSubscriber(self._backend, merged)
-        subscriber._keep_alive_in(self._busy)
+        subscriber._keep_alive_in(self._busy, self._tally)
         self._subscribers.add(subscriber)
         return subscriber
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def statistics(self) -> RuntimeStatistics:
+        """A snapshot of the counters of the sink and of every subscription made from this
+        runtime's subscribers (closed ones included), in total and by group. Cheap: it reads
+        counters, it does not ask the backend."""
+        open_now = [s for subscriber in self._busy for s in subscriber._open_subscriptions()]
+        return self._tally.snapshot(self._sink.statistics(), open_now)
 
     async def aclose(self) -> None:
         """Close the sink and every subscriber; close the backend if owned. Idempotent."""

@@ -3,19 +3,19 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
-from types import TracebackType
-from typing import NamedTuple, Protocol, Self
 
-import attrs
 from anyio.abc import AsyncResource
 
 from ._coalesce import Coalescer
-from ._drain import DrainOptions, DrainWriter
+from ._drain import DrainWriter
 from ._envelope import Envelope, encode_envelope, encode_fields, event_timestamp, now_timestamp
 from ._events import Event, StreamEvent, raw_json
 from ._exceptions import ConfigurationError, DrainAppendError, SinkClosedError, StreamsinkError
+from ._instrument import SinkInstrument
+from ._runtime_statistics import SinkStatistics
+from ._sink_options import OnPublished, PublishedEvent, Sink, SinkOptions
 from ._streams import (
     default_stream_id,
     refuse_lone_surrogates,
@@ -26,108 +26,11 @@ from ._streams import (
 from ._timestamps import go_datetime
 from ._topics import validate_topic
 from .backend import Backend, Entry
-from .backend.options import option_rule as rule
 
 __all__ = ["PublishedEvent", "Sink", "SinkOptions", "StreamSink"]
 
 
-class Sink(Protocol):
-    """Where a runtime sends its events.
-
-    - ``send`` is safe to call concurrently; events sent one after another by one task keep
-      their order. A ``send`` that returned is durable in the backend; one that raised may or may
-      not have been written.
-    - After ``aclose()`` every ``send`` raises :class:`SinkClosedError`; ``aclose`` is idempotent.
-    """
-
-    async def send(self, event: Event) -> object: ...
-    async def aclose(self) -> None: ...
-    async def __aenter__(self) -> Self: ...
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None: ...
-
-
-class PublishedEvent(NamedTuple):
-    """What ``send`` returns and ``on_published`` receives: the event, where it went, its id.
-    Immutable (one is made per send: a NamedTuple builds faster than a frozen attrs class);
-    unpacks as ``event, stream_id, entry_id``."""
-
-    event: Event
-    stream_id: str
-    entry_id: str
-
-
 _VALID_KEPT = 4096  # checked stream ids (event types, topics) remembered per sink, at most
-
-OnPublished = Callable[[PublishedEvent], Awaitable[None] | None]
-
-
-@attrs.frozen(kw_only=True)
-class SinkOptions:
-    """How a :class:`StreamSink` names streams, encodes envelopes and reports publishes.
-
-    - ``stream_id(event) -> str``: the stream an event goes to (default ``session/<session_id>``).
-    - ``marshal_envelope(envelope) -> bytes``: the encoder (default :func:`encode_envelope`).
-    - ``on_published(published)``: called (sync or async) after each successful append. If it
-      raises, ``send`` raises that same error — **and the entry is already written**, so a retry
-      publishes the event twice.
-    - ``topic(event) -> str | None``: the topic the event's entry is written with (pulse field
-      ``t``, as Go's ``Add(..., WithTopic(topic))``), None for none. Default None: no topic, even
-      for an event that carries one; :func:`streamsink.event_topic` publishes each event's own
-      ``topic`` attribute (and relays received events with theirs). A topic is a non-empty
-      printable string of at most 512 characters: it is stored with every entry, matched
-      exactly by ``SubscriberOptions.topic`` and shown by tools, where a control or invisible
-      character would garble a line or make a filter that reads right miss. Anything else, or
-      an exception raised by the callable, fails the send with :class:`ConfigurationError`,
-      nothing written.
-    - ``timestamps``: ``"now"`` (default) stamps every envelope with the time of the send, as
-      Go's sink does (``time.Now().UTC()``). ``"event"`` relays: each envelope carries the
-      event's own timestamp, a received event's exactly as it was received (nanoseconds and
-      offset, ``StreamEvent.timestamp_ns``/``timestamp_offset``) while its ``timestamp`` is
-      unchanged, so a received event that was not changed is written back byte for byte as
-      Go wrote it. An event without a timestamp of its own fails the send with
-      :class:`ConfigurationError`, nothing written. Whatever this says, a received event's
-      text fields, payload and server_data are written as Go writes them (see
-      :func:`encode_envelope`).
-    - ``drain``: a :class:`DrainOptions` to also copy every event into an aggregate stream
-      (one of its shards) that ``StreamSubscriber.subscribe_drain`` reads; default None, no
-      copies. See docs/drain.md: each send then makes two appends (the event, then its copy),
-      and one whose copy failed raises :class:`DrainAppendError`.
-    """
-
-    stream_id: Callable[[Event], str] = attrs.field(
-        default=default_stream_id, validator=rule(callable, "a callable taking an event")
-    )
-    marshal_envelope: Callable[[Envelope], bytes] = attrs.field(
-        default=encode_envelope, validator=rule(callable, "a callable taking an Envelope")
-    )
-    on_published: OnPublished | None = attrs.field(
-        default=None, validator=rule(lambda v: v is None or callable(v), "a callable or None")
-    )
-    topic: Callable[[Event], str | None] | None = attrs.field(
-        default=None,
-        validator=rule(
-            lambda v: v is None or callable(v), "a callable taking an event, or None for no topic"
-        ),
-    )
-    timestamps: str = attrs.field(
-        default="now",
-        validator=rule(
-            lambda v: v in ("now", "event") and type(v) is str,
-            "'now' (stamp each envelope at send) or 'event' (relay each event's own timestamp)",
-        ),
-    )
-    drain: DrainOptions | None = attrs.field(
-        default=None,
-        validator=rule(
-            lambda v: v is None or isinstance(v, DrainOptions),
-            "a DrainOptions, or None for no drain",
-        ),
-    )
 
 
 def _check_text_fields(**fields: object) -> None:
@@ -156,6 +59,7 @@ class StreamSink(AsyncResource):
         self._drain = None if drain is None else DrainWriter(backend, drain)
         self._append = backend.append if self._drain is None else self._drain.append
         self._appender: Coalescer[Entry, str] = Coalescer(self._append)
+        self._instrument = self._options.instrument
         self._on_published = self._options.on_published
         self._topic_of = self._options.topic
         self._default_stream_ids = self._options.stream_id is default_stream_id
@@ -168,6 +72,8 @@ class StreamSink(AsyncResource):
         self._valid_stream_ids: set[str] = set()
         self._valid_event_types: set[str] = set()
         self._valid_topics: set[str] = set()
+        self._sent = 0
+        self._failed = 0
 
     @property
     def options(self) -> SinkOptions:
@@ -188,16 +94,23 @@ class StreamSink(AsyncResource):
         if self._closed:
             raise SinkClosedError("send() on a closed sink")
         entry = self._entry(event)
+        if self._instrument is not None:
+            return await self._send_observed(self._instrument, event, entry)
         if self._drain is not None:
             entry = self._drain.entry(event, entry)
         appender = self._appender
-        if appender.claim():  # nothing in flight: straight to the backend
-            try:
-                (entry_id,) = await self._append((entry,))
-            finally:
-                appender.release()
-        else:
-            (entry_id,) = await appender.submit((entry,))
+        try:
+            if appender.claim():  # nothing in flight: straight to the backend
+                try:
+                    (entry_id,) = await self._append((entry,))
+                finally:
+                    appender.release()
+            else:
+                (entry_id,) = await appender.submit((entry,))
+        except StreamsinkError:
+            self._failed += 1
+            raise
+        self._sent += 1
         published = PublishedEvent(event, entry.stream_id, entry_id)
         if self._on_published is not None:
             await self._notify(self._on_published, published)
@@ -218,13 +131,29 @@ class StreamSink(AsyncResource):
                 f"send_many() takes an iterable of events, got {type(events).__name__}"
             ) from None
         entries = [self._entry(event) for event in events]
-        if self._drain is not None:
-            entries = [
-                self._drain.entry(e, entry) for e, entry in zip(events, entries, strict=True)
-            ]
         if not entries:
             return []
-        ids = await self._appender.submit(entries)
+        observation = None
+        if self._instrument is not None:
+            # Before the drain marks entries: the instrument may replace them (same fields).
+            observation = self._instrument.start_send(entries)
+            entries = list(observation.entries)
+        written = entries
+        if self._drain is not None:
+            written = [
+                self._drain.entry(e, entry) for e, entry in zip(events, entries, strict=True)
+            ]
+        try:
+            ids = await self._appender.submit(written)
+        except BaseException as exc:
+            if isinstance(exc, StreamsinkError):
+                self._failed += 1
+            if observation is not None:
+                observation.end(None, exc)
+            raise
+        self._sent += len(ids)
+        if observation is not None:
+            observation.end(ids, None)
         published = [
             PublishedEvent(event, entry.stream_id, entry_id)
             for event, entry, entry_id in zip(events, entries, ids, strict=True)
@@ -386,6 +315,31 @@ class StreamSink(AsyncResource):
             return
         await self._drain.append_copies(error.copies, error.written)
         error.redrained = True
+
+    async def _send_observed(
+        self, instrument: SinkInstrument, event: Event, entry: Entry
+    ) -> PublishedEvent:
+        """``send`` with an instrument: told before the append and after it, whatever happened."""
+        observation = instrument.start_send((entry,))
+        (entry,) = observation.entries
+        written = entry if self._drain is None else self._drain.entry(event, entry)
+        try:
+            (entry_id,) = await self._appender.submit((written,))
+        except BaseException as exc:
+            if isinstance(exc, StreamsinkError):
+                self._failed += 1
+            observation.end(None, exc)
+            raise
+        self._sent += 1
+        observation.end((entry_id,), None)
+        published = PublishedEvent(event, entry.stream_id, entry_id)
+        if self._on_published is not None:
+            await self._notify(self._on_published, published)
+        return published
+
+    def statistics(self) -> SinkStatistics:
+        """The sink's counters: events written, and calls the backend failed."""
+        return SinkStatistics(sent=self._sent, failed=self._failed)
 
     async def aclose(self) -> None:
         """Stop accepting events. Idempotent. Sends already in flight finish."""

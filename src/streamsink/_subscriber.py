@@ -19,6 +19,7 @@ from ._drain_subscription import DrainSubscription
 from ._events import StreamEvent
 from ._exceptions import ConfigurationError, StreamsinkError, SubscriptionError
 from ._options import SubscriberOptions
+from ._runtime_statistics import SubscriptionTally
 from ._streams import dead_letter_stream_id, validate_stream_id
 from .backend import Backend, StartPosition
 
@@ -44,7 +45,7 @@ class _Live:
     """The subscriptions a subscriber has open and the errors they report: what each of them
     talks to (a :class:`~streamsink._consuming.SubscriptionOwner`)."""
 
-    __slots__ = ("dropped_errors", "holder", "on_error", "subscriber", "subscriptions")
+    __slots__ = ("dropped_errors", "holder", "on_error", "subscriber", "subscriptions", "tally")
 
     def __init__(
         self,
@@ -57,6 +58,8 @@ class _Live:
         # Set by the RuntimeStreams that made the subscriber: a set that holds it while it has
         # subscriptions open (so the runtime's aclose() can stop them) and only then.
         self.holder: set[StreamSubscriber] | None = None
+        # Set by the same runtime: where a closing subscription leaves its counters.
+        self.tally: SubscriptionTally | None = None
         self.dropped_errors = 0
 
     def opened(self, subscription: Subscription[Any]) -> None:
@@ -65,6 +68,8 @@ class _Live:
             self.holder.add(self.subscriber)
 
     def closed(self, subscription: Subscription[Any]) -> None:
+        if subscription in self.subscriptions and self.tally is not None:
+            self.tally.retire(subscription.group, subscription.statistics())
         self.subscriptions.discard(subscription)
         if not self.subscriptions and self.holder is not None:
             self.holder.discard(self.subscriber)
@@ -257,9 +262,16 @@ class StreamSubscriber(AsyncResource):
         # Unique per subscription, readable in XINFO CONSUMERS: host, process, random suffix.
         return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
 
-    def _keep_alive_in(self, holder: set[StreamSubscriber]) -> None:
-        """Be in ``holder`` (a runtime's set) while a subscription is open, and only then."""
+    def _keep_alive_in(
+        self, holder: set[StreamSubscriber], tally: SubscriptionTally | None = None
+    ) -> None:
+        """Be in ``holder`` (a runtime's set) while a subscription is open, and only then; leave
+        the counters of closed subscriptions in ``tally``."""
         self._live.holder = holder
+        self._live.tally = tally
+
+    def _open_subscriptions(self) -> list[Subscription[Any]]:
+        return list(self._live.subscriptions)
 
     async def aclose(self) -> None:
         """Stop every live subscription (their iterations end) and refuse new ones. Idempotent."""

@@ -7,17 +7,22 @@ from datetime import datetime
 
 from anyio.abc import AsyncResource
 
-from streamsink import BackendClosedError, validate_name, validate_stream_id
+from streamsink import BackendClosedError, ConfigurationError, validate_name, validate_stream_id
 from streamsink.backend import (
     DEFAULT_ACK_GRACE_PERIOD,
     Capabilities,
+    ConsumerInfo,
     Entry,
+    GroupInfo,
+    PendingInfo,
     StartPosition,
     StreamInfo,
+    TrimBound,
 )
 from streamsink.backend.redis_ids import id_time
 from streamsink.lowlevel import checkpoint
 
+from . import _operate
 from ._broker import MemoryBroker
 from ._handles import Handles, MemoryGroupConsumer, MemoryStreamReader
 from ._inspect import stream_info
@@ -41,12 +46,14 @@ _CAPABILITIES = Capabilities(
     pending_summary=True,
     entry_times=True,
     stream_info=True,
+    operations=True,
     shared_reads=True,
     claim_interval=None,
 )
 """Redis's model of a group, in process: the core claims idle entries (at its default interval),
 consumers own their pending entries by name, an id's time is its ``<ms>`` part, and a stream's
-trimming is known exactly (``stream_info``)."""
+trimming is known exactly (``stream_info``); groups, consumers and pending entries can be listed
+(``operations``)."""
 
 
 class MemoryBackend(AsyncResource):
@@ -194,6 +201,66 @@ class MemoryBackend(AsyncResource):
         self._check_open()
         return stream_info(self._broker, stream_id, resume_id)
 
+    # -- operations (streamsink.backend.OperableBackend) ----------------------------------------
+
+    async def _enter(self, stream_id: str, *names: tuple[str, str | None]) -> None:
+        validate_stream_id(stream_id)
+        for kind, name in names:
+            if name is not None:
+                validate_name(kind, name)
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+
+    async def list_streams(self) -> list[str]:
+        """The streams of the broker, sorted."""
+        self._check_open()
+        await checkpoint()
+        self._check_open()
+        return self._broker.stream_ids()
+
+    async def list_groups(self, stream_id: str) -> list[GroupInfo] | None:
+        """The stream's groups; ``lag`` is exact (entries held after the last delivered)."""
+        await self._enter(stream_id)
+        return _operate.list_groups(self._broker, stream_id)
+
+    async def list_consumers(self, stream_id: str, group: str) -> list[ConsumerInfo] | None:
+        """A group's consumers; a consumer's idle time runs from its last read or claim (or,
+        for one never used since it was opened, from when it was opened)."""
+        await self._enter(stream_id, ("group", group))
+        return _operate.list_consumers(self._broker, stream_id, group)
+
+    async def list_pending(
+        self,
+        stream_id: str,
+        group: str,
+        *,
+        after: str | None = None,
+        count: int = 100,
+        consumer: str | None = None,
+    ) -> list[PendingInfo] | None:
+        """A page of a group's pending entries (nacked ones have an infinite idle time).
+
+        :raises ConfigurationError: a bad name, ``count`` below 1, ``after`` not ``<ms>-<seq>``.
+        """
+        _check_count(count)
+        await self._enter(stream_id, ("group", group), ("consumer", consumer))
+        return _operate.list_pending(self._broker, stream_id, group, after, count, consumer)
+
+    async def delete_idle_consumer(
+        self, stream_id: str, group: str, consumer: str, *, min_idle: float
+    ) -> bool:
+        """Delete the consumer if it holds nothing and was idle for ``min_idle`` seconds (the
+        broker is single-threaded: check and delete are one step)."""
+        _check_min_idle(min_idle)
+        await self._enter(stream_id, ("group", group), ("consumer", consumer))
+        return _operate.delete_idle_consumer(self._broker, stream_id, group, consumer, min_idle)
+
+    async def trim_stream(self, stream_id: str, bound: TrimBound) -> int:
+        """Trim exactly; readers and groups behind the cut get a gap on their next read."""
+        await self._enter(stream_id)
+        return _operate.trim_stream(self._broker, stream_id, bound)
+
     async def destroy(self, stream_id: str) -> None:
         """Delete the stream with its entries and groups (a missing stream is fine); reads on
         it end with :class:`~streamsink.backend.StreamDestroyedError`. A stream appended to
@@ -211,3 +278,13 @@ class MemoryBackend(AsyncResource):
         self._closed = True
         for handle in list(self._handles):
             await handle.aclose()
+
+
+def _check_count(count: int) -> None:
+    if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+        raise ConfigurationError(f"count={count!r} is invalid: expected an integer >= 1")
+
+
+def _check_min_idle(min_idle: float) -> None:
+    if isinstance(min_idle, bool) or not isinstance(min_idle, int | float) or not min_idle >= 0:
+        raise ConfigurationError(f"min_idle={min_idle!r} is invalid: expected seconds >= 0")

@@ -46,13 +46,15 @@ _new_pending = object.__new__
 
 
 class Consumer:
-    """A named consumer of a group and the PEL entries it owns (unordered)."""
+    """A named consumer of a group, the PEL entries it owns (unordered), and when it last read
+    or claimed (``seen``, ``clock`` time; Redis's seen-time, shown as idle by operators)."""
 
-    __slots__ = ("name", "pending")
+    __slots__ = ("name", "pending", "seen")
 
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, seen: float = -math.inf) -> None:
         self.name = name
         self.pending: dict[str, Pending] = {}
+        self.seen = seen
 
 
 class Group:
@@ -72,11 +74,14 @@ class Group:
         self.consumers: dict[str, Consumer] = {}
         self.lost = False
 
-    def consumer(self, name: str) -> Consumer:
-        """The consumer called ``name``, created on first use (as Redis does)."""
+    def consumer(self, name: str, now: float | None = None) -> Consumer:
+        """The consumer called ``name``, created on first use (as Redis does); ``now`` is the
+        time it is seen at (a consumer made without one counts as idle since ever)."""
         consumer = self.consumers.get(name)
         if consumer is None:
             consumer = self.consumers[name] = Consumer(name)
+        if now is not None:
+            consumer.seen = now
         return consumer
 
     def _remove(self, pending: Pending) -> None:
@@ -101,6 +106,7 @@ class Group:
 
         Entries trimmed before the group got to them come back as the batch's ``gap``
         (a :class:`RecordBatch`), once: the group's position moves past them."""
+        consumer.seen = now
         keys = stream.keys
         start = bisect_right(keys, self.last_key, stream.head)
         if start == len(keys):
@@ -149,6 +155,7 @@ class Group:
         """XREADGROUP with an id: ``consumer``'s pending entries after ``after``, in id order,
         each counted as a new delivery (Redis increments the delivery count and resets the idle
         time on such history reads). Entries whose data was trimmed are dropped from the PEL."""
+        consumer.seen = now
         first = stream.first_key()
         candidates: list[Pending] = []
         for pending in list(consumer.pending.values()):
@@ -174,6 +181,7 @@ class Group:
         move entries idle for ``min_idle`` or more to ``consumer``. Entries whose data is gone
         are dropped from the PEL and count against ``count`` (as in Redis 7). Returns the claimed
         records and the next cursor, 0 once the end of the PEL was reached."""
+        consumer.seen = now
         order = self.order  # may be rebuilt by _remove below; this list stays valid
         index = bisect_left(order, cursor, key=_pending_key)
         attempts = count * 10

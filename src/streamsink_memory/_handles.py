@@ -100,7 +100,7 @@ class MemoryGroupConsumer:
         self._closed = False
         self._cursor = 0  # claim_idle's XAUTOCLAIM cursor (a key); 0 = start of the PEL
         self._group = _ensure_group(broker, stream_id, group, start)
-        self._group.consumer(consumer)
+        self._group.consumer(consumer, broker.clock())
         self._stream: Stream = broker._streams[stream_id]
         handles.add(self)
 
@@ -159,7 +159,7 @@ class MemoryGroupConsumer:
         if group is not self._group:
             self._group, self._cursor = group, 0
             self._stream = self._broker._streams[self._stream_id]
-        group.consumer(self._consumer)
+        group.consumer(self._consumer, self._broker.clock())
 
     async def read_new(self, count: int, block: float) -> list[Record]:
         """Up to ``count`` entries never delivered to the group, waiting up to ``block``

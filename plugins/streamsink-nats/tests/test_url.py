@@ -73,6 +73,7 @@ async def test_a_path_is_refused() -> None:
         await NatsBackend.connect("nats://127.0.0.1:4222/0")
 
 
+@pytest.mark.slow  # the connect timeout runs out
 async def test_an_unreachable_server_hides_the_password() -> None:
     """The error names the host and port, never the credentials."""
     with pytest.raises(BackendUnavailableError) as caught:

@@ -5,12 +5,17 @@ browsers.
 
     streamsink backends                      # installed backends, one per line
     streamsink demo [--url URL]              # a simulated agent run, published and read back live
-    streamsink tail STREAM [--url URL] [--from oldest|newest]
+    streamsink tail STREAM [--url URL] [--from oldest|newest | --after ID] [--until TYPE]
+                   [--group NAME] [--json]
     streamsink serve [--url URL] [--host H --port P --token T] [--demo]   # SSE gateway + viewer
+    streamsink streams | groups STREAM | pending STREAM GROUP | consumers STREAM GROUP
+                   [--reap-idle S] | dlq [show|replay|purge] STREAM | trim STREAM --maxlen N
+                   | send STREAM TYPE --payload JSON          # operators: docs/operations.md
 
 The URL defaults to ``$STREAMSINK_URL``, else ``memory://``. Expected failures (a bad URL, an
-unknown scheme, an unreachable backend) print one line to stderr and exit with status 2. Output is
-plain text; with the ``cli`` extra (``rich``) installed it is coloured on a terminal.
+unknown scheme, an unreachable backend, an unknown stream) print one line to stderr and exit with
+status 2. Output is plain text; with the ``cli`` extra (``rich``) installed it is coloured (and
+operator results are tables) on a terminal; ``--json`` prints JSON lines instead.
 
 What it prints is safe to print: the user part of a URL (user name, password, token) is shown as
 ``***``, and control and format characters that come from entries (escape sequences, carriage

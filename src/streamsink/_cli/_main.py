@@ -23,6 +23,7 @@ from ._exits import (
     EXIT_OK,
     CommandError,
 )
+from ._ops_parser import OPS_COMMANDS, add_ops_commands, run_ops_command
 from ._output import Output, make_output
 from ._serve import DEMO_PACE, TOKEN_ENV, run_serve, token_from
 from ._tail import run_tail
@@ -124,14 +125,27 @@ def build_parser() -> argparse.ArgumentParser:
     tail = commands.add_parser("tail", help="print a stream's events as they arrive (Ctrl-C ends)")
     tail.add_argument("stream", metavar="STREAM", help="stream id, e.g. session/<session id>")
     tail.add_argument("--url", default=None, help=url_help)
-    tail.add_argument(
+    where = tail.add_mutually_exclusive_group()
+    where.add_argument(
         "--from",
         dest="start",
         choices=["oldest", "newest"],
         default="newest",
         help="start with the oldest entry still in the stream, or only new ones (default)",
     )
+    where.add_argument("--after", default=None, metavar="ID", help="start after this entry id")
     tail.add_argument("--limit", type=_count, default=None, help="stop after N events")
+    tail.add_argument(
+        "--until", default=None, metavar="TYPE", help="stop after an event of this type"
+    )
+    tail.add_argument(
+        "--group",
+        default=None,
+        metavar="NAME",
+        help="read as a consumer of this group, acknowledging what is printed",
+    )
+    tail.add_argument("--json", action="store_true", help="print one JSON document per entry")
+    add_ops_commands(commands, url_help)
 
     serve = commands.add_parser(
         "serve", help="serve streams to browsers over SSE, with a live viewer (needs 'web' extra)"
@@ -239,8 +253,24 @@ def _dispatch(args: argparse.Namespace, out: Output) -> int:
         return anyio.run(
             lambda: run_demo(url, out, time_limit=args.timeout, pace=args.pace, keep=args.keep)
         )
-    start = StartPosition.oldest() if args.start == "oldest" else StartPosition.newest()
-    return anyio.run(lambda: run_tail(url, args.stream, out, start=start, limit=args.limit))
+    if args.command in OPS_COMMANDS:
+        return run_ops_command(args, url, out)
+    if args.after is not None:
+        start = StartPosition.after(args.after)
+    else:
+        start = StartPosition.oldest() if args.start == "oldest" else StartPosition.newest()
+    return anyio.run(
+        lambda: run_tail(
+            url,
+            args.stream,
+            out,
+            start=start,
+            limit=args.limit,
+            until=args.until,
+            group=args.group,
+            json=args.json,
+        )
+    )
 
 
 def _discard_stdout() -> None:

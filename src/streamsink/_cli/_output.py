@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Sequence
 from typing import Protocol, TextIO
 
 from .._events import EventType
@@ -75,6 +76,30 @@ class RichOutput:
             return
         try:
             self._console.print(text, style=style, end="")
+            self._console.file.flush()
+        except BrokenPipeError:
+            self.broken = True
+
+    def table(
+        self, headers: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[bool]
+    ) -> None:
+        """A rich table of escaped cells (as :class:`rich.text.Text`: never read as markup)."""
+        if self.broken:
+            return
+        from rich import box
+        from rich.table import Table
+        from rich.text import Text
+
+        table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False)
+        for header, flush_right in zip(headers, right, strict=True):
+            # fold, not ellipsis: an id cut short is no id to copy into the next command
+            table.add_column(
+                header.upper(), justify="right" if flush_right else "left", overflow="fold"
+            )
+        for row in rows:
+            table.add_row(*(Text(cell) for cell in row))
+        try:
+            self._console.print(table)
             self._console.file.flush()
         except BrokenPipeError:
             self.broken = True

@@ -22,7 +22,9 @@ backend's :class:`~streamsink.backend.Capabilities`, and nowhere else:
 - ``own_pending``: whether the pump asks for this consumer's own pending entries
   (``read_own_pending``) when it starts and after a lost read reply: only in a group, and only
   on a backend that declares ``own_pending``;
-- ``dead_letter_stream``: where dead letters go (docs/contract.md rule 11), validated now.
+- ``dead_letter_stream``: where dead letters go (docs/contract.md rule 11), validated now;
+- ``reap_idle``: the idle bound past which the group's empty consumers are removed, only in a
+  group, refused on a backend that does not declare ``operations``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import attrs
 
 from .._deadletter import decode_dead_letter
 from .._envelope import decode_envelope
+from .._exceptions import ConfigurationError
 from .._options import SubscriberOptions, default_dead_letter_stream
 from .._streams import dead_letter_stream_id
 from ..backend import Backend
@@ -84,6 +87,8 @@ class Settings:
     decoder: Callable[[bytes], Any]
     #: the default envelope decoder, which the engine inlines on its hot path
     fast_decode: bool
+    #: remove the group's consumers idle this long that hold nothing (None: never)
+    reap_idle: float | None = None
 
 
 def claim_interval_of(options: SubscriberOptions, backend: Backend) -> float:
@@ -136,7 +141,20 @@ def resolve_settings(
         dead_letter_stream=_dead_letter_target(options, stream_id, letters=letters),
         decoder=decode_dead_letter if letters else options.decoder,
         fast_decode=not letters and options.decoder is decode_envelope,
+        reap_idle=_reap_idle(options, backend),
     )
+
+
+def _reap_idle(options: SubscriberOptions, backend: Backend) -> float | None:
+    """``reap_idle`` of a group subscription, refused where the backend cannot list consumers."""
+    if options.group is None or options.reap_idle is None:
+        return None
+    if not backend.capabilities.operations:
+        raise ConfigurationError(
+            f"SubscriberOptions reap_idle={options.reap_idle!r} needs a backend that lists and "
+            f"removes consumers (Capabilities.operations); {backend.description} does not"
+        )
+    return float(options.reap_idle)
 
 
 def _dead_letter_target(options: SubscriberOptions, stream_id: str, *, letters: bool) -> str | None:

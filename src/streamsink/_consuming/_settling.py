@@ -31,6 +31,7 @@ class GroupSettler:
         "_grouped",
         "_on_nack",
         "_stream_id",
+        "observer",
         "open",
         "unsettled",
     )
@@ -59,6 +60,9 @@ class GroupSettler:
         self.open = False
         #: manual group mode: ids delivered and not settled yet
         self.unsettled: set[str] = set()
+        #: told of each settled delivery (``"ack"``, ``"nack"``, ``"term"``) when an instrument
+        #: watches the subscription
+        self.observer: Callable[[Delivery, str], None] | None = None
 
     def delivery(self, record: Record, event: Any, error: DecodeError | None) -> Delivery:
         """The :class:`Delivery` of ``record`` (``event`` decoded, or ``error`` why not)."""
@@ -88,6 +92,8 @@ class GroupSettler:
     async def ack(self, delivery: Delivery) -> None:
         self._require_open("ack", delivery)
         if not self._grouped:
+            if self.observer is not None:
+                self.observer(delivery, "ack")
             return
         try:
             await self._acker.submit([delivery.entry_id])
@@ -96,15 +102,18 @@ class GroupSettler:
                 f"ack of {delivery.entry_id} failed: {exc}", entry_ids=[delivery.entry_id]
             ) from exc
         self.unsettled.discard(delivery.entry_id)
+        if self.observer is not None:
+            self.observer(delivery, "ack")
 
     async def nack(self, delivery: Delivery) -> None:
         self._require_open("nack", delivery)
         consumer = self._calls.consumer
-        if consumer is None:
-            return
-        await self._settle_call(consumer.nack, delivery, "nack")
-        self.unsettled.discard(delivery.entry_id)
-        self._on_nack()
+        if consumer is not None:
+            await self._settle_call(consumer.nack, delivery, "nack")
+            self.unsettled.discard(delivery.entry_id)
+            self._on_nack()
+        if self.observer is not None:
+            self.observer(delivery, "nack")
 
     async def in_progress(self, delivery: Delivery) -> None:
         self._require_open("renew", delivery)
@@ -131,6 +140,8 @@ class GroupSettler:
                 entry_ids=[delivery.entry_id],
             )
         self.unsettled.discard(delivery.entry_id)
+        if self.observer is not None:
+            self.observer(delivery, "term")
 
     @staticmethod
     async def _settle_call(

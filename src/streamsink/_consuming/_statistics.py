@@ -43,6 +43,9 @@ class SubscriptionStatistics:
     #: (``SubscriberOptions.topic``/``topic_pattern``) dropped them; a group acknowledges them
     #: (they count in ``acknowledged`` too), a fan-out reader just skips them
     filtered: int = 0
+    #: consumers of the group this subscription removed because they held nothing and were idle
+    #: past ``SubscriberOptions.reap_idle``
+    consumers_reaped: int = 0
 
 
 @attrs.define
@@ -63,6 +66,7 @@ class Counters:
     recovered: int = 0
     dead_letter_failures: int = 0
     filtered: int = 0
+    consumers_reaped: int = 0
 
     def snapshot(self) -> SubscriptionStatistics:
         return SubscriptionStatistics(**attrs.asdict(self))

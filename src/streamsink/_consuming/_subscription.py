@@ -27,9 +27,11 @@ from ..backend import Backend, GroupConsumer, StartPosition, StreamReader
 from ..lowlevel import clock as loop_clock
 from ._leases import ReadAheadLeases
 from ._lifecycle import Lifecycle
+from ._observing import ProcessTracker
 from ._parts import loop_parts, wire_parts
 from ._pump import Pump
 from ._readahead import NOTHING, ReadAhead
+from ._reaper import ConsumerReaper
 from ._settings import Settings
 from ._statistics import SubscriptionStatistics
 
@@ -124,6 +126,22 @@ class Subscription(Generic[ItemT]):
         self._leases: ReadAheadLeases | None = None
         self._pump: Pump | None = None
         self._reader: StreamReader | None = None
+        self._reaper: ConsumerReaper | None = None
+        self._reaper_scope = anyio.CancelScope()
+        if settings.group is not None and settings.reap_idle is not None:
+            self._reaper = ConsumerReaper(
+                backend,
+                stream_id=settings.stream_id,
+                group=settings.group,
+                consumer=settings.consumer_name,
+                bound=settings.reap_idle,
+                counters=self._counters,
+                report=owner.report,
+            )
+        self._tracker: ProcessTracker | None = None
+        if options.instrument is not None:
+            self._tracker = ProcessTracker(options.instrument, settings)
+            self._settler.observer = self._tracker.settled
 
     # -- public surface -------------------------------------------------------------------------
 
@@ -184,6 +202,8 @@ class Subscription(Generic[ItemT]):
         stack = AsyncExitStack()
         task_group = await stack.enter_async_context(anyio.create_task_group())
         task_group.start_soon(pump.run, handle, self._fail)
+        if self._reaper is not None:
+            task_group.start_soon(self._run_reaper, self._reaper)
         # Auto mode acknowledges what a group's application finished; a filtered group also
         # what its filter drops, in manual mode too. A fan-out reader has nothing to ack.
         if settings.group is not None and (not settings.manual or self._intake.filters):
@@ -191,6 +211,10 @@ class Subscription(Generic[ItemT]):
         self._stack = stack
         self._owner.opened(self)
         return self
+
+    async def _run_reaper(self, reaper: ConsumerReaper) -> None:
+        with self._reaper_scope:  # cancelled with the pump
+            await reaper.run()
 
     def _open_parts(self) -> Pump:
         """The parts that need the running event loop: clock, leases, read-ahead, pump."""
@@ -215,7 +239,10 @@ class Subscription(Generic[ItemT]):
         if exc is None and self._current is not None:
             self._done.append(self._current)
         self._current = None
+        if self._tracker is not None:
+            self._tracker.close(exc)
         self._pump_scope.cancel()
+        self._reaper_scope.cancel()
         self._acker.stop()
         try:
             # The pump never raises (it records terminal errors), so the task group is exited
@@ -239,6 +266,7 @@ class Subscription(Generic[ItemT]):
             self._state = _STOPPING
         # Also before entering: the pump then ends as soon as it starts.
         self._pump_scope.cancel()
+        self._reaper_scope.cancel()
 
     def __aiter__(self) -> Self:
         return self
@@ -251,8 +279,11 @@ class Subscription(Generic[ItemT]):
             )
         current = self._current
         if current is not None:
-            self._done.append(current)
+            if self._settings.group is not None:  # a fan-out reader acks nothing
+                self._done.append(current)
             self._current = None
+            if self._tracker is not None:
+                self._tracker.finished()
         if state is _STOPPING:
             self._end()
         readahead = self._readahead
@@ -281,11 +312,15 @@ class Subscription(Generic[ItemT]):
                     self._end()
             item = readahead.take()
         if self._settings.manual:
+            if self._tracker is not None:
+                self._tracker.handed(item, item.entry_id)
             return item  # type: ignore[no-any-return]
-        if self._settings.group is None:
+        if self._settings.group is None and self._tracker is None:
             # A fan-out reader acknowledges nothing: no id to keep (nor acker task to wake).
             return item[1]  # type: ignore[no-any-return]
         self._current, event = item
+        if self._tracker is not None:
+            self._tracker.handed(event, self._current)
         return event  # type: ignore[no-any-return]
 
     # -- the parts' callbacks -------------------------------------------------------------------

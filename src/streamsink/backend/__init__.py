@@ -3,7 +3,8 @@
 A backend is small: append entries, run a consumer group (read new entries, read its own pending
 entries, claim idle entries of the group, ack, nack, touch, optionally terminate), open a fan-out
 reader, destroy a stream, close; optionally tell an entry's time, describe a stream, and
-read many streams at once (:class:`SharedReads`, for the core's fan-out hub). Everything
+read many streams at once (:class:`SharedReads`, for the core's fan-out hub), and list and
+tidy streams for operators (:class:`OperableBackend`). Everything
 else (envelopes, stream ids, decoding, ack policy, dead-lettering, retries, statistics)
 lives once in the core, so every backend behaves the same.
 
@@ -33,6 +34,7 @@ from __future__ import annotations
 from ._capabilities import Capabilities
 from ._errors import BackendClosedError, ClosedError, GroupLostError, StreamDestroyedError
 from ._inspect import InspectingBackend, ResumeState, StreamInfo
+from ._operate import ConsumerInfo, GroupInfo, OperableBackend, PendingInfo, TrimBound
 from ._protocols import (
     DEFAULT_ACK_GRACE_PERIOD,
     Backend,
@@ -56,11 +58,15 @@ __all__ = [
     "BackendURL",
     "Capabilities",
     "ClosedError",
+    "ConsumerInfo",
     "Entry",
     "Gap",
+    "GroupInfo",
     "GroupConsumer",
     "GroupLostError",
     "InspectingBackend",
+    "OperableBackend",
+    "PendingInfo",
     "PendingSummary",
     "Record",
     "RecordBatch",
@@ -76,4 +82,5 @@ __all__ = [
     "SummarizingGroupConsumer",
     "TerminatingGroupConsumer",
     "TimedBackend",
+    "TrimBound",
 ]

@@ -47,6 +47,11 @@ class Capabilities:
        a stream's length, first and last ids and trimming, and what a resume id means on it
        (an SSE gateway tells a trimmed resume from a stream that was re-created or lost). Off
        by default: a backend that does not know of it declares nothing it lacks.
+    .. attribute:: operations        the backend is an :class:`OperableBackend` (it needs
+       ``stream_info``): it lists streams, groups, consumers and pending entries, deletes idle
+       consumers that hold nothing, and trims streams exactly, for operator tools (the
+       ``streamsink`` commands ``streams``, ``groups``, ``pending``, ``consumers``, ``trim``,
+       ``dlq``). The core never calls it. Off by default.
     .. attribute:: trim              streams are trimmed to an approximate maximum length
     .. attribute:: destroy_ends_subscriptions  ``destroy`` ends live subscriptions cleanly
     .. attribute:: trio              runs under trio as well as asyncio
@@ -77,6 +82,7 @@ class Capabilities:
     pending_summary: bool = False
     entry_times: bool = False
     stream_info: bool = False
+    operations: bool = False
     shared_reads: bool = False
     claim_interval: float | None = attrs.field(default=None)
 

@@ -2,7 +2,8 @@
 
 For applications: :class:`RecordingSink` (keeps what was sent), :class:`FakeClock` (time that
 moves only when the test says so), :class:`FaultyBackend` (failures and delays injected into
-any backend).
+any backend), :func:`write_raw_entry` (malformed entries for poison tests), and a pytest plugin
+with fixtures of them all (:mod:`streamsink.testing.pytest_plugin`, registered on install).
 
 For backend authors (docs/writing-a-backend.md), three suites, all pytest-free (each check is a
 coroutine raising AssertionError) and each check skipped by the backend's declared
@@ -45,6 +46,7 @@ from ._contract import ConformanceCheck
 from ._faulty import FaultyBackend, FaultyCall, FaultyGroupConsumer, FaultyStreamReader, SpiMethod
 from ._harness import BackendFactory, Timing
 from ._parity import GroupModel, ParityTarget, run_parity
+from ._raw import write_raw_entry
 from ._recording import RecordingSink
 from ._runner import (
     CheckResult,
@@ -66,6 +68,7 @@ __all__ = [
     "FaultyStreamReader",
     "RecordingSink",
     "SpiMethod",
+    "write_raw_entry",
     # for backend authors: running the suites
     "BackendFactory",
     "CheckResult",

@@ -14,6 +14,7 @@ from . import (
     _spi_groups,
     _spi_inspect,
     _spi_lifecycle,
+    _spi_operate,
     _spi_positions,
     _spi_settling,
     _spi_shared,
@@ -64,6 +65,7 @@ _SPI_MODULES = tuple(
         _spi_shared,
         _spi_declared,
         _spi_inspect,
+        _spi_operate,
         _spi_summary,
     )
 )
@@ -72,8 +74,8 @@ _SPI_MODULES = tuple(
 def spi_checks() -> list[SpiCheck]:
     """Every SPI check: consumer groups first, then appends, readers, blocking, closing,
     destroying and lost groups, shared reads, then what a backend may declare (grace at open,
-    entry times, terminate, stream info, pending summaries). Names are unique and stable (use
-    them as test ids)."""
+    entry times, terminate, stream info, operations, pending summaries). Names are unique and
+    stable (use them as test ids)."""
     return sorted(SPI_CHECKS, key=lambda check: _SPI_MODULES.index(check.function.__module__))
 
 

@@ -269,6 +269,7 @@ func decodeEnvelopes() {
 		{"Kelvin sign and long s fold", `{"type":"t","event_\u212aey":"k","\u017fession_id":"s"}`},
 		{"duplicate keys", `{"type":"a","type":"b","payload":1,"payload":2}`},
 		{"unknown keys", `{"type":"t","v":2,"seq":[1],"traceparent":"00-x"}`},
+		{"trace context (streamsink.otel)", `{"type":"tool_end","run_id":"r","session_id":"s","timestamp":"2026-11-26T17:19:26.123456789Z","payload":{"a":1},"trace_context":{"traceparent":"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01","tracestate":"vendor=1"}}`},
 		{"whitespace everywhere", " \t\n{ \"type\" : \"t\" ,\r\n \"payload\" : [ 1 , 2 ] } \n"},
 		{"deep payload", `{"type":"t","payload":` + strings.Repeat("[", 9990) + strings.Repeat("]", 9990) + `}`},
 		{"too deep payload", `{"type":"t","payload":` + strings.Repeat("[", 10001) + strings.Repeat("]", 10001) + `}`},

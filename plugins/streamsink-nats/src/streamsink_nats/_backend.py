@@ -34,17 +34,17 @@ from streamsink.backend import (
     BackendURL,
     Entry,
     StartPosition,
+    StreamInfo,
 )
 from streamsink.lowlevel import running_loop
 
+from ._append import NAME_HEADER, TOPIC_HEADER, append
 from ._errors import translated
+from ._inspect import stream_info
 from ._names import MAX_NAME, encode
 from ._options import NatsOptions
 
 __all__ = ["CAPABILITIES", "NAME_HEADER", "TOPIC_HEADER", "NatsBackend"]
-
-NAME_HEADER = "Streamsink-Name"
-TOPIC_HEADER = "Streamsink-Topic"
 
 CAPABILITIES = Capabilities(
     consumer_groups=True,
@@ -58,7 +58,8 @@ CAPABILITIES = Capabilities(
     destroy_ends_subscriptions=True,
     trio=False,  # nats-py runs on asyncio only
     persistent=True,  # file storage (the default)
-    reports_gaps=False,
+    reports_gaps=True,  # sequences have no holes; groups compare consumer and stream sequences
+    stream_info=True,  # JetStream's stream state: first and last sequence
 )
 
 
@@ -238,34 +239,26 @@ class NatsBackend:
 
     async def append(self, entries: Sequence[Entry]) -> list[str]:
         """Publish each entry to its stream's subject and return the stream sequences, in order
-        (one publish acknowledgement per entry, so that appends to a stream keep their order).
+        (the whole batch is published before its acknowledgements are awaited, in order: one
+        connection keeps the order of each stream's entries).
 
         :raises BackendClosedError: after ``aclose``.
         :raises BackendUnavailableError: no server, or no acknowledgement in time.
         """
         self.check_open()
-        ids: list[str] = []
-        for entry in entries:
-            headers = {NAME_HEADER: entry.name}
-            if entry.topic is not None:
-                headers[TOPIC_HEADER] = entry.topic
-            name = self.stream_name(entry.stream_id)
-            await self.ensure_stream(entry.stream_id)
-            subject = self.subject(entry.stream_id)
-            with translated("append", self._description):
-                try:
-                    ack = await self._js.publish(
-                        subject, entry.payload, stream=name, headers=headers
-                    )
-                except nats.js.errors.NoStreamResponseError:
-                    # Deleted behind our back (or by destroy): create it again once.
-                    self._created.pop(name, None)
-                    await self.ensure_stream(entry.stream_id)
-                    ack = await self._js.publish(
-                        subject, entry.payload, stream=name, headers=headers
-                    )
-            ids.append(str(ack.seq))
-        return ids
+        return await append(self, entries)
+
+    async def stream_info(
+        self, stream_id: str, *, resume_id: str | None = None
+    ) -> StreamInfo | None:
+        """The stream now, from JetStream's stream state (one request); None when it does not
+        exist. With ``resume_id`` (a stream sequence), ``resume`` says where it stands.
+
+        :raises ConfigurationError: ``resume_id`` is not a stream sequence.
+        :raises BackendUnavailableError: the server cannot be reached.
+        """
+        self.check_open()
+        return await stream_info(self, stream_id, resume_id)
 
     async def destroy(self, stream_id: str) -> None:
         """Delete the JetStream stream, its entries and groups; a missing stream is fine.

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 import anyio
 import nats.errors
 import nats.js.errors
+from nats.aio.msg import Msg
 from nats.js import api
 from streamsink import BackendUnavailableError, ConfigurationError, GroupLostError
-from streamsink.backend import Record, StartPosition
+from streamsink.backend import Record, RecordBatch, StartPosition
 
 from ._errors import STREAM_NOT_FOUND, translated
+from ._group_gaps import GroupGaps
 from ._handle import Handle, check_count, record_of
 from ._names import MAX_NAME, encode
 from ._pull import ConsumerGone, pull
@@ -64,6 +66,8 @@ class NatsGroupConsumer(Handle):
         self._next = f"$JS.API.CONSUMER.MSG.NEXT.{self._stream}.{self._durable}"
         # entry id -> reply subject of its latest delivery to this consumer
         self._held: dict[str, str] = {}
+        self._gaps = GroupGaps(stream_id)
+        self._stash: list[Msg] = []  # delivered after a loss: the next read returns them first
 
     @property
     def consumer(self) -> str:
@@ -84,11 +88,15 @@ class NatsGroupConsumer(Handle):
             description=f"streamsink group {self.group[:200]}",
             **deliver_config(start),  # type: ignore[arg-type]
         )
+        self._gaps.forget()
+        self._stash = []
         with translated("ensure_group", backend.description):
             self.incarnation = await backend.ensure_stream(self.stream_id, fresh=True)
             for _ in range(2):
                 try:
-                    await js.consumer_info(self._stream, self._durable)
+                    info = await js.consumer_info(self._stream, self._durable)
+                    if info.delivered.consumer_seq:  # else it starts where its creator said
+                        self._gaps.start(info.delivered.consumer_seq, info.delivered.stream_seq)
                     return
                 except nats.js.errors.NotFoundError as exc:
                     if exc.err_code == STREAM_NOT_FOUND:
@@ -96,28 +104,40 @@ class NatsGroupConsumer(Handle):
                         self.incarnation = await backend.ensure_stream(self.stream_id)
                         continue
                 try:
-                    await js.add_consumer(self._stream, config)
+                    await self._create(config, start)
                     return
                 except nats.js.errors.NotFoundError as exc:
                     if exc.err_code != STREAM_NOT_FOUND:
                         raise
                     backend.forget_stream(self.stream_id)
                     self.incarnation = await backend.ensure_stream(self.stream_id)
-            await js.add_consumer(self._stream, config)
+            await self._create(config, start)
+
+    async def _create(self, config: api.ConsumerConfig, start: StartPosition) -> None:
+        await self.backend.js.add_consumer(self._stream, config)
+        if start.kind == "after":
+            # JetStream moves a start past trimmed entries by itself: a loss to report.
+            self._gaps.start(0, int(start.entry_id or "0"))
 
     async def read_new(self, count: int, block: float) -> Sequence[Record]:
         """Up to ``count`` deliveries (first ones, and redeliveries JetStream made after
         AckWait, with their ``num_delivered``), waiting up to ``block`` seconds."""
         check_count(count)
         self.check()
-        msgs = []
-        with self.wakeable():
-            try:
-                with translated("read_new", self.backend.description):
-                    msgs = await pull(self.backend.nc, self._next, count, block)
-            except ConsumerGone:
-                await self._lost()
-        records = []
+        msgs = self._stash[:count]
+        del self._stash[:count]
+        if not msgs:
+            with self.wakeable():
+                try:
+                    with translated("read_new", self.backend.description):
+                        msgs = await pull(self.backend.nc, self._next, count, block)
+                except ConsumerGone:
+                    await self._lost()
+        gap, before_next_loss = self._gaps.split(msgs)
+        if before_next_loss < len(msgs):
+            self._stash[:0] = msgs[before_next_loss:]
+            msgs = msgs[:before_next_loss]
+        records: list[Record] = [] if gap is None else RecordBatch(gap=gap)
         held = self._held
         for msg in msgs:
             record = record_of(msg, msg.metadata.num_delivered)

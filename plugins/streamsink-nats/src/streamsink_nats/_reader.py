@@ -1,9 +1,12 @@
 """Fan-out readers: an ephemeral pull consumer without acknowledgements, deleted on ``aclose``.
 
-The reader keeps its own cursor (the next stream sequence). A read that does not finish
-normally (cancelled, woken, failed) may have left messages on their way to its dropped inbox,
-and a consumer without acks never sends them again: the next read then replaces the consumer
-by one starting at the cursor, so nothing is skipped or read twice.
+The reader keeps its own cursor (the next stream sequence). Sequences have no holes (entries are
+only ever trimmed from the front), so a read whose first entry is past the cursor has found
+entries trimmed before it read them: it returns a ``RecordBatch`` naming them (a ``Gap``).
+
+A read that does not finish normally (cancelled, woken, failed) may have left messages on their
+way to its dropped inbox, and a consumer without acks never sends them again: the next read then
+replaces the consumer by one starting at the cursor, so nothing is skipped or read twice.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ import anyio
 import nats.errors
 import nats.js.errors
 from nats.js import api
-from streamsink.backend import Record, StartPosition
+from streamsink.backend import Gap, Record, RecordBatch, StartPosition
 
 from ._errors import translated
 from ._handle import Handle, check_count, record_of
@@ -49,13 +52,14 @@ class NatsReader(Handle):
         backend = self.backend
         with translated("open_reader", backend.description):
             self.incarnation = await backend.ensure_stream(self.stream_id, fresh=True)
-            if start.kind == "oldest":
-                self._next_seq = 1
-            elif start.kind == "after":
+            if start.kind == "after":
                 self._next_seq = int(start.entry_id or "0") + 1
-            elif start.kind == "newest":
-                info = await backend.js.stream_info(self._stream)
-                self._next_seq = info.state.last_seq + 1
+            elif start.kind in ("oldest", "newest"):
+                # Entries trimmed before the reader started are not its loss: start at the
+                # first entry held now (a stream that never held any says 0).
+                state = (await backend.js.stream_info(self._stream)).state
+                oldest = max(1, state.first_seq)
+                self._next_seq = oldest if start.kind == "oldest" else state.last_seq + 1
             else:
                 self._start_time = start.time
             await self._replace()
@@ -123,9 +127,28 @@ class NatsReader(Handle):
                 self._dirty = False
                 break
         records = [record_of(msg, 1) for msg in msgs]
-        if records:
-            self._next_seq = int(records[-1].entry_id) + 1
-        return records
+        if not records:
+            return records
+        seqs = [int(record.entry_id) for record in records]
+        for index in range(1, len(seqs)):
+            if seqs[index] != seqs[index - 1] + 1:
+                # Trimmed while this batch was delivered: a batch reports a loss before its
+                # first record only, so end it here; the next read starts a consumer at the
+                # cursor and finds the loss first.
+                records, seqs = records[:index], seqs[:index]
+                self._dirty = True
+                break
+        expected, self._next_seq = self._next_seq, seqs[-1] + 1
+        first = seqs[0]
+        if expected is None or first <= expected:  # started at a time: nothing to compare
+            return records
+        gap = Gap(
+            stream_id=self.stream_id,
+            after=str(expected - 1) if expected > 1 else None,
+            before=records[0].entry_id,
+            count=first - expected,
+        )
+        return RecordBatch(records, gap)
 
     async def aclose(self) -> None:
         """Delete the reader's consumer: no server state is left."""
