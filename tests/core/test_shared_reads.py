@@ -170,7 +170,8 @@ async def test_readers_of_one_stream_share_the_decoded_event(backend: MemoryBack
             with anyio.fail_after(2):
                 got = [await a.__anext__(), await b.__anext__(), await c.__anext__()]
     assert got[0] is got[1]
-    assert got[0] == got[2] and got[0] is not got[2]
+    assert got[0] == got[2]
+    assert got[0] is not got[2]
 
 
 def test_a_gap_is_marked_on_a_copy_of_a_shared_event() -> None:
@@ -184,6 +185,9 @@ def test_a_gap_is_marked_on_a_copy_of_a_shared_event() -> None:
     gaps = Gaps(Counters(), reports.append, manual=False)
     gaps.note(Gap(stream_id="session/s", after=None, before="1-0", count=3))
     entry_id, marked = gaps.attach(("1-0", event))
-    assert entry_id == "1-0" and marked.gap is not None and marked.gap.count == 3
+    assert entry_id == "1-0"
+    assert marked.gap is not None
+    assert marked.gap.count == 3
     assert event.gap is None, "the shared event was marked"
-    assert marked.payload == event.payload and len(reports) == 1
+    assert marked.payload == event.payload
+    assert len(reports) == 1
