@@ -171,7 +171,10 @@ class SubscriberOptions:
     - ``shared_reads``: a fan-out subscription (``group=None``) reads together with every other
       fan-out subscription of the process on the same backend, through a few shared
       multi-stream reads, on backends that declare ``Capabilities.shared_reads`` (default True).
-      False gives it a reader (and on Redis a connection) of its own. Groups ignore it.
+      False gives it a reader (and on Redis a connection) of its own. Groups ignore it. Shared
+      readers of one stream that decode with the default decoder in auto mode are handed the
+      same :class:`StreamEvent` object (decoded once for all): it is frozen, but its
+      ``payload`` is the one object too, so treat it as read-only (``attrs.evolve`` to change).
     - ``renew_while_handling``: manual mode in a group: keep the lease of each delivery the
       application holds renewed, every half grace period, until it is settled or has been held
       this many seconds, so a handler longer than ``ack_grace_period`` is not redelivered to

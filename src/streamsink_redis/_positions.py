@@ -177,16 +177,19 @@ CHECK_STREAM = (
     LUA_HELPERS
     + r"""
 -- KEYS[1] stream; ARGV: cursor, '1' to always get the counts. Run just before a fan-out read
--- (pipelined with it): {entries-added, length, first kept id} when entries may have been
--- trimmed ahead of the cursor (or when asked), else {false, false, first kept id}.
+-- (pipelined with it): {entries-added, length, first kept id, last generated id} when entries
+-- may have been trimmed ahead of the cursor (or when asked), else {false, false, first kept id}.
+-- The last id tells which entries of the read were added after the counts were taken: in a
+-- long pipeline other clients' commands may run between this script and the read.
 local key, cursor, always = KEYS[1], ARGV[1], ARGV[2] == '1'
-if redis.call('EXISTS', key) == 0 then return {0, 0, false} end
+if redis.call('EXISTS', key) == 0 then return {0, 0, false, '0-0'} end
 local head = redis.call('XRANGE', key, '-', '+', 'COUNT', 1)[1]
 if not always and (not head or cmp(cursor, head[1]) >= 0) then
   return {false, false, head and head[1] or false}
 end
 local info = redis.call('XINFO', 'STREAM', key)
-return {field(info, 'entries-added'), field(info, 'length'), head and head[1] or false}
+return {field(info, 'entries-added'), field(info, 'length'), head and head[1] or false,
+        field(info, 'last-generated-id')}
 """
 )
 

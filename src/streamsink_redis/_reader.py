@@ -75,7 +75,7 @@ class RedisStreamReader(Handle):
                 counts, reply = await self._checked_read(_CHECK_STREAM, [cursor, always], command)
             entries = wire.entries_of_read(reply)
             self._note_read(len(entries), n)
-            added, length, first = counts
+            added, length, first = counts[:3]
             ids = [entry_id for entry_id, _ in entries]
             if added is None:  # nothing trimmed ahead of the cursor
                 position.advanced(ids)

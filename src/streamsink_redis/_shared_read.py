@@ -39,6 +39,7 @@ from ._shared_lane import NOT_READ, LaneConnection
 __all__ = ["RedisCursor", "RedisSharedReads"]
 
 _CHECK_STREAM = Script(CHECK_STREAM)
+_NOTHING: tuple[Any, ...] = ()  # the records of a batch that brought nothing
 
 
 @final
@@ -78,6 +79,9 @@ class RedisSharedReads:
             for _ in range(options.shared_read_connections)
         ]
         self._epochs: dict[str, int] = {}  # key -> destroys through the backend
+        #: per lane, key -> when its last read found the key at its end (monotonic), for the
+        #: cursors that read gave back as they were (the keys of the last read only)
+        self._caught_up: list[dict[str, float]] = [{} for _ in self._lanes]
         self._closed = False
 
     @property
@@ -133,17 +137,29 @@ class RedisSharedReads:
             if type(cursor) is not RedisCursor:
                 raise ConfigurationError(f"not a cursor of the redis backend: {cursor!r}")
             given.append(cursor)
-        if any(c.epoch != self._epochs.get(c.key, 0) for c in given):
+        epochs = self._epochs
+        if epochs and any(c.epoch != epochs.get(c.key, 0) for c in given):
             return [self._unmoved_or_destroyed(c) for c in given]
         # The earliest cursor of each key is the one read.
         first: dict[str, RedisCursor] = {}
         for c in given:
-            known = first.get(c.key)
-            if known is None or id_key(c.after) < id_key(known.after):
+            known = first.setdefault(c.key, c)
+            if known is not c and id_key(c.after) < id_key(known.after):
                 first[c.key] = c
         keys = list(first)
         now = time.monotonic()
-        due = {c.key for c in given if now - c.caught_up_at > CHECK_AFTER}
+        if lane is None:
+            due = {c.key for c in given if now - c.caught_up_at > CHECK_AFTER}
+        else:
+            # A lane's cursors that a read left where they were (nothing new) are not made
+            # anew: when their key was last read to its end is kept here, per key.
+            caught = self._caught_up[lane]
+            due = {
+                c.key
+                for c in given
+                if now - max(c.caught_up_at, caught.get(c.key, -math.inf)) > CHECK_AFTER
+                or c.caught_up_at == -math.inf
+            }
 
         def xread(wait_ms: int) -> list[Any]:
             args: list[Any] = ["XREAD", "COUNT", n]
@@ -155,7 +171,7 @@ class RedisSharedReads:
         if connection is not None:
             connection.begin()
         try:
-            return await self._read(given, first, keys, n, due, block_ms, connection, xread)
+            return await self._read(given, first, keys, n, due, block_ms, lane, xread)
         finally:
             if connection is not None:
                 connection.end()
@@ -168,18 +184,26 @@ class RedisSharedReads:
         n: int,
         due: set[str],
         block_ms: int,
-        connection: LaneConnection | None,
+        lane: int | None,
         xread: Callable[[int], list[Any]],
     ) -> list[StreamBatch]:
+        connection = None if lane is None else self._lanes[lane]
         with map_redis_errors("read", self._ctx.where):
             if due:
                 checked = [k for k in keys if k in due]
-                commands = [_CHECK_STREAM.eval((k,), [first[k].after, "1"]) for k in checked]
+                # The counts only where something may have been trimmed ahead of the key's
+                # earliest cursor, or where a cursor's position is not known yet (as
+                # RedisStreamReader asks for them).
+                unknown = {c.key for c in given if c.pos is None}
+                commands = [
+                    _CHECK_STREAM.eval((k,), [first[k].after, "1" if k in unknown else "0"])
+                    for k in checked
+                ]
                 replies = await self._run([*commands, xread(0)], connection)
                 if replies is None:  # interrupted before it was sent
                     return [StreamBatch([], c) for c in given]
                 counts = dict(zip(checked, replies[:-1], strict=True))
-                batches, given = self._batches(given, n, replies[-1], counts)
+                batches, given = self._batches(given, n, replies[-1], counts, lane=lane)
                 if block_ms == 0 or any(
                     b.records or type(b.records) is RecordBatch for b in batches
                 ):
@@ -193,7 +217,7 @@ class RedisSharedReads:
         self._check()
         if reply is NOT_READ:  # interrupted before the server saw it: nothing learned
             return [StreamBatch([], c) for c in given]
-        return self._batches(given, n, reply, {})[0]
+        return self._batches(given, n, reply, {}, lane=lane)[0]
 
     async def _run(
         self, commands: list[list[Any]], connection: LaneConnection | None
@@ -215,16 +239,33 @@ class RedisSharedReads:
         return StreamBatch([], cursor, error)
 
     def _batches(
-        self, given: Sequence[RedisCursor], n: int, reply: Any, counts: Mapping[str, Any]
+        self,
+        given: Sequence[RedisCursor],
+        n: int,
+        reply: Any,
+        counts: Mapping[str, Any],
+        *,
+        lane: int | None = None,
     ) -> tuple[list[StreamBatch], list[RedisCursor]]:
         """Each cursor's batch from one XREAD reply (and the CHECK_STREAM replies of the keys
-        that were checked), and the cursors moved."""
+        that were checked), and the cursors moved; ``lane``: the lane whose read it was (of
+        every cursor of its keys), whose unmoved cursors are given back as they were."""
         by_key = _entries_by_key(reply)
         now = time.monotonic()
+        on_lane = lane is not None
+        if lane is not None:
+            # A full batch is not the end of its key either, but its cursor moves (-inf).
+            self._caught_up[lane] = dict.fromkeys([c.key for c in given], now)
         out: list[StreamBatch] = []
         moved_all: list[RedisCursor] = []
         for cursor in given:
-            entries = by_key.get(cursor.key, [])
+            entries = by_key.get(cursor.key, _NOTHING)
+            if on_lane and not entries and cursor.key not in counts:
+                # Nothing new, nothing checked: the cursor stays as it is (most of a lane's
+                # cursors, most reads: this keeps a read's cost to the streams that moved).
+                out.append(StreamBatch(_NOTHING, cursor))
+                moved_all.append(cursor)
+                continue
             caught_up = len(entries) < n
             mine = entries
             if entries and id_key(entries[0][0]) <= id_key(cursor.after):
@@ -234,17 +275,12 @@ class RedisSharedReads:
             position = ReaderPosition(cursor.after, cursor.pos, "after" if cursor.resume else "at")
             gap = None
             check = counts.get(cursor.key)
-            if check is not None:
-                added, length, head = check
+            if check is not None and check[0] is not None:
+                added, length, head = _counts_at_read(check, entries)
                 gap = position.checked(
-                    cursor.stream_id,
-                    ids,
-                    int(added or 0),
-                    int(length or 0),
-                    wire.text(head) if head else None,
-                    caught_up=caught_up,
+                    cursor.stream_id, ids, added, length, head, caught_up=caught_up
                 )
-            else:
+            else:  # not checked, or nothing trimmed ahead of the cursor
                 position.advanced(ids)
             records = wire.records(mine)
             moved = RedisCursor(
@@ -287,6 +323,31 @@ def _block_ms(block: float, most: int) -> int:
     if math.isinf(block):
         return most
     return max(1, min(math.ceil(block * 1000), most))
+
+
+def _counts_at_read(
+    check: Sequence[Any], entries: Sequence[wire.RawEntry]
+) -> tuple[int, int, str | None]:
+    """A :data:`~._positions.CHECK_STREAM` reply's counts (entries added, length, first kept
+    id), brought up to the read it preceded: ``entries`` (the key's, as read) added in between
+    are counted too. The script and the read are pipelined, not atomic: in a long
+    pipeline Redis runs other clients' commands between the two, and an entry added there is
+    read but not counted (as if, once read, one entry more had been lost to trimming)."""
+    added, length, head = int(check[0] or 0), int(check[1] or 0), check[2]
+    first = wire.text(head) if head else None
+    late = 0
+    if len(check) > 3 and entries:
+        last = id_key(wire.text(check[3]))
+        for entry_id, _ in reversed(entries):
+            if id_key(entry_id) <= last:
+                break
+            late += 1
+        if late:
+            added += late
+            length += late
+            if first is None:  # the stream was empty (or missing) when checked
+                first = entries[len(entries) - late][0]
+    return added, length, first
 
 
 def _entries_by_key(raw: Any) -> dict[str, list[wire.RawEntry]]:

@@ -85,11 +85,13 @@ async def test_a_task_cancelled_inside_the_read_leaves_nothing_behind() -> None:
         assert events.statistics().recovered == 1
 
 
-async def test_a_cancelled_waiting_worker_hands_over_to_the_others() -> None:
+@pytest.mark.parametrize("group", ["g", None])
+async def test_a_cancelled_waiting_worker_hands_over_to_the_others(group: str | None) -> None:
     """Cancelling one of two waiting workers (no deadline: it would have done the read) leaves
     the other to receive every later event, promptly."""
     backend = MemoryBackend(MemoryBroker())
-    made = subscriber(backend, group="g", ack_grace_period=30.0, start=StartPosition.newest())
+    grace = {"ack_grace_period": 30.0} if group else {}
+    made = subscriber(backend, group=group, start=StartPosition.newest(), **grace)
     async with made.subscribe(STREAM) as events:
         got: list[str] = []
         async with anyio.create_task_group() as tg:
@@ -155,6 +157,60 @@ async def test_closing_from_another_task_ends_a_read_the_application_runs() -> N
         await anyio.wait_all_tasks_blocked()
         with anyio.fail_after(1):
             await events.aclose()
+
+
+async def test_closing_ends_a_fan_out_read_the_application_runs_again() -> None:
+    """A fan-out reader's application task runs read after read itself while they catch up
+    (the step stays offered to it); ``aclose`` from another task ends such a read at once."""
+    backend = MemoryBackend(MemoryBroker())
+    made = subscriber(backend, group=None, start=StartPosition.newest(), max_block=30.0)
+    sink = StreamSink(backend)
+    async with made.subscribe(STREAM) as events, anyio.create_task_group() as tg:
+        got: list[str] = []
+        three = anyio.Event()
+
+        async def iterate() -> None:
+            async for event in events:
+                got.append(event.event_key)
+                if len(got) == 3:
+                    three.set()
+
+        tg.start_soon(iterate)
+        for i in range(3):  # one at a time: each read catches up, the next is run again
+            await anyio.wait_all_tasks_blocked()
+            await sink.send(StreamEvent("tool_start", "r", "s", f"k{i}"))
+        with anyio.fail_after(2):
+            await three.wait()
+        await anyio.wait_all_tasks_blocked()
+        with anyio.fail_after(1):
+            await events.aclose()
+    assert got == ["k0", "k1", "k2"]
+
+
+async def test_a_fan_out_worker_waiting_with_a_deadline_misses_nothing() -> None:
+    """A fan-out application task that waits with a deadline between events gives the read
+    back (it would be cancelled at the deadline); the pump reads meanwhile, nothing is lost."""
+    backend = MemoryBackend(MemoryBroker())
+    made = subscriber(backend, group=None, start=StartPosition.newest(), max_block=30.0)
+    sink = StreamSink(backend)
+    async with made.subscribe(STREAM) as events:
+        iterator = events.__aiter__()
+        got: list[str] = []
+        for i in range(4):
+            if i % 2:  # every other wait has a deadline far shorter than max_block
+                with anyio.move_on_after(0.01):
+                    await iterator.__anext__()
+                    raise AssertionError("nothing was sent yet")
+            async with anyio.create_task_group() as tg:
+
+                async def send_soon(key: str = f"k{i}") -> None:
+                    await anyio.wait_all_tasks_blocked()
+                    await sink.send(StreamEvent("tool_start", "r", "s", key))
+
+                tg.start_soon(send_soon)
+                with anyio.fail_after(2):
+                    got.append((await iterator.__anext__()).event_key)
+    assert got == ["k0", "k1", "k2", "k3"]
 
 
 async def _first(events: Any) -> None:

@@ -6,17 +6,26 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from typing import Any
 
+import anyio
 import pytest
 
 import streamsink
 from streamsink import ConfigurationError, SubscriberOptions
+from streamsink._consuming._gaps import Gaps
+from streamsink._consuming._statistics import Counters
+from streamsink._decoder import decode_entry
+from streamsink._envelope import encode_envelope
 from streamsink._sharing import hub_of
+from streamsink.backend import Gap
 from streamsink_memory import MemoryBackend
 from tests.support import shared_reads as scenarios
 
 pytestmark = pytest.mark.anyio
+
+_NOW = datetime(2026, 12, 2, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -143,3 +152,42 @@ async def test_readers_joining_at_once_after_one_id_share_one_resolve() -> None:
     assert got == [["k1", "k2"]] * 10
     assert resolves == 1
     await backend.aclose()
+
+
+async def test_readers_of_one_stream_share_the_decoded_event(backend: MemoryBackend) -> None:
+    """An entry read for several shared readers is decoded once: each gets the same (frozen)
+    event, equal to what a reader of its own decodes."""
+    async with streamsink.connect(backend) as streams:
+        subscriber = streams.new_subscriber(group=None)
+        alone = streams.new_subscriber(group=None, shared_reads=False)
+        stream = "session/shared-decode"
+        async with (
+            subscriber.subscribe(stream) as a,
+            subscriber.subscribe(stream) as b,
+            alone.subscribe(stream) as c,
+        ):
+            await streams.sink.send(streamsink.StreamEvent("e", "r", "shared-decode", "k"))
+            with anyio.fail_after(2):
+                got = [await a.__anext__(), await b.__anext__(), await c.__anext__()]
+    assert got[0] is got[1]
+    assert got[0] == got[2]
+    assert got[0] is not got[2]
+
+
+def test_a_gap_is_marked_on_a_copy_of_a_shared_event() -> None:
+    """The gap one subscription found must not show on the event other readers hand out."""
+    event = decode_entry(
+        encode_envelope(streamsink.StreamEvent("e", "r", "s", "k", {"a": 1}, timestamp=_NOW)),
+        "1-0",
+        "session/s",
+    )
+    reports: list[Exception] = []
+    gaps = Gaps(Counters(), reports.append, manual=False)
+    gaps.note(Gap(stream_id="session/s", after=None, before="1-0", count=3))
+    entry_id, marked = gaps.attach(("1-0", event))
+    assert entry_id == "1-0"
+    assert marked.gap is not None
+    assert marked.gap.count == 3
+    assert event.gap is None, "the shared event was marked"
+    assert marked.payload == event.payload
+    assert len(reports) == 1

@@ -5,11 +5,16 @@ scenarios is tests/core/test_shared_reads.py)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.connection import ConnectionPool
 
+from streamsink.backend import RecordBatch, StartPosition, StreamBatch
 from streamsink_redis import RedisBackend
+from streamsink_redis._positions import CHECK_STREAM
+from streamsink_redis._shared_read import RedisCursor
 from tests.support import shared_reads as scenarios
 
 from .conftest import with_query
@@ -123,4 +128,43 @@ async def test_fakeredis_shares_reads_too() -> None:
         )
         await scenarios.joins_and_leaves_are_prompt_while_blocked(backend)
     finally:
+        await backend.aclose()
+
+
+async def test_an_entry_added_between_the_check_and_the_read_is_no_gap(redis_url: str) -> None:
+    """The check script and the XREAD of a shared read are pipelined, not atomic: in a long
+    pipeline (a check per stream of the lane) Redis runs other clients' commands between them.
+    An entry appended there is read without having been counted; it must count in the reader's
+    position, not come back later as an entry "trimmed unread" (a false gap report). The steps
+    run here one by one, with the appends in between."""
+    backend = await _open(redis_url)
+    pool = ConnectionPool.from_url(redis_url, protocol=2)
+    conn = await pool.get_connection()
+    try:
+        shared = await backend.open_shared_reads()
+        key = backend.key("check-then-read")
+
+        async def run(*command: object) -> Any:
+            await conn.send_command(*command)
+            return await conn.read_response()
+
+        async def checked_read(cursor: RedisCursor, between: int) -> tuple[StreamBatch, Any]:
+            check = await run("EVAL", CHECK_STREAM, 1, key, cursor.after, "1")
+            for i in range(between):  # another client's appends
+                await run("XADD", key, "*", "p", f"late-{i}")
+            reply = await run("XREAD", "COUNT", 10, "STREAMS", key, cursor.after)
+            (batch,), (moved,) = shared._batches([cursor], 10, reply, {key: check})
+            return batch, moved
+
+        cursor = await shared.resolve("check-then-read", StartPosition.newest())  # no stream yet
+        batch, cursor = await checked_read(cursor, between=1)
+        assert len(batch.records) == 1
+        assert cursor.pos == 1, "the entry read counts in the reader's position"
+        await run("XADD", key, "*", "p", "next")
+        batch, cursor = await checked_read(cursor, between=2)
+        assert len(batch.records) == 3
+        assert type(batch.records) is not RecordBatch, f"a false gap: {batch.records.gap}"
+        assert cursor.pos == 4
+    finally:
+        await pool.disconnect()
         await backend.aclose()

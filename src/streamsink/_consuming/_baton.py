@@ -22,6 +22,12 @@ Who may cancel a step, and what is left then:
   timeout in a loop costs no cancelled reads;
 - a task that was offered the step and is cancelled before it took it gives it back
   (:meth:`ReadStep.revoke`); the pump then runs it itself.
+
+A step made with ``again`` (a fan-out reader's) is not over after one read while ``again()``
+says so (the read caught up with the stream): it stays offered to the application task, which
+runs it again at its next wait, so the pump is not woken, nor a new step made, for every batch.
+The pump is woken when it ends (a read brought a full batch, failed or was cancelled; the
+application waits with a deadline; the pump itself ends).
 """
 
 from __future__ import annotations
@@ -42,15 +48,34 @@ class ReadStep(Generic[T]):
     """One offered read: run by an application task (:meth:`run`) or given back
     (:meth:`revoke`); the pump awaits :meth:`finished` either way."""
 
-    __slots__ = ("_body", "_done", "block", "error", "interrupted", "ran", "result", "scope")
+    __slots__ = (
+        "_again",
+        "_body",
+        "_done",
+        "_stopped",
+        "block",
+        "error",
+        "interrupted",
+        "ran",
+        "result",
+        "scope",
+    )
 
-    def __init__(self, body: Callable[[], Awaitable[T]], block: float) -> None:
+    def __init__(
+        self,
+        body: Callable[[], Awaitable[T]],
+        block: float,
+        again: Callable[[], bool] | None = None,
+    ) -> None:
         """Make it in the pump's task (the event loop both tasks share); ``block``: the
-        longest the read waits."""
+        longest the read waits; ``again``: after a read that ran to its end, whether the step
+        stays offered for the next one (see the module docstring)."""
         self._body = body
         self.block = block
+        self._again = again
+        self._stopped = False
         self._done = new_waiter()
-        #: cancelled by the pump when it ends while the step runs
+        #: the scope of the run in progress, cancelled by the pump when it ends meanwhile
         self.scope = anyio.CancelScope()
         #: an application task took it (else the pump runs ``body`` itself)
         self.ran = False
@@ -61,25 +86,41 @@ class ReadStep(Generic[T]):
         #: what ``body`` returned, once it ran to its end
         self.result: T | None = None
 
-    async def run(self) -> None:
-        """Run the read in the calling (application) task. Raises only the caller's own
-        cancellation; everything else ``body`` raises is kept for the pump."""
+    async def run(self) -> bool:
+        """Run the read in the calling (application) task; True when the step is not over
+        (offer it to this task again). Raises only the caller's own cancellation; everything
+        else ``body`` raises is kept for the pump."""
+        over = True
+        if self.ran:  # a step run again: a scope is entered once
+            self.scope = anyio.CancelScope()
         self.ran = True
+        scope = self.scope
         try:
-            with self.scope:
+            with scope:
                 self.result = await self._body()
-            self.interrupted = self.scope.cancelled_caught
+            self.interrupted = scope.cancelled_caught
+            again = self._again
+            over = self.interrupted or self._stopped or again is None or not again()
         except Exception as exc:
             self.error = exc
         except BaseException:
             self.interrupted = True
             raise
         finally:
-            self._done.set()
+            if over:
+                self._done.set()
+        return not over
 
     def revoke(self) -> None:
-        """Give the step back untaken: the pump runs it itself."""
+        """Give the step back untaken (or, one run again, not taken this time): the pump runs
+        it itself."""
+        self.ran = False  # what earlier runs read is delivered: the pump reads on from there
         self._done.set()
+
+    def cancel(self) -> None:
+        """The pump ends: the run in progress is cancelled, and there is no other."""
+        self._stopped = True
+        self.scope.cancel()
 
     async def finished(self) -> None:
         """Wait until the step ran (or was given back)."""

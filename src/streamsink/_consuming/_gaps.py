@@ -3,6 +3,7 @@ next item handed out (docs/contract.md rule 16)."""
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable
 from typing import Any
 
@@ -44,12 +45,16 @@ class Gaps:
             gap = Gap(stream_id=gap.stream_id, after=pending.after, before=gap.before, count=count)
         self.pending = gap
 
-    def attach(self, item: Any) -> None:
-        """Mark ``item`` (the first of a batch about to be handed out) with the pending gap."""
+    def attach(self, item: Any) -> Any:
+        """``item`` (the first of a batch about to be handed out) marked with the pending gap:
+        in auto mode a copy (the event may be one that other fan-out readers hand out too,
+        which must not carry this subscription's gap)."""
         gap, self.pending = self.pending, None
         if self._manual:
             item.gap = gap
-            return
-        event = item[1]
+            return item
+        entry_id, event = item
         if type(event) is StreamEvent:
+            event = copy.copy(event)
             set_event_gap(event, gap)
+        return (entry_id, event)

@@ -31,6 +31,7 @@ from .._exceptions import (
     StreamsinkError,
 )
 from .._options import SubscriberOptions
+from .._sharing import SharedRecords
 from .._topics import TopicFilter, topic_filter
 from ..backend import Backend, Entry, Record, StreamDestroyedError
 from ._acking import Acker
@@ -90,14 +91,17 @@ class Intake:
         :raises SubscriptionError: a dead letter's ack failed past ``reconnect_timeout``.
         :raises StreamDestroyedError: the stream or its dead-letter stream was destroyed.
         """
-        if self._accepts is not None:
-            records = self._drop_filtered(records, self._accepts)
         settings = self._settings
-        stream_id = settings.stream_id
         # The common case, a first delivery of a good envelope in auto mode, is decoded inline;
         # everything else (redeliveries, custom decoders, manual mode, bad entries) goes
         # through `_prepare`.
         inline = settings.fast_decode and not settings.manual
+        # A batch shared with other fan-out readers: what one of them decoded, the others hand
+        # out as is (the same event object: events are frozen).
+        memo = records.decoded if inline and type(records) is SharedRecords else None
+        if self._accepts is not None:
+            records = self._drop_filtered(records, self._accepts)
+        stream_id = settings.stream_id
         batch: list[Any] = []
         ids: list[str] = []
         add, add_id, decode = batch.append, ids.append, decode_entry
@@ -109,11 +113,20 @@ class Intake:
             if payload is not None:
                 nbytes += len(payload)
                 if inline and delivery_count == 1:
+                    if memo is not None:
+                        item = memo.get(entry_id)
+                        if item is not None:
+                            add(item)
+                            add_id(entry_id)
+                            continue
                     try:
                         event = decode(payload, entry_id, stream_id)
                         if topic is not None:
                             set_event_topic(event, topic)
-                        add((entry_id, event))
+                        item = (entry_id, event)
+                        if memo is not None:
+                            memo[entry_id] = item
+                        add(item)
                         add_id(entry_id)
                         continue
                     except Exception:

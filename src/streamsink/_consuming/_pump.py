@@ -195,7 +195,10 @@ class Pump:
             self._gaps.note(records.gap)
 
     async def _read(
-        self, body: Callable[[], Awaitable[Sequence[Record]]], block: float
+        self,
+        body: Callable[[], Awaitable[Sequence[Record]]],
+        block: float,
+        again: Callable[[], bool] | None = None,
     ) -> Sequence[Record] | None:
         """Run ``body`` (a read waiting up to ``block`` seconds, and the delivery of what it
         brings) in the application task waiting for events when there is one and the last read
@@ -208,7 +211,7 @@ class Pump:
         """
         # Behind, the next read brings a batch at once, and the pump reading it while the
         # application handles this one keeps both busy.
-        step = self._readahead.offer(body, block) if self._caught_up else None
+        step = self._readahead.offer(body, block, again) if self._caught_up else None
         if step is None:
             return await body()
         self._step = step
@@ -216,7 +219,7 @@ class Pump:
             await step.finished()
         except BaseException:  # this pump is ending: so does the read, wherever it runs
             self._readahead.withdraw(step)
-            step.scope.cancel()
+            step.cancel()
             raise
         finally:
             self._step = None
@@ -258,8 +261,13 @@ class Pump:
     async def _pump_reader(self, reader: StreamReader) -> None:
         max_block = self._settings.max_block
         body = partial(self._read_from, reader, max_block)
+        # A fan-out reader has nothing else to do between two reads: while they catch up, the
+        # application task waiting for events runs one after the other (ReadStep's `again`).
         while True:
-            await (self._read(body, max_block) if max_block > 0 else body())
+            await (self._read(body, max_block, self._still_caught_up) if max_block > 0 else body())
+
+    def _still_caught_up(self) -> bool:
+        return self._caught_up
 
     async def _read_from(self, reader: StreamReader, block: float) -> Sequence[Record]:
         """One read of a fan-out reader, and the delivery of what it brings (a cancelled read
@@ -290,7 +298,7 @@ class Pump:
         if not batch:
             return
         if gaps.pending is not None:
-            gaps.attach(batch[0])
+            batch[0] = gaps.attach(batch[0])
         leases = self._leases
         lease = Lease(ids, read_at, records) if leases is not None else None
 

@@ -152,7 +152,10 @@ class ReadAhead:
                     if step is not None:
                         self._offered = None
                         if self._handoff.empty and _outlasts(step.block):
-                            await step.run()
+                            if await step.run():
+                                self._offered = step  # for this task's next wait
+                                if self._handoff.empty:
+                                    continue  # the read brought nothing: the next one now
                         else:  # a batch came first, or this task's deadline may end the read
                             step.revoke()
                     try:
@@ -238,13 +241,18 @@ class ReadAhead:
             with anyio.move_on_after(self._poll):
                 await room.wait()
 
-    def offer(self, body: Callable[[], Awaitable[T]], block: float) -> ReadStep[T] | None:
+    def offer(
+        self,
+        body: Callable[[], Awaitable[T]],
+        block: float,
+        again: Callable[[], bool] | None = None,
+    ) -> ReadStep[T] | None:
         """Offer ``body`` (a read waiting up to ``block`` seconds, and the intake of what it
         brings) to the application task waiting in :meth:`refill` with nothing buffered; None
-        when no task waits (the pump then runs it itself)."""
+        when no task waits (the pump then runs it itself). ``again``: see :class:`ReadStep`."""
         if not self._waiting or self._offered is not None or not self._handoff.empty:
             return None
-        step = ReadStep(body, block)
+        step = ReadStep(body, block, again)
         self._offered = step
         self._handoff.poke()
         return step

@@ -206,9 +206,9 @@ class Subscription(Generic[ItemT]):
         task_group.start_soon(pump.run, handle, self._fail)
         if self._reaper is not None:
             task_group.start_soon(self._run_reaper, self._reaper)
-        # Auto mode acknowledges what the application finished; a filtered group also what its
-        # filter drops, in manual mode too.
-        if not settings.manual or (self._intake.filters and settings.group is not None):
+        # Auto mode acknowledges what a group's application finished; a filtered group also
+        # what its filter drops, in manual mode too. A fan-out reader has nothing to ack.
+        if settings.group is not None and (not settings.manual or self._intake.filters):
             task_group.start_soon(self._acker.run, self._fail)
         self._stack = stack
         self._owner.opened(self)
@@ -283,7 +283,8 @@ class Subscription(Generic[ItemT]):
             )
         current = self._current
         if current is not None:
-            self._done.append(current)
+            if self._settings.group is not None:  # a fan-out reader acks nothing
+                self._done.append(current)
             self._current = None
             if self._tracker is not None:
                 self._tracker.finished()
@@ -325,6 +326,9 @@ class Subscription(Generic[ItemT]):
             if self._tracker is not None:
                 self._tracker.handed(item, item.entry_id)
             return item  # type: ignore[no-any-return]
+        if self._settings.group is None and self._tracker is None:
+            # A fan-out reader acknowledges nothing: no id to keep (nor acker task to wake).
+            return item[1]  # type: ignore[no-any-return]
         self._current, event = item
         if self._tracker is not None:
             self._tracker.handed(event, self._current)

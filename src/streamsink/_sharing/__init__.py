@@ -10,6 +10,7 @@ reader through a few multi-stream reads of the backend's
 - :mod:`._buffer`: a reader's bounded buffer.
 """
 
+from ._buffer import SharedRecords
 from ._hub import Hub
 from ._reader import SHARED_MAX_BLOCK, SharedReader
 from ._registry import hub_of, open_shared_reader, shares_reads
@@ -18,6 +19,7 @@ __all__ = [
     "SHARED_MAX_BLOCK",
     "Hub",
     "SharedReader",
+    "SharedRecords",
     "hub_of",
     "open_shared_reader",
     "shares_reads",

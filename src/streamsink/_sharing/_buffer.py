@@ -1,14 +1,16 @@
 """``ReaderBuffer``: what the hub handed one shared reader and the reader has not read yet,
-bounded in entries and bytes, with the gap reports in their place."""
+bounded in entries and bytes, with the gap reports in their place; ``SharedRecords``: what a
+reader takes of one batch that several readers got, with the memo of what they decoded."""
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Sequence
+from typing import Any
 
 from ..backend import Gap, Record, RecordBatch
 
-__all__ = ["ReaderBuffer", "payload_bytes"]
+__all__ = ["ReaderBuffer", "SharedRecords", "payload_bytes"]
 
 
 def payload_bytes(records: Sequence[Record]) -> int:
@@ -16,15 +18,35 @@ def payload_bytes(records: Sequence[Record]) -> int:
     return sum(len(record.payload) for record in records if record.payload is not None)
 
 
+class SharedRecords(list[Record]):
+    """Records of one batch the hub handed to several readers, as one of them reads them.
+
+    ``decoded`` is shared by every reader of the batch: what the first of them made of an
+    entry (by entry id), for the others to hand out as is rather than decode it again
+    (:class:`~streamsink._consuming._intake.Intake`; only where decoding is the same for all:
+    the default envelope decoder in auto mode). Never with a gap: a batch reporting one is a
+    :class:`~streamsink.backend.RecordBatch`.
+    """
+
+    __slots__ = ("decoded",)
+
+    def __init__(self, records: Sequence[Record], decoded: dict[str, Any]) -> None:
+        super().__init__(records)
+        self.decoded = decoded
+
+
 class _Segment:
     """One batch as the hub handed it (shared by every reader it went to: never mutated), how
-    far this reader has read it, and the gap in front of it."""
+    far this reader has read it, the gap in front of it, and the memo its readers share."""
 
-    __slots__ = ("gap", "offset", "records")
+    __slots__ = ("decoded", "gap", "offset", "records")
 
-    def __init__(self, records: Sequence[Record], gap: Gap | None) -> None:
+    def __init__(
+        self, records: Sequence[Record], gap: Gap | None, decoded: dict[str, Any] | None
+    ) -> None:
         self.records = records
         self.gap = gap
+        self.decoded = decoded
         self.offset = 0
 
 
@@ -52,15 +74,22 @@ class ReaderBuffer:
         """Entries waiting."""
         return self._entries
 
-    def offer(self, records: Sequence[Record], gap: Gap | None, nbytes: int) -> bool:
-        """Keep ``records`` (after ``gap``, if any) unless that passes a bound of a buffer that
+    def offer(
+        self,
+        records: Sequence[Record],
+        gap: Gap | None,
+        nbytes: int,
+        decoded: dict[str, Any] | None = None,
+    ) -> bool:
+        """Keep ``records`` (after ``gap``, if any; ``decoded``: the memo of the batch's
+        readers, see :class:`SharedRecords`) unless that passes a bound of a buffer that
         already holds something (an empty buffer takes any one batch: the hub never reads more
         than the smallest bound at once, but a batch may be larger than the byte bound)."""
         if self._segments and (
             self._entries + len(records) > self.bound or self._bytes + nbytes > self.bound_bytes
         ):
             return False
-        self._segments.append(_Segment(records, gap))
+        self._segments.append(_Segment(records, gap, decoded))
         self._entries += len(records)
         self._bytes += nbytes
         return True
@@ -72,11 +101,22 @@ class ReaderBuffer:
         segments = self._segments
         first = segments[0]
         gap, first.gap = first.gap, None
+        decoded = first.decoded
+        if len(segments) == 1 and first.offset == 0 and len(first.records) <= count:
+            # The usual take: one whole batch (no slicing, no byte count to keep).
+            segments.popleft()
+            self._entries = self._bytes = 0
+            records = first.records
+            if gap is not None:
+                return RecordBatch(records, gap)
+            return SharedRecords(records, decoded) if decoded is not None else list(records)
         out: list[Record] = []
         while segments and len(out) < count:
             segment = segments[0]
             if segment.gap is not None:
                 break  # a later gap: reported with the next take
+            if segment.decoded is not decoded:
+                decoded = None  # entries of batches with different memos: none is used
             start = segment.offset
             chunk = segment.records[start : start + count - len(out)]
             out.extend(chunk)
@@ -87,6 +127,8 @@ class ReaderBuffer:
         self._bytes = max(0, self._bytes - payload_bytes(out)) if self._segments else 0
         if gap is not None:
             return RecordBatch(out, gap)
+        if decoded is not None:
+            return SharedRecords(out, decoded)
         return out
 
     def clear(self) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 
@@ -214,12 +215,17 @@ class Hub:
                 channel.members.clear()
                 continue
             records = batch.records
+            if not records and batch.cursor is channel.cursor:
+                continue  # nothing came, nothing moved (most channels of a lane, most reads)
             gap = records.gap if type(records) is RecordBatch else None
             if records or gap is not None:
                 before = channel.cursor
                 nbytes = payload_bytes(records)
+                members = channel.members
+                # Readers of one batch decode each entry once between them (SharedRecords).
+                decoded: dict[str, Any] | None = {} if len(members) > 1 and gap is None else None
                 refused = [
-                    reader for reader in channel.members if not reader.offer(records, gap, nbytes)
+                    reader for reader in members if not reader.offer(records, gap, nbytes, decoded)
                 ]
                 for reader in refused:
                     del channel.members[reader]

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import anyio
+from anyio.lowlevel import checkpoint_if_cancelled
 
 from .._exceptions import BackendClosedError, ConfigurationError, StreamsinkError
 from ..backend import Gap, Record, RecordBatch, SharedCursor
@@ -82,9 +83,16 @@ class SharedReader:
         self.channel = channel
         self.lane = channel.lane
 
-    def offer(self, records: Sequence[Record], gap: Gap | None, nbytes: int) -> bool:
-        """A batch for this reader; False (and nothing kept) when its buffer is full."""
-        if not self.buffer.offer(records, gap, nbytes):
+    def offer(
+        self,
+        records: Sequence[Record],
+        gap: Gap | None,
+        nbytes: int,
+        decoded: dict[str, Any] | None = None,
+    ) -> bool:
+        """A batch for this reader (``decoded``: the memo its readers share); False (and
+        nothing kept) when its buffer is full."""
+        if not self.buffer.offer(records, gap, nbytes, decoded):
             return False
         self.wake()
         return True
@@ -124,8 +132,13 @@ class SharedReader:
         if type(count) is not int or count < 1:
             raise ConfigurationError(f"count must be a positive integer, got {count!r}")
         # A checkpoint first, as every backend read takes one: a cancelled caller stops here,
-        # before it could lead a read or find the backend closed.
-        await checkpoint()
+        # before it could lead a read or find the backend closed. A read that is going to wait
+        # for entries yields there: it only looks for a cancellation here (a pass of the event
+        # loop less for every batch a waiting reader is woken for).
+        if self.buffer or self.channel is None or not block > 0:
+            await checkpoint()
+        else:
+            await checkpoint_if_cancelled()
         self._check()
         if self.buffer:
             return self.buffer.take(count)
