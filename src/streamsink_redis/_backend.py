@@ -14,7 +14,7 @@ import redis.exceptions as rex
 from anyio.abc import AsyncResource
 from redis.asyncio.connection import ConnectionPool
 
-from streamsink import BackendClosedError, ConfigurationError, validate_stream_id
+from streamsink import BackendClosedError, ConfigurationError, DurabilityError, validate_stream_id
 from streamsink.backend import (
     DEFAULT_ACK_GRACE_PERIOD,
     BackendURL,
@@ -26,6 +26,7 @@ from streamsink.backend import (
 from streamsink.backend.redis_ids import id_time
 
 from . import _wire as wire
+from ._cluster import ClusterRouter, open_router, wait_for_replicas
 from ._connection import build_pool, describe_pool, execute, fake_pool, is_fake_pool, raw_client
 from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
@@ -38,7 +39,7 @@ from ._positions import ReaderPosition, info_field
 from ._reader import RedisStreamReader
 from ._shared_read import RedisSharedReads
 
-__all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
+__all__ = ["CLUSTER_CAPABILITIES", "FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
 REDIS_CAPABILITIES = Capabilities(
     destroy_ends_subscriptions=False,
@@ -66,6 +67,10 @@ A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms
 FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
 """fakeredis: in-process, so nothing outlives the process."""
 
+CLUSTER_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, shared_reads=False)
+"""Redis Cluster: one multi-stream ``XREAD`` cannot span slots (``CROSSSLOT``), so each fan-out
+reader reads its own stream on a connection of its own, to the master of its slot."""
+
 
 @final
 class RedisBackend(RedisOperations, AsyncResource):
@@ -85,8 +90,10 @@ class RedisBackend(RedisOperations, AsyncResource):
         owns_pool: bool,
         capabilities: Capabilities,
         grace: float | None,
+        router: ClusterRouter | None = None,
     ) -> None:
         """Use :meth:`open` or :meth:`from_client`."""
+        self._router = router
         self._ctx = Context(
             client=raw_client(pool),
             pool=pool,
@@ -94,6 +101,7 @@ class RedisBackend(RedisOperations, AsyncResource):
             where=description,
             poll=is_fake_pool(pool),
             grace=grace,
+            route=None if router is None else router.context_for,
         )
         self._owns_pool = owns_pool
         # The suggestion is the backend's option, so it is part of this backend's declaration.
@@ -114,6 +122,18 @@ class RedisBackend(RedisOperations, AsyncResource):
         parsed = url if isinstance(url, BackendURL) else BackendURL.parse(url)
         options, target = parse_url(parsed)
         _require_asyncio(parsed.scheme)
+        if target.kind == "cluster":
+            where = target.describe(0)
+            router = await open_router(options, target, where)
+            return cls(
+                router.home.pool,
+                options=options,
+                description=where,
+                owns_pool=False,  # the router's: it closes every node's pool
+                capabilities=CLUSTER_CAPABILITIES,
+                grace=options.socket_timeout,
+                router=router,
+            )
         fake = target.kind == "fake"
         pool = fake_pool(target) if fake else build_pool(options, target)
         backend = cls(
@@ -206,16 +226,53 @@ class RedisBackend(RedisOperations, AsyncResource):
         :raises ConfigurationError: an invalid stream id or entry; nothing was written.
         :raises PublishError: Redis refused an entry (others may be written), or the outcome of
             some entries is unknown and they were not written again (the message says so).
+        :raises DurabilityError: Redis Cluster with ``wait_replicas``: every entry is written,
+            but fewer replicas than asked acknowledged it within ``wait_timeout``.
         :raises BackendUnavailableError: the connection failed every try (entries may be
-            written, once at most).
+            written, once at most); on Redis Cluster also a slot moving or failing over (not
+            written; entries to other masters may be).
         """
         self._check()
         if not entries:
             return []
         with map_redis_errors("append", self.description):
-            return await self._ctx.commands.appender.append(
-                entries, self.key, self._ctx.options.maxlen
+            if self._router is None:
+                return await self._ctx.commands.appender.append(
+                    entries, self.key, self._ctx.options.maxlen
+                )
+            return await self._append_cluster(entries)
+
+    async def _append_cluster(self, entries: Sequence[Entry]) -> list[str]:
+        """Appends grouped by the master serving each stream (in order within each), on that
+        master's command connection; then ``WAIT`` on each when ``wait_replicas`` asks."""
+        by_node: dict[int, tuple[Context, list[int]]] = {}
+        for index, entry in enumerate(entries):
+            ctx = self._ctx.on(self.key(entry.stream_id))  # checks every id before any write
+            by_node.setdefault(id(ctx), (ctx, []))[1].append(index)
+        ids = [""] * len(entries)
+        maxlen = self._ctx.options.maxlen
+        for ctx, indexes in by_node.values():
+            written = await ctx.commands.appender.append(
+                [entries[index] for index in indexes], self.key, maxlen
             )
+            for index, entry_id in zip(indexes, written, strict=True):
+                ids[index] = entry_id
+        wanted = self._ctx.options.wait_replicas
+        if wanted:
+            timeout = self._ctx.options.wait_timeout
+            for ctx, _ in by_node.values():
+                acked = await wait_for_replicas(ctx, wanted, timeout)
+                if acked < wanted:
+                    raise DurabilityError(
+                        f"redis append on {self.description}: {acked} of {wanted} replicas "
+                        f"acknowledged within {timeout:g} s (wait_replicas); the entries are "
+                        "written on their master and may be lost if it fails before a replica "
+                        "has them; sending them again would write them twice",
+                        acked=acked,
+                        wanted=wanted,
+                        entry_ids=ids,
+                    )
+        return ids
 
     async def open_group_consumer(
         self,
@@ -282,6 +339,11 @@ class RedisBackend(RedisOperations, AsyncResource):
         (made on its first read); joins interrupt it with ``CLIENT UNBLOCK`` from the command
         connection, and readers catching up read there too. Closed with the backend."""
         self._check()
+        if self._router is not None:
+            raise ConfigurationError(
+                f"{self.description}: shared reads need one XREAD across streams, which Redis "
+                "Cluster refuses across slots (capabilities.shared_reads is False)"
+            )
         shared = RedisSharedReads(self._ctx, self.key, self._shared.discard)
         self._shared.add(shared)
         return shared
@@ -291,7 +353,7 @@ class RedisBackend(RedisOperations, AsyncResource):
         does not exist)."""
         with map_redis_errors("read", self.description):
             try:
-                info = await execute(self._ctx.client, "XINFO", "STREAM", key)
+                info = await execute(self._ctx.on(key).client, "XINFO", "STREAM", key)
             except rex.ResponseError as exc:
                 if "no such key" in str(exc).lower():
                     return "0-0", 0
@@ -319,8 +381,9 @@ class RedisBackend(RedisOperations, AsyncResource):
         :raises ConfigurationError: an invalid stream id, or ``resume_id`` not ``<ms>-<seq>``.
         """
         self._check()
+        key = self.key(stream_id)
         return await stream_info(
-            self._ctx.client, self.description, self.key(stream_id), stream_id, resume_id
+            self._ctx.on(key).client, self.description, key, stream_id, resume_id
         )
 
     async def destroy(self, stream_id: str) -> None:
@@ -338,7 +401,7 @@ class RedisBackend(RedisOperations, AsyncResource):
             await forget_stream(self._ctx, key, stream_id)
         try:
             with map_redis_errors("admin", self.description):
-                await execute(self._ctx.client, "DEL", key)
+                await execute(self._ctx.on(key).client, "DEL", key)
         except BaseException:
             for handle in handles:
                 handle.abort_destroy()
@@ -364,6 +427,8 @@ class RedisBackend(RedisOperations, AsyncResource):
             await self._ctx.commands.aclose()
             if self._owns_pool:
                 await self._ctx.pool.aclose()
+            if self._router is not None:
+                await self._router.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

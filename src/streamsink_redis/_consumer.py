@@ -94,7 +94,7 @@ class RedisGroupConsumer(Handle):
             group=group,
             consumer=consumer,
             watch=watch,
-            pipeline=lambda: ctx.client.pipeline(transaction=False),
+            pipeline=lambda: self._ctx.client.pipeline(transaction=False),
             call=self._call,
             script=self._script_on_pool,
         )

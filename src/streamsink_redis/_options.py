@@ -50,13 +50,20 @@ _SSL_KEYS = (
     "ssl_keyfile",
     "ssl_check_hostname",
 )
-_SCHEMES = ("redis", "rediss", "unix", "fakeredis")
+_CLUSTER_KEYS = ("wait_replicas", "wait_timeout")
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+_SCHEMES = ("redis", "rediss", "unix", "fakeredis", *CLUSTER_SCHEMES)
 
 
 def accepted_keys(scheme: str) -> tuple[str, ...]:
     """The URL query keys a scheme accepts, in documentation order."""
     if scheme == "fakeredis":
         return _STREAM_KEYS
+    if scheme in CLUSTER_SCHEMES:
+        # A cluster has database 0 only.
+        connection = tuple(key for key in _CONNECTION_KEYS if key != "db")
+        ssl = _SSL_KEYS if scheme == "rediss+cluster" else ()
+        return _STREAM_KEYS + connection + _CLUSTER_KEYS + ssl
     if scheme == "rediss":
         return _STREAM_KEYS + _CONNECTION_KEYS + _SSL_KEYS
     return _STREAM_KEYS + _CONNECTION_KEYS
@@ -104,6 +111,16 @@ def _optional_seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         or value <= 0
     ):
         raise _invalid(attribute.name, value, "a number of seconds > 0, or 'none' for no timeout")
+
+
+def _wait_timeout(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or not 0.001 <= value <= 3600
+    ):
+        raise _invalid(attribute.name, value, "a number of seconds from 0.001 to 3600")
 
 
 def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -175,6 +192,17 @@ class RedisOptions:
     ``client_name`` (what ``CLIENT SETNAME`` accepts: printable ASCII from ``!`` to ``~``, no
     spaces); and for ``rediss://`` the ``ssl_*`` options.
 
+    Cluster options (``redis+cluster://``, ``rediss+cluster://``; no ``db``: a cluster has
+    database 0 only):
+
+    - ``wait_replicas``: after an append, ``WAIT wait_replicas`` on each master that took
+      entries; fewer acknowledging replicas raise :class:`~streamsink.DurabilityError` (the
+      entries are written on the master all the same). 0 (default): no WAIT.
+    - ``wait_timeout``: seconds that WAIT may take (default 1).
+
+    ``pulse_keepalive`` is off on a cluster, and ``true`` is refused: pulse's keep-alive keys
+    lie in other slots than the stream, and its scripts touch them together.
+
     Blocking reads run on a dedicated connection per consumer with their own deadline
     (the wait plus ``socket_timeout``), so ``block_ms`` never trips ``socket_timeout``.
     """
@@ -200,6 +228,8 @@ class RedisOptions:
     ssl_certfile: str | None = attrs.field(default=None, validator=_optional_text)
     ssl_keyfile: str | None = attrs.field(default=None, validator=_optional_text)
     ssl_check_hostname: bool = attrs.field(default=True, validator=_bool)
+    wait_replicas: int = attrs.field(default=0, validator=_int_at_least(0, " (0 = no WAIT)"))
+    wait_timeout: float = attrs.field(default=1.0, validator=_wait_timeout)
 
     @property
     def block(self) -> float:
@@ -216,7 +246,7 @@ class RedisOptions:
         default = RedisOptions()
         return tuple(
             name
-            for name in _CONNECTION_KEYS + _SSL_KEYS
+            for name in _CONNECTION_KEYS + _SSL_KEYS + _CLUSTER_KEYS
             if getattr(self, name) != getattr(default, name)
         )
 
@@ -236,6 +266,16 @@ class RedisOptions:
         )
         if scheme == "fakeredis" and options.pulse_keepalive:
             raise _fakeredis_keepalive()
+        if scheme in CLUSTER_SCHEMES:
+            if options.pulse_keepalive:
+                raise _invalid(
+                    "pulse_keepalive",
+                    True,
+                    "false on Redis Cluster (pulse's keep-alive scripts write the stream, its "
+                    "consumers map and its group's keep-alive map together, and those keys lie in "
+                    "different slots)",
+                )
+            options = attrs.evolve(options, pulse_keepalive=False)
         return options
 
     def keepalive_on(self, *, fake: bool) -> bool:
@@ -273,6 +313,8 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ssl_certfile": text_or_none_from_text,
     "ssl_keyfile": text_or_none_from_text,
     "ssl_check_hostname": bool_from_text,
+    "wait_replicas": int_from_text,
+    "wait_timeout": seconds_from_text,
 }
 
 
@@ -282,7 +324,7 @@ class ConnectionTarget:
     """Where to connect: a TCP host (``ssl`` for rediss), a unix socket path, or an in-process
     fakeredis server (``fake_name``, case-insensitive; empty = the process-wide default one)."""
 
-    kind: Literal["tcp", "unix", "fake"]
+    kind: Literal["tcp", "unix", "fake", "cluster"]
     host: str = ""
     port: int = 6379
     path: str = ""
@@ -291,9 +333,13 @@ class ConnectionTarget:
     password: str | None = attrs.field(default=None, repr=False)
     ssl: bool = False
     fake_name: str = ""
+    seeds: tuple[tuple[str, int], ...] = ()  # cluster: the nodes the URL names
 
     def describe(self, db: int) -> str:
         """Password-free ``scheme://location`` for logs and errors."""
+        if self.kind == "cluster":
+            hosts = ",".join(_host_port(host, port) for host, port in self.seeds)
+            return f"{'rediss' if self.ssl else 'redis'}+cluster://{hosts}"
         if self.kind == "fake":
             return f"fakeredis://{self.fake_name}"
         if self.kind == "unix":
@@ -302,8 +348,8 @@ class ConnectionTarget:
 
 
 def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
-    """Turn a ``redis://``, ``rediss://``, ``unix://`` or ``fakeredis://`` URL into options and
-    a target.
+    """Turn a ``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``, ``redis+cluster://`` or
+    ``rediss+cluster://`` URL into options and a target.
 
     :raises ConfigurationError: another scheme, bad options, or a malformed location.
     """
@@ -315,6 +361,8 @@ def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
     query = dict(url.options())
     if scheme == "fakeredis":
         return RedisOptions.from_query(query, scheme=scheme), _fake_target(url)
+    if scheme in CLUSTER_SCHEMES:
+        return RedisOptions.from_query(query, scheme=scheme), _cluster_target(url)
 
     path_db: int | None = None
     if scheme == "unix":
@@ -353,6 +401,27 @@ def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
             )
         query["db"] = str(path_db)
     return RedisOptions.from_query(query, scheme=scheme), target
+
+
+def _host_port(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _cluster_target(url: BackendURL) -> ConnectionTarget:
+    if url.path not in ("", "/"):
+        raise ConfigurationError(
+            f"{url.scheme}:// URL {url} has path {url.path!r}; a cluster has database 0 only, so "
+            "expected none (redis+cluster://host:port,host:port?options)"
+        )
+    named = url.hosts or ((url.host, url.port),)
+    seeds = tuple((host or "localhost", 6379 if port is None else port) for host, port in named)
+    return ConnectionTarget(
+        kind="cluster",
+        seeds=seeds,
+        username=url.username,
+        password=url.password,
+        ssl=url.scheme == "rediss+cluster",
+    )
 
 
 def _db_in_query(text: str) -> int | None:
