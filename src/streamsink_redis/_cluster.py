@@ -297,7 +297,8 @@ async def open_router(options: RedisOptions, target: ConnectionTarget, where: st
 async def wait_for_replicas(ctx: Context, wanted: int, wait_s: float) -> int:
     """``WAIT wanted <wait_s in ms>`` on the command connection of ``ctx`` (the one the appends went
     through, whose writes WAIT counts); how many replicas acknowledged."""
-    (acked,) = await ctx.commands.run([("WAIT", wanted, max(1, math.ceil(wait_s * 1000)))])
+    wait_ms = max(1, math.ceil(wait_s * 1000))
+    (acked,) = await ctx.commands.run([("WAIT", wanted, wait_ms)], wait=wait_ms / 1000)
     if isinstance(acked, BaseException):
         raise acked
     return int(acked)

@@ -338,8 +338,10 @@ class ConnectionTarget:
     def describe(self, db: int) -> str:
         """Password-free ``scheme://location`` for logs and errors."""
         if self.kind == "cluster":
-            hosts = ",".join(_host_port(host, port) for host, port in self.seeds)
-            return f"{'rediss' if self.ssl else 'redis'}+cluster://{hosts}"
+            # Three seeds say which cluster it is; all of them would crowd every message.
+            hosts = ",".join(_host_port(host, port) for host, port in self.seeds[:3])
+            more = f",+{len(self.seeds) - 3} more" if len(self.seeds) > 3 else ""
+            return f"{'rediss' if self.ssl else 'redis'}+cluster://{hosts}{more}"
         if self.kind == "fake":
             return f"fakeredis://{self.fake_name}"
         if self.kind == "unix":

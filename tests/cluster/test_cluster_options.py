@@ -26,6 +26,8 @@ def test_seeds_ports_and_defaults() -> None:
     assert target.seeds == (("h1", 7000), ("h2", 6379), ("::1", 7002))
     assert not target.ssl
     assert target.describe(0) == "redis+cluster://h1:7000,h2:6379,[::1]:7002"
+    _, many = parse("redis+cluster://a:1,b:2,c:3,d:4,e:5")
+    assert many.describe(0) == "redis+cluster://a:1,b:2,c:3,+2 more"
     # A cluster never takes part in pulse's keep-alive (its keys lie in other slots).
     assert options.pulse_keepalive is False
     assert options.keepalive_on(fake=False) is False

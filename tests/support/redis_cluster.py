@@ -401,6 +401,42 @@ class RedisCluster:
         self._wait(lambda: replica.role() == "master", f"{replica!r} to become a master", timeout)
         self.wait_ok(timeout=timeout)
 
+    def move_slot(self, slot: int, target: ClusterNode) -> None:
+        """Reshard ``slot`` to the master ``target`` (``SETSLOT IMPORTING``/``MIGRATING``,
+        ``MIGRATE`` of its keys, ``SETSLOT NODE`` on every master), as ``redis-cli --cluster
+        reshard`` does; clients then get ``MOVED`` for its keys."""
+        source = self.master_for_slot(slot)
+        if source is target:
+            return
+        target_id, source_id = target.node_id, source.node_id
+        command(target.port, "CLUSTER", "SETSLOT", slot, "IMPORTING", source_id)
+        command(source.port, "CLUSTER", "SETSLOT", slot, "MIGRATING", target_id)
+        while True:
+            keys = command(source.port, "CLUSTER", "GETKEYSINSLOT", slot, 100)
+            assert isinstance(keys, list)
+            if not keys:
+                break
+            command(source.port, "MIGRATE", "127.0.0.1", target.port, "", 0, 5000, "KEYS", *keys)  # type: ignore[arg-type]
+        for master in self.masters():
+            command(master.port, "CLUSTER", "SETSLOT", slot, "NODE", target_id)
+        self._wait(
+            lambda: all(self._sees(node, slot, target) for node in self.nodes if node.running),
+            f"every node to see slot {slot} on {target!r}",
+        )
+
+    def _sees(self, node: ClusterNode, slot: int, target: ClusterNode) -> bool:
+        reply = command(node.port, "CLUSTER", "SLOTS")
+        assert isinstance(reply, list)
+        for row in reply:
+            assert isinstance(row, list)
+            first, last, master = row[0], row[1], row[2]
+            assert isinstance(first, int)
+            assert isinstance(last, int)
+            assert isinstance(master, list)
+            if first <= slot <= last:
+                return master[1] == target.port
+        return False
+
     def heal(self, *, timeout: float | None = None) -> None:
         """Restart every stopped node and wait until the cluster is ok with replicas in sync."""
         for node in self.nodes:
