@@ -14,7 +14,7 @@ import redis.exceptions as rex
 from anyio.abc import AsyncResource
 from redis.asyncio.connection import ConnectionPool
 
-from streamsink import BackendClosedError, ConfigurationError, DurabilityError, validate_stream_id
+from streamsink import BackendClosedError, ConfigurationError, validate_stream_id
 from streamsink.backend import (
     DEFAULT_ACK_GRACE_PERIOD,
     BackendURL,
@@ -26,7 +26,9 @@ from streamsink.backend import (
 from streamsink.backend.redis_ids import id_time
 
 from . import _wire as wire
-from ._cluster import ClusterRouter, open_router, wait_for_replicas
+from ._capabilities import CLUSTER_CAPABILITIES, FAKEREDIS_CAPABILITIES, REDIS_CAPABILITIES
+from ._cluster import ClusterRouter, open_router
+from ._cluster_append import append_by_master
 from ._connection import build_pool, describe_pool, execute, fake_pool, is_fake_pool, raw_client
 from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
@@ -40,36 +42,6 @@ from ._reader import RedisStreamReader
 from ._shared_read import RedisSharedReads
 
 __all__ = ["CLUSTER_CAPABILITIES", "FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
-
-REDIS_CAPABILITIES = Capabilities(
-    destroy_ends_subscriptions=False,
-    trio=False,
-    persistent=True,
-    reports_gaps=True,
-    claims=True,
-    own_pending=True,
-    term=False,
-    pending_summary=True,
-    entry_times=True,
-    stream_info=True,
-    operations=True,
-    shared_reads=True,
-)
-"""A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
-cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
-backend object does end its consumers and readers (StreamDestroyedError). The core claims idle
-entries (XAUTOCLAIM, or pulse-aware claims) when an XPENDING summary says some can be idle;
-consumers own their pending entries by name (the PEL); an id's time is its ``<ms>`` part; there
-is no native terminate (a dead letter is XACKed); fan-out readers share reads (multi-stream
-``XREAD`` on ``shared_read_connections`` connections); operators list and trim (``operations``).
-A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
-
-FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
-"""fakeredis: in-process, so nothing outlives the process."""
-
-CLUSTER_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, shared_reads=False)
-"""Redis Cluster: one multi-stream ``XREAD`` cannot span slots (``CROSSSLOT``), so each fan-out
-reader reads its own stream on a connection of its own, to the master of its slot."""
 
 
 @final
@@ -240,39 +212,7 @@ class RedisBackend(RedisOperations, AsyncResource):
                 return await self._ctx.commands.appender.append(
                     entries, self.key, self._ctx.options.maxlen
                 )
-            return await self._append_cluster(entries)
-
-    async def _append_cluster(self, entries: Sequence[Entry]) -> list[str]:
-        """Appends grouped by the master serving each stream (in order within each), on that
-        master's command connection; then ``WAIT`` on each when ``wait_replicas`` asks."""
-        by_node: dict[int, tuple[Context, list[int]]] = {}
-        for index, entry in enumerate(entries):
-            ctx = self._ctx.on(self.key(entry.stream_id))  # checks every id before any write
-            by_node.setdefault(id(ctx), (ctx, []))[1].append(index)
-        ids = [""] * len(entries)
-        maxlen = self._ctx.options.maxlen
-        for ctx, indexes in by_node.values():
-            written = await ctx.commands.appender.append(
-                [entries[index] for index in indexes], self.key, maxlen
-            )
-            for index, entry_id in zip(indexes, written, strict=True):
-                ids[index] = entry_id
-        wanted = self._ctx.options.wait_replicas
-        if wanted:
-            timeout = self._ctx.options.wait_timeout
-            for ctx, _ in by_node.values():
-                acked = await wait_for_replicas(ctx, wanted, timeout)
-                if acked < wanted:
-                    raise DurabilityError(
-                        f"redis append on {self.description}: {acked} of {wanted} replicas "
-                        f"acknowledged within {timeout:g} s (wait_replicas); the entries are "
-                        "written on their master and may be lost if it fails before a replica "
-                        "has them; sending them again would write them twice",
-                        acked=acked,
-                        wanted=wanted,
-                        entry_ids=ids,
-                    )
-        return ids
+            return await append_by_master(self._ctx, entries, self.key, self.description)
 
     async def open_group_consumer(
         self,

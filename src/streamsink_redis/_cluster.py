@@ -27,12 +27,14 @@ import redis.exceptions as rex
 from redis.asyncio.connection import AbstractConnection, Connection, SSLConnection
 from redis.crc import key_slot
 
+from streamsink import ConfigurationError
+
 from ._connection import build_pool, raw_client
 from ._errors import ClusterRetry, map_redis_errors
 from ._handle import Context
 from ._options import ConnectionTarget, RedisOptions
 
-__all__ = ["ClusterNodeConnection", "ClusterNodeSSLConnection", "ClusterRouter"]
+__all__ = ["ClusterNodeConnection", "ClusterNodeSSLConnection", "ClusterRouter", "open_router"]
 
 _log = logging.getLogger("streamsink_redis")
 
@@ -124,7 +126,6 @@ class ClusterRouter:
         self._key_slots: dict[str, int] = {}
         self._lock = anyio.Lock()
         self._refreshed_at = -math.inf
-        self._stale = False
         self._closed = False
         self.home = self._node(self._seeds[0])
         """The context of the first seed: what the backend holds when no key is involved."""
@@ -180,53 +181,57 @@ class ClusterRouter:
         the map is asked again on the next failure."""
         if 0 <= slot < SLOTS:
             self._slots[slot] = (host or self._seeds[0][0], port)
-        self._stale = True
 
     async def failed(self) -> None:
         """A node failed or said the map is changing: ask the nodes for the map again (not more
         often than every ``REFRESH_EVERY`` seconds; never raises)."""
-        self._stale = True
-        if self._closed or anyio.current_time() - self._refreshed_at < REFRESH_EVERY:
+        if self._closed or self._recent():
             return
         try:
-            await self.refresh()
+            async with self._lock:
+                if not self._recent():  # not done meanwhile by a call that failed with this one
+                    await self._refresh()
         except Exception as exc:  # a failing refresh is retried by the next failure
             _log.debug("cluster slot map refresh on %s failed: %s", self._where, exc)
+
+    def _recent(self) -> bool:
+        return anyio.current_time() - self._refreshed_at < REFRESH_EVERY
 
     async def refresh(self) -> None:
         """Ask the known masters, then the seeds, for ``CLUSTER SLOTS`` until one answers, and
         take its map.
 
         :raises redis.exceptions.RedisError: no node answered (the last node's error).
-        :raises ConfigurationError: a node refused the login or is not in cluster mode.
+        :raises ConfigurationError: a node is not in cluster mode.
+        :raises redis.exceptions.AuthenticationError: a node refused the login.
         """
         async with self._lock:
-            self._refreshed_at = anyio.current_time()
-            candidates = list(dict.fromkeys([*self._masters(), *self._seeds]))
-            last: BaseException | None = None
-            for address in candidates:
-                try:
-                    reply = await self._ask_slots(address)
-                except rex.ResponseError as exc:
-                    if "cluster support disabled" in str(exc):
-                        from streamsink import ConfigurationError
+            await self._refresh()
 
-                        raise ConfigurationError(
-                            f"{self._where}: {address[0]}:{address[1]} is not a cluster node "
-                            "(cluster support disabled); use redis:// for a single server"
-                        ) from None
-                    last = exc
-                    continue
-                except (rex.AuthenticationError, rex.AuthorizationError):
-                    raise
-                except (rex.RedisError, OSError, TimeoutError) as exc:
-                    last = exc
-                    continue
-                self._take(reply, address)
-                self._stale = False
-                return
-            assert last is not None
-            raise last
+    async def _refresh(self) -> None:
+        self._refreshed_at = anyio.current_time()
+        candidates = list(dict.fromkeys([*self._masters(), *self._seeds]))
+        last: BaseException | None = None
+        for address in candidates:
+            try:
+                reply = await self._ask_slots(address)
+            except rex.ResponseError as exc:
+                if "cluster support disabled" in str(exc):
+                    raise ConfigurationError(
+                        f"{self._where}: {address[0]}:{address[1]} is not a cluster node "
+                        "(cluster support disabled); use redis:// for a single server"
+                    ) from None
+                last = exc
+                continue
+            except (rex.AuthenticationError, rex.AuthorizationError):
+                raise
+            except (rex.RedisError, OSError, TimeoutError) as exc:
+                last = exc
+                continue
+            self._take(reply, address)
+            return
+        assert last is not None
+        raise last
 
     def _masters(self) -> list[Address]:
         return list(dict.fromkeys(address for address in self._slots if address is not None))
@@ -292,13 +297,3 @@ async def open_router(options: RedisOptions, target: ConnectionTarget, where: st
         await router.aclose()
         raise
     return router
-
-
-async def wait_for_replicas(ctx: Context, wanted: int, wait_s: float) -> int:
-    """``WAIT wanted <wait_s in ms>`` on the command connection of ``ctx`` (the one the appends went
-    through, whose writes WAIT counts); how many replicas acknowledged."""
-    wait_ms = max(1, math.ceil(wait_s * 1000))
-    (acked,) = await ctx.commands.run([("WAIT", wanted, wait_ms)], wait=wait_ms / 1000)
-    if isinstance(acked, BaseException):
-        raise acked
-    return int(acked)

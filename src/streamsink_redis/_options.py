@@ -19,6 +19,15 @@ from streamsink.backend.options import (
     text_or_none_from_text,
 )
 
+from ._cluster_url import (
+    CLUSTER_KEYS,
+    CLUSTER_SCHEMES,
+    cluster_seeds,
+    refuse_keepalive,
+    wait_timeout_check,
+)
+from ._target import ConnectionTarget
+
 __all__ = ["ConnectionTarget", "RedisOptions", "accepted_keys", "parse_url"]
 
 SslCertReqs: TypeAlias = Literal["none", "optional", "required"]
@@ -50,8 +59,6 @@ _SSL_KEYS = (
     "ssl_keyfile",
     "ssl_check_hostname",
 )
-_CLUSTER_KEYS = ("wait_replicas", "wait_timeout")
-CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
 _SCHEMES = ("redis", "rediss", "unix", "fakeredis", *CLUSTER_SCHEMES)
 
 
@@ -63,7 +70,7 @@ def accepted_keys(scheme: str) -> tuple[str, ...]:
         # A cluster has database 0 only.
         connection = tuple(key for key in _CONNECTION_KEYS if key != "db")
         ssl = _SSL_KEYS if scheme == "rediss+cluster" else ()
-        return _STREAM_KEYS + connection + _CLUSTER_KEYS + ssl
+        return _STREAM_KEYS + connection + CLUSTER_KEYS + ssl
     if scheme == "rediss":
         return _STREAM_KEYS + _CONNECTION_KEYS + _SSL_KEYS
     return _STREAM_KEYS + _CONNECTION_KEYS
@@ -111,16 +118,6 @@ def _optional_seconds(_: Any, attribute: attrs.Attribute[Any], value: Any) -> No
         or value <= 0
     ):
         raise _invalid(attribute.name, value, "a number of seconds > 0, or 'none' for no timeout")
-
-
-def _wait_timeout(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or not 0.001 <= value <= 3600
-    ):
-        raise _invalid(attribute.name, value, "a number of seconds from 0.001 to 3600")
 
 
 def _optional_text(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -229,7 +226,7 @@ class RedisOptions:
     ssl_keyfile: str | None = attrs.field(default=None, validator=_optional_text)
     ssl_check_hostname: bool = attrs.field(default=True, validator=_bool)
     wait_replicas: int = attrs.field(default=0, validator=_int_at_least(0, " (0 = no WAIT)"))
-    wait_timeout: float = attrs.field(default=1.0, validator=_wait_timeout)
+    wait_timeout: float = attrs.field(default=1.0, validator=wait_timeout_check)
 
     @property
     def block(self) -> float:
@@ -246,7 +243,7 @@ class RedisOptions:
         default = RedisOptions()
         return tuple(
             name
-            for name in _CONNECTION_KEYS + _SSL_KEYS + _CLUSTER_KEYS
+            for name in _CONNECTION_KEYS + _SSL_KEYS + CLUSTER_KEYS
             if getattr(self, name) != getattr(default, name)
         )
 
@@ -268,13 +265,7 @@ class RedisOptions:
             raise _fakeredis_keepalive()
         if scheme in CLUSTER_SCHEMES:
             if options.pulse_keepalive:
-                raise _invalid(
-                    "pulse_keepalive",
-                    True,
-                    "false on Redis Cluster (pulse's keep-alive scripts write the stream, its "
-                    "consumers map and its group's keep-alive map together, and those keys lie in "
-                    "different slots)",
-                )
+                raise refuse_keepalive()
             options = attrs.evolve(options, pulse_keepalive=False)
         return options
 
@@ -318,37 +309,6 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
 }
 
 
-@final
-@attrs.frozen(kw_only=True)
-class ConnectionTarget:
-    """Where to connect: a TCP host (``ssl`` for rediss), a unix socket path, or an in-process
-    fakeredis server (``fake_name``, case-insensitive; empty = the process-wide default one)."""
-
-    kind: Literal["tcp", "unix", "fake", "cluster"]
-    host: str = ""
-    port: int = 6379
-    path: str = ""
-    # Both hidden from repr: a token in the user part is as secret as a password.
-    username: str | None = attrs.field(default=None, repr=False)
-    password: str | None = attrs.field(default=None, repr=False)
-    ssl: bool = False
-    fake_name: str = ""
-    seeds: tuple[tuple[str, int], ...] = ()  # cluster: the nodes the URL names
-
-    def describe(self, db: int) -> str:
-        """Password-free ``scheme://location`` for logs and errors."""
-        if self.kind == "cluster":
-            # Three seeds say which cluster it is; all of them would crowd every message.
-            hosts = ",".join(_host_port(host, port) for host, port in self.seeds[:3])
-            more = f",+{len(self.seeds) - 3} more" if len(self.seeds) > 3 else ""
-            return f"{'rediss' if self.ssl else 'redis'}+cluster://{hosts}{more}"
-        if self.kind == "fake":
-            return f"fakeredis://{self.fake_name}"
-        if self.kind == "unix":
-            return f"unix://{self.path}?db={db}"
-        return f"{'rediss' if self.ssl else 'redis'}://{self.host}:{self.port}/{db}"
-
-
 def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
     """Turn a ``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``, ``redis+cluster://`` or
     ``rediss+cluster://`` URL into options and a target.
@@ -364,7 +324,14 @@ def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
     if scheme == "fakeredis":
         return RedisOptions.from_query(query, scheme=scheme), _fake_target(url)
     if scheme in CLUSTER_SCHEMES:
-        return RedisOptions.from_query(query, scheme=scheme), _cluster_target(url)
+        target = ConnectionTarget(
+            kind="cluster",
+            seeds=cluster_seeds(url),
+            username=url.username,
+            password=url.password,
+            ssl=scheme == "rediss+cluster",
+        )
+        return RedisOptions.from_query(query, scheme=scheme), target
 
     path_db: int | None = None
     if scheme == "unix":
@@ -403,27 +370,6 @@ def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
             )
         query["db"] = str(path_db)
     return RedisOptions.from_query(query, scheme=scheme), target
-
-
-def _host_port(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def _cluster_target(url: BackendURL) -> ConnectionTarget:
-    if url.path not in ("", "/"):
-        raise ConfigurationError(
-            f"{url.scheme}:// URL {url} has path {url.path!r}; a cluster has database 0 only, so "
-            "expected none (redis+cluster://host:port,host:port?options)"
-        )
-    named = url.hosts or ((url.host, url.port),)
-    seeds = tuple((host or "localhost", 6379 if port is None else port) for host, port in named)
-    return ConnectionTarget(
-        kind="cluster",
-        seeds=seeds,
-        username=url.username,
-        password=url.password,
-        ssl=url.scheme == "rediss+cluster",
-    )
 
 
 def _db_in_query(text: str) -> int | None:
