@@ -48,7 +48,8 @@ __all__ = ["CLUSTER_CAPABILITIES", "FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES
 class RedisBackend(RedisOperations, AsyncResource):
     """Streams on Redis (or fakeredis), laid out as goa.design/pulse lays them out.
 
-    Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``) with
+    Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``; a Redis Cluster
+    with ``redis+cluster://`` or ``rediss+cluster://``, see :mod:`._cluster`) with
     :meth:`open` or :func:`streamsink.open_backend`, or wrap a client you own with
     :meth:`from_client`. asyncio only (``redis.asyncio``).
     """
@@ -86,7 +87,8 @@ class RedisBackend(RedisOperations, AsyncResource):
 
     @classmethod
     async def open(cls, url: str | BackendURL) -> RedisBackend:
-        """Connect to the server a URL names and check it answers PING.
+        """Connect to the server a URL names and check it answers PING (on a cluster: learn the
+        slot map from the first seed that answers).
 
         :raises ConfigurationError: bad URL or options, wrong credentials, or not on asyncio.
         :raises BackendUnavailableError: the server cannot be reached.

@@ -160,3 +160,33 @@ def slot_of_key(key: str) -> int:
     from tests.support.redis_cluster import key_slot
 
     return key_slot(key)
+
+
+async def test_groups_heal_after_every_master_is_flushed(
+    redis_cluster: RedisCluster, open_cluster: OpenBackend
+) -> None:
+    """FLUSHALL on every master (the cluster's data lost) under group subscriptions on streams
+    of every master: each group is re-created on its master and events sent afterwards arrive."""
+    backend = await open_cluster(socket_timeout=1)
+    streams = streams_on_every_master(redis_cluster, stem="session")
+    sink = StreamSink(backend)
+    sessions = [stream_id.split("/", 1)[1] for stream_id in streams]
+    made = subscriber(backend, quiet=True, group="heal", claim_interval=0.05)
+    async with (
+        made.subscribe(streams[0]) as first,
+        made.subscribe(streams[1]) as second,
+        made.subscribe(streams[2]) as third,
+    ):
+        subscriptions = [first, second, third]
+        for session in sessions:
+            await sink.send(StreamEvent("tool_start", "before", session))
+        for subscription in subscriptions:
+            (event,) = await take(subscription, 1)
+            assert event.run_id == "before"
+        redis_cluster.flushall()
+        for session in sessions:
+            await sink.send(StreamEvent("tool_start", "after", session))
+        for subscription in subscriptions:
+            (event,) = await take(subscription, 1, within=10)
+            assert event.run_id == "after"
+        assert sum(s.statistics().groups_recreated for s in subscriptions) >= 1
