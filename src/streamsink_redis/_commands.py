@@ -120,7 +120,10 @@ class CommandConnection:
             tries = 0
             while True:
                 try:
-                    return await self.attempt(commands, wait=wait)
+                    # Acks (no wait) call attempt as they always did.
+                    return await (
+                        self.attempt(commands, wait=wait) if wait else self.attempt(commands)
+                    )
                 except (rex.ConnectionError, rex.TimeoutError):
                     tries += 1
                     if self._closed or tries > self.retries:

@@ -196,7 +196,8 @@ class DedicatedConnection:
         """Connect now rather than on the first read (done when a handle opens, so the first
         read does not pay for the handshake and a dead server shows at once)."""
         async with self._lock:
-            await self._follow_route()
+            if (route := self._route) is not None:
+                await self._follow_route(route)
             conn = self._connection()
             try:
                 await conn.connect()  # type: ignore[no-untyped-call]
@@ -205,10 +206,7 @@ class DedicatedConnection:
                     await conn.disconnect(nowait=True)
                 raise
 
-    async def _follow_route(self) -> None:
-        route = self._route
-        if route is None:
-            return
+    async def _follow_route(self, route: Callable[[], ConnectionPool]) -> None:
         pool = route()
         if pool is not self._pool:  # the key's slot moved to another node
             self._pool = pool
@@ -293,7 +291,8 @@ class DedicatedConnection:
         *,
         first_may_fail: bool = False,
     ) -> tuple[Any, Any]:
-        await self._follow_route()
+        if (route := self._route) is not None:
+            await self._follow_route(route)
         conn = self._connection()
         replies: list[Any] = []
         try:
@@ -329,7 +328,8 @@ class DedicatedConnection:
             delay = min(delay * 2, _POLL_MAX)
 
     async def _roundtrip(self, args: Sequence[Any], wait: float) -> Any:
-        await self._follow_route()
+        if (route := self._route) is not None:
+            await self._follow_route(route)
         conn = self._connection()
         limit = None if self._grace is None else wait + self._grace
         try:
