@@ -397,9 +397,22 @@ class RedisCluster:
     def failover(self, replica: ClusterNode, *, timeout: float | None = None) -> None:
         """``CLUSTER FAILOVER`` on ``replica`` (a manual, lossless failover) and wait until it is
         a master and the cluster is ok."""
-        command(replica.port, "CLUSTER", "FAILOVER")
-        self._wait(lambda: replica.role() == "master", f"{replica!r} to become a master", timeout)
-        self.wait_ok(timeout=timeout)
+        deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        while True:
+            command(replica.port, "CLUSTER", "FAILOVER")
+            # Redis gives up a manual failover it cannot finish in 5 s (the master did not
+            # pause in time, e.g. on a loaded machine), silently: ask again.
+            try:
+                self._wait(
+                    lambda: replica.role() == "master",
+                    f"{replica!r} to become a master",
+                    min(6.0, max(0.1, deadline - time.monotonic())),
+                )
+                break
+            except RedisClusterError:
+                if time.monotonic() >= deadline:
+                    raise
+        self.wait_ok(timeout=max(1.0, deadline - time.monotonic()))
 
     def move_slot(self, slot: int, target: ClusterNode) -> None:
         """Reshard ``slot`` to the master ``target`` (``SETSLOT IMPORTING``/``MIGRATING``,
