@@ -34,7 +34,6 @@ A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms
 FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
 """fakeredis: in-process, so nothing outlives the process."""
 
-CLUSTER_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, shared_reads=False, operations=False)
+CLUSTER_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, shared_reads=False)
 """Redis Cluster: one ``XREAD`` cannot span slots (``CROSSSLOT``), so fan-out readers read alone;
-the operator commands (``SCAN`` of one node, commands on the backend's first node) are not
-routed by slot, so they are not declared."""
+operator commands go to each stream's master (listing scans every master)."""

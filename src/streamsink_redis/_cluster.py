@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Iterable
 from typing import Any
 
 import anyio
@@ -147,9 +146,9 @@ class ClusterRouter:
         address = self._slots[self.slot(key)]
         return self.home if address is None else self._node(address)
 
-    def contexts(self) -> Iterable[Context]:
-        """Every node context made so far."""
-        return list(self._nodes.values())
+    def masters(self) -> list[Context]:
+        """The contexts of the masters of the slot map, in slot order."""
+        return [self._node(address) for address in self._masters()]
 
     def _node(self, address: Address) -> Context:
         ctx = self._nodes.get(address)

@@ -15,7 +15,7 @@ from streamsink import (
     StreamEvent,
     StreamSink,
 )
-from streamsink.backend import Entry
+from streamsink.backend import Entry, TrimBound
 from tests.support.redis_cluster import RedisCluster, command
 from tests.support.subscriptions import subscriber, take
 
@@ -190,3 +190,33 @@ async def test_groups_heal_after_every_master_is_flushed(
             (event,) = await take(subscription, 1, within=10)
             assert event.run_id == "after"
         assert sum(s.statistics().groups_recreated for s in subscriptions) >= 1
+
+
+async def test_operator_commands_reach_every_master(
+    redis_cluster: RedisCluster, open_cluster: OpenBackend
+) -> None:
+    """Listing scans every master; per-stream commands go to each stream's master."""
+    tag = uuid.uuid4().hex[:8]
+    backend = await open_cluster(key_prefix=f"ops-{tag}:")
+    streams = []
+    for master in redis_cluster.masters():
+        while True:
+            stream_id = f"s/{uuid.uuid4().hex[:8]}"
+            if redis_cluster.master_for_key(backend.key(stream_id)) is master:
+                streams.append(stream_id)
+                break
+    for stream_id in streams:
+        await backend.append([Entry(stream_id, "n", b"%d" % i) for i in range(3)])
+        consumer = await backend.open_group_consumer(stream_id, "g", "c", StartPosition.oldest())
+        await consumer.read_new(10, 0)
+        await consumer.aclose()
+    assert await backend.list_streams() == sorted(streams)
+    for stream_id in streams:
+        groups = await backend.list_groups(stream_id)
+        assert groups is not None
+        assert [(group.name, group.pending) for group in groups] == [("g", 3)]
+        pending = await backend.list_pending(stream_id, "g")
+        assert pending is not None
+        assert len(pending) == 3
+        assert await backend.trim_stream(stream_id, TrimBound.maxlen(1)) == 2
+        assert not await backend.delete_idle_consumer(stream_id, "g", "c", min_idle=0)
