@@ -412,7 +412,37 @@ class RedisCluster:
             except RedisClusterError:
                 if time.monotonic() >= deadline:
                     raise
+        # Every node learns of the promotion by gossip: until then some still name the old
+        # master (and master_for_key, which asks one of them, would too).
+        slots = self._wait_for_slots(replica, deadline)
+        self._wait(
+            lambda: all(
+                self._sees(node, slot, replica)
+                for node in self.nodes
+                if node.running
+                for slot in slots
+            ),
+            f"every node to see {replica!r} as a master",
+            max(1.0, deadline - time.monotonic()),
+        )
         self.wait_ok(timeout=max(1.0, deadline - time.monotonic()))
+
+    def _wait_for_slots(self, master: ClusterNode, deadline: float) -> list[int]:
+        """The first slot of each range ``master`` serves, as it sees itself."""
+        found: list[int] = []
+
+        def served() -> bool:
+            reply = command(master.port, "CLUSTER", "SLOTS")
+            assert isinstance(reply, list)
+            found[:] = [
+                int(row[0])
+                for row in reply
+                if isinstance(row, list) and isinstance(row[2], list) and row[2][1] == master.port
+            ]
+            return bool(found)
+
+        self._wait(served, f"{master!r} to serve slots", max(1.0, deadline - time.monotonic()))
+        return found
 
     def move_slot(self, slot: int, target: ClusterNode) -> None:
         """Reshard ``slot`` to the master ``target`` (``SETSLOT IMPORTING``/``MIGRATING``,
