@@ -154,7 +154,7 @@ async def test_killed_master_fails_over_under_a_subscription(
     redis_cluster: RedisCluster, open_cluster: OpenBackend
 ) -> None:
     """SIGKILL of the stream's master: the cluster promotes its replica (cluster-node-timeout
-    1 s), the sink and the subscription retry with backoff until it does, then carry on. With
+    2 s), the sink and the subscription retry with backoff until it does, then carry on. With
     ``wait_replicas=1`` every send acknowledged before the kill was on the replica, so none is
     lost; until the killed master is back (as a replica) sends raise DurabilityError."""
     backend = await open_cluster(wait_replicas=1, wait_timeout=1, **FAST)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import socket
 import time
 from collections.abc import Sequence
+from functools import partial
 from types import TracebackType
 
 from tests.support.redis_server import (
@@ -190,7 +191,8 @@ class RedisCluster:
     """A private Redis Cluster: ``masters`` masters, each with ``replicas`` replicas.
 
     :param node_timeout_ms: ``cluster-node-timeout``: how long a node may be silent before it is
-        failed over (short, so tests of failover are quick).
+        failed over (short, so tests of failover are quick; 1 s let a loaded machine fail over
+        masters that were only slow).
     :param timeout: seconds :meth:`start`, :meth:`heal` and the waits may take.
     """
 
@@ -199,7 +201,7 @@ class RedisCluster:
         *,
         masters: int = 3,
         replicas: int = 1,
-        node_timeout_ms: int = 1000,
+        node_timeout_ms: int = 2000,
         binary: str | None = None,
         timeout: float = 30.0,
     ) -> None:
@@ -396,36 +398,43 @@ class RedisCluster:
 
     def failover(self, replica: ClusterNode, *, timeout: float | None = None) -> None:
         """``CLUSTER FAILOVER`` on ``replica`` (a manual, lossless failover) and wait until it is
-        a master and the cluster is ok."""
+        a master that every node names, and the cluster is ok.
+
+        Redis gives a manual failover up, silently, when it cannot finish it in 5 s (seen when
+        failing back to a master demoted a moment before, whose replication link is reset by
+        the request): then it is asked again, once the replica is in sync.
+        """
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+
+        def left(most: float) -> float:
+            return max(0.1, min(most, deadline - time.monotonic()))
+
         while True:
+            self.wait_ok(timeout=left(self.timeout))
             command(replica.port, "CLUSTER", "FAILOVER")
-            # Redis gives up a manual failover it cannot finish in 5 s (the master did not
-            # pause in time, e.g. on a loaded machine), silently: ask again.
             try:
                 self._wait(
-                    lambda: replica.role() == "master",
-                    f"{replica!r} to become a master",
-                    min(6.0, max(0.1, deadline - time.monotonic())),
+                    lambda: replica.role() == "master", f"{replica!r} to become a master", left(6)
                 )
-                break
+                slots = self._wait_for_slots(replica, deadline)
+                # Every node learns of the promotion by gossip: until then some still name the
+                # old master (and master_for_key, which asks one of them, would too).
+                self._wait(
+                    partial(self._seen_everywhere, replica, slots),
+                    f"every node to see {replica!r} as a master",
+                    left(6),
+                )
+                if replica.role() == "master":
+                    break
             except RedisClusterError:
                 if time.monotonic() >= deadline:
                     raise
-        # Every node learns of the promotion by gossip: until then some still name the old
-        # master (and master_for_key, which asks one of them, would too).
-        slots = self._wait_for_slots(replica, deadline)
-        self._wait(
-            lambda: all(
-                self._sees(node, slot, replica)
-                for node in self.nodes
-                if node.running
-                for slot in slots
-            ),
-            f"every node to see {replica!r} as a master",
-            max(1.0, deadline - time.monotonic()),
+        self.wait_ok(timeout=left(self.timeout))
+
+    def _seen_everywhere(self, master: ClusterNode, slots: list[int]) -> bool:
+        return all(
+            self._sees(node, slot, master) for node in self.nodes if node.running for slot in slots
         )
-        self.wait_ok(timeout=max(1.0, deadline - time.monotonic()))
 
     def _wait_for_slots(self, master: ClusterNode, deadline: float) -> list[int]:
         """The first slot of each range ``master`` serves, as it sees itself."""
