@@ -51,6 +51,8 @@ MALFORMED = [
     f"redis://to/{TOKEN}@h/0",
     f"redis://to?{TOKEN}@h/0",
     f"amqp://to#{TOKEN}@h",
+    f"redis+cluster://{CREDENTIALS}@h1:1,h2:port",
+    f"redis+cluster://{CREDENTIALS}@h1:1,,h2:2",
 ]
 
 # URLs that parse but that a backend refuses (options, locations, credentials where there are
@@ -77,6 +79,11 @@ REFUSED = [
     f"redis://{TOKEN}@127.0.0.1:1/0?{QUICK}",
     f"rediss://{CREDENTIALS}@127.0.0.1:1/0?{QUICK}",
     f"unix://{CREDENTIALS}@/nonexistent/streamsink-test/redis.sock?{QUICK}",
+    f"redis+cluster://{CREDENTIALS}@h1:1,h2:2/0",
+    f"redis+cluster://{CREDENTIALS}@h1:1,h2:2?db=1",
+    f"redis+cluster://{CREDENTIALS}@h1:1?pulse_keepalive=true",
+    f"redis+cluster://{CREDENTIALS}@127.0.0.1:1,127.0.0.1:2?{QUICK}",
+    f"rediss+cluster://{CREDENTIALS}@127.0.0.1:1?{QUICK}",
 ]
 
 

@@ -46,6 +46,7 @@ __all__ = [
     "BackendClosedError",
     "PublishError",
     "DrainAppendError",
+    "DurabilityError",
     "DecodeError",
     "AckError",
     "SubscriptionError",
@@ -127,6 +128,26 @@ class DrainAppendError(PublishError):
         self.written = tuple(written)
         self.copies = tuple(copies)
         self.redrained = False
+
+
+class DurabilityError(PublishError):
+    """An append was written on the server that took it, but fewer replicas than asked
+    acknowledged it in time (Redis ``WAIT``, the ``wait_replicas`` option of
+    ``redis+cluster://``).
+
+    The entries **are** in the stream (``entry_ids``, in the order given) and readers may see
+    them; they may yet be lost if that server fails before they reach a replica. Sending them
+    again writes them twice. ``acked`` is how many replicas acknowledged, ``wanted`` how many
+    were asked for.
+    """
+
+    def __init__(
+        self, message: str, *, acked: int, wanted: int, entry_ids: Sequence[str] = ()
+    ) -> None:
+        super().__init__(message)
+        self.acked = acked
+        self.wanted = wanted
+        self.entry_ids = tuple(entry_ids)
 
 
 class DecodeError(StreamsinkError, ValueError):

@@ -1,4 +1,5 @@
-"""Redis Streams backend for streamsink (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``).
+"""Redis Streams backend for streamsink (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``,
+and Redis Cluster: ``redis+cluster://``, ``rediss+cluster://``).
 
 Entries are laid out as goa.design/pulse lays them out (key ``pulse:stream:<stream id>``, fields
 ``n``, ``p``, ``t``), so Python and Go services can share streams. Needs the ``redis`` extra:

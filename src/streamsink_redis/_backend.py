@@ -26,6 +26,9 @@ from streamsink.backend.redis_ids import id_time
 
 from . import _connection as connection
 from . import _wire as wire
+from ._capabilities import CLUSTER_CAPABILITIES, FAKEREDIS_CAPABILITIES, REDIS_CAPABILITIES
+from ._cluster import ClusterRouter, open_router
+from ._cluster_append import append_by_master
 from ._connection import build_pool, describe_pool, execute, fake_pool, is_fake_pool, raw_client
 from ._consumer import RedisGroupConsumer
 from ._errors import map_redis_errors
@@ -41,44 +44,15 @@ from ._retention import Retention
 from ._shared_read import RedisSharedReads
 from ._summaries import PendingSummaries
 
-__all__ = ["FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
-
-REDIS_CAPABILITIES = Capabilities(
-    destroy_ends_subscriptions=False,
-    trio=False,
-    persistent=True,
-    reports_gaps=True,
-    claims=True,
-    own_pending=True,
-    term=False,
-    pending_summary=True,
-    entry_times=True,
-    stream_info=True,
-    operations=True,
-    shared_reads=True,
-    max_age=True,
-    idle_ttl=True,
-)
-"""A real server. ``destroy_ends_subscriptions`` is False: a destroy done by another process
-cannot be told apart from FLUSHALL (both look like a lost group); a destroy through the same
-backend object does end its consumers and readers (StreamDestroyedError). The core claims idle
-entries (XAUTOCLAIM, or pulse-aware claims) when an XPENDING summary says some can be idle;
-consumers own their pending entries by name (the PEL); an id's time is its ``<ms>`` part; there
-is no native terminate (a dead letter is XACKed); fan-out readers share reads (multi-stream
-``XREAD`` on ``shared_read_connections`` connections); operators list and trim (``operations``);
-``max_age`` and ``idle_ttl`` bound streams by age (``XTRIM MINID ~``, on the server's clock) and
-idleness (``PEXPIRE``).
-A backend's own ``capabilities`` add its ``claim_interval`` (``claim_interval_ms``)."""
-
-FAKEREDIS_CAPABILITIES = attrs.evolve(REDIS_CAPABILITIES, persistent=False)
-"""fakeredis: in-process, so nothing outlives the process."""
+__all__ = ["CLUSTER_CAPABILITIES", "FAKEREDIS_CAPABILITIES", "REDIS_CAPABILITIES", "RedisBackend"]
 
 
 @final
 class RedisBackend(RedisOperations, AsyncResource):
     """Streams on Redis (or fakeredis), laid out as goa.design/pulse lays them out.
 
-    Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``) with
+    Open by URL (``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``; a Redis Cluster
+    with ``redis+cluster://`` or ``rediss+cluster://``, see :mod:`._cluster`) with
     :meth:`open` or :func:`streamsink.open_backend`, or wrap a client you own with
     :meth:`from_client`. asyncio only (``redis.asyncio``).
     """
@@ -92,8 +66,10 @@ class RedisBackend(RedisOperations, AsyncResource):
         owns_pool: bool,
         capabilities: Capabilities,
         grace: float | None,
+        router: ClusterRouter | None = None,
     ) -> None:
         """Use :meth:`open` or :meth:`from_client`."""
+        self._router = router
         self._ctx = Context(
             client=raw_client(pool),
             pool=pool,
@@ -101,6 +77,7 @@ class RedisBackend(RedisOperations, AsyncResource):
             where=description,
             poll=is_fake_pool(pool),
             grace=grace,
+            route=None if router is None else router.context_for,
         )
         self._ctx.commands.appender.retention = Retention.of(options)
         self._owns_pool = owns_pool
@@ -117,7 +94,8 @@ class RedisBackend(RedisOperations, AsyncResource):
 
     @classmethod
     async def open(cls, url: str | BackendURL) -> RedisBackend:
-        """Connect to the server a URL names and check it answers PING.
+        """Connect to the server a URL names and check it answers PING (on a cluster: learn the
+        slot map from the first seed that answers).
 
         :raises ConfigurationError: bad URL or options, wrong credentials, or not on asyncio.
         :raises BackendUnavailableError: the server cannot be reached.
@@ -125,6 +103,18 @@ class RedisBackend(RedisOperations, AsyncResource):
         parsed = url if isinstance(url, BackendURL) else BackendURL.parse(url)
         options, target = parse_url(parsed)
         connection.require_asyncio(parsed.scheme)
+        if target.kind == "cluster":
+            where = target.describe(0)
+            router = await open_router(options, target, where)
+            return cls(
+                router.home.pool,
+                options=options,
+                description=where,
+                owns_pool=False,  # the router's: it closes every node's pool
+                capabilities=CLUSTER_CAPABILITIES,
+                grace=options.socket_timeout,
+                router=router,
+            )
         fake = target.kind == "fake"
         pool = fake_pool(target) if fake else build_pool(options, target)
         backend = cls(
@@ -217,16 +207,21 @@ class RedisBackend(RedisOperations, AsyncResource):
         :raises ConfigurationError: an invalid stream id or entry; nothing was written.
         :raises PublishError: Redis refused an entry (others may be written), or the outcome of
             some entries is unknown and they were not written again (the message says so).
+        :raises DurabilityError: Redis Cluster with ``wait_replicas``: every entry is written,
+            but fewer replicas than asked acknowledged it within ``wait_timeout``.
         :raises BackendUnavailableError: the connection failed every try (entries may be
-            written, once at most).
+            written, once at most); on Redis Cluster also a slot moving or failing over (not
+            written; entries to other masters may be).
         """
         self._check()
         if not entries:
             return []
         with map_redis_errors("append", self.description):
-            return await self._ctx.commands.appender.append(
-                entries, self.key, self._ctx.options.maxlen
-            )
+            if self._router is None:
+                return await self._ctx.commands.appender.append(
+                    entries, self.key, self._ctx.options.maxlen
+                )
+            return await append_by_master(self._ctx, entries, self.key, self.description)
 
     async def open_group_consumer(
         self,
@@ -255,7 +250,9 @@ class RedisBackend(RedisOperations, AsyncResource):
         wire.start_id(start)
         handle = RedisGroupConsumer(
             self._ctx, stream_id, key, group, consumer, self._forget, grace=ack_grace_period,
-            keepalives=self._keepalives, summaries=self._summaries,
+            keepalives=self._keepalives,
+            # Batched summaries share one pipeline: on a cluster the keys live on many masters.
+            summaries=self._summaries if self._router is None else None,
         )  # fmt: skip
         self._handles.setdefault(key, set()).add(handle)
         try:
@@ -294,6 +291,11 @@ class RedisBackend(RedisOperations, AsyncResource):
         (made on its first read); joins interrupt it with ``CLIENT UNBLOCK`` from the command
         connection, and readers catching up read there too. Closed with the backend."""
         self._check()
+        if self._router is not None:
+            raise ConfigurationError(
+                f"{self.description}: shared reads need one XREAD across streams, which Redis "
+                "Cluster refuses across slots (capabilities.shared_reads is False)"
+            )
         shared = RedisSharedReads(self._ctx, self.key, self._shared.discard)
         self._shared.add(shared)
         return shared
@@ -303,7 +305,7 @@ class RedisBackend(RedisOperations, AsyncResource):
         does not exist)."""
         with map_redis_errors("read", self.description):
             try:
-                info = await execute(self._ctx.client, "XINFO", "STREAM", key)
+                info = await execute(self._ctx.on(key).client, "XINFO", "STREAM", key)
             except rex.ResponseError as exc:
                 if "no such key" in str(exc).lower():
                     return "0-0", 0
@@ -331,8 +333,9 @@ class RedisBackend(RedisOperations, AsyncResource):
         :raises ConfigurationError: an invalid stream id, or ``resume_id`` not ``<ms>-<seq>``.
         """
         self._check()
+        key = self.key(stream_id)
         return await stream_info(
-            self._ctx.client, self.description, self.key(stream_id), stream_id, resume_id
+            self._ctx.on(key).client, self.description, key, stream_id, resume_id
         )
 
     async def destroy(self, stream_id: str) -> None:
@@ -350,7 +353,7 @@ class RedisBackend(RedisOperations, AsyncResource):
             await forget_stream(self._ctx, key, stream_id)
         try:
             with map_redis_errors("admin", self.description):
-                await execute(self._ctx.client, "DEL", key)
+                await execute(self._ctx.on(key).client, "DEL", key)
         except BaseException:
             for handle in handles:
                 handle.abort_destroy()
@@ -376,6 +379,8 @@ class RedisBackend(RedisOperations, AsyncResource):
             await self._ctx.commands.aclose()
             if self._owns_pool:
                 await self._ctx.pool.aclose()
+            if self._router is not None:
+                await self._router.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

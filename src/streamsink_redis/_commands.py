@@ -105,12 +105,13 @@ class CommandConnection:
                 error,
             )
 
-    async def run(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    async def run(self, commands: Sequence[Sequence[Any]], *, wait: float = 0.0) -> list[Any]:
         """Send ``commands`` in one round trip and return their raw replies in order, sending
         them again on a fresh connection after a connection failure or a missed deadline (up to
         ``retries`` times): for idempotent commands only. An error reply comes back as its
         :class:`redis.exceptions.ResponseError`, not raised (the other commands of the call
-        did run).
+        did run). ``wait``: seconds a command may block on the server (``WAIT``), added to
+        the deadline.
 
         :raises redis.exceptions.ConnectionError: closed, or the connection failed every try.
         :raises redis.exceptions.TimeoutError: no complete answer within the deadline, every try.
@@ -119,13 +120,16 @@ class CommandConnection:
             tries = 0
             while True:
                 try:
-                    return await self.attempt(commands)
+                    # Acks (no wait) call attempt as they always did.
+                    return await (
+                        self.attempt(commands, wait=wait) if wait else self.attempt(commands)
+                    )
                 except (rex.ConnectionError, rex.TimeoutError):
                     tries += 1
                     if self._closed or tries > self.retries:
                         raise
 
-    async def attempt(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+    async def attempt(self, commands: Sequence[Sequence[Any]], *, wait: float = 0.0) -> list[Any]:
         """One round trip, no retry; the caller holds :attr:`lock`. Replies as for :meth:`run`.
 
         A fresh connection connects first, then learns its ``CLIENT ID`` from a command
@@ -143,7 +147,7 @@ class CommandConnection:
         replies: list[Any] = []
         sending = False
         try:
-            async with asyncio.timeout(self._timeout):
+            async with asyncio.timeout(None if self._timeout is None else self._timeout + wait):
                 learn = False
                 if not conn.is_connected:
                     await conn.connect()  # type: ignore[no-untyped-call]

@@ -67,10 +67,13 @@ async def execute(client: aioredis.Redis, *args: Any) -> Any:
     return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
-def build_pool(options: RedisOptions, target: ConnectionTarget) -> ConnectionPool:
+def build_pool(
+    options: RedisOptions, target: ConnectionTarget, *, cluster_router: object | None = None
+) -> ConnectionPool:
     """A bounded pool for a TCP, TLS or unix-socket target: callers wait for a free connection
     (up to ``socket_timeout``) instead of failing, and a command is retried ``retries`` times at
-    once on a fresh connection after a connection error."""
+    once on a fresh connection after a connection error. With ``cluster_router``, a pool of
+    one cluster node, whose connections keep the router's slot map current (:mod:`._cluster`)."""
     kwargs: dict[str, Any] = {
         "db": options.db,
         "username": target.username,
@@ -99,6 +102,11 @@ def build_pool(options: RedisOptions, target: ConnectionTarget) -> ConnectionPoo
                 ssl_keyfile=options.ssl_keyfile,
                 ssl_check_hostname=options.ssl_check_hostname,
             )
+    if cluster_router is not None:
+        from ._cluster import ClusterNodeConnection, ClusterNodeSSLConnection
+
+        connection_class = ClusterNodeSSLConnection if target.ssl else ClusterNodeConnection
+        kwargs["cluster_router"] = cluster_router
     return BlockingConnectionPool(
         connection_class=connection_class,
         max_connections=options.max_connections,
@@ -168,8 +176,18 @@ class DedicatedConnection:
     entry meant for the next read.
     """
 
-    def __init__(self, pool: ConnectionPool, *, poll: bool, grace: float | None) -> None:
+    def __init__(
+        self,
+        pool: ConnectionPool,
+        *,
+        poll: bool,
+        grace: float | None,
+        route: Callable[[], ConnectionPool] | None = None,
+    ) -> None:
+        """``route``: on Redis Cluster, the pool of the node serving the key now; a connection
+        made from another pool is closed before the next read and made again from that one."""
         self._pool = pool
+        self._route = route
         self._poll = poll
         self._grace = grace
         self._conn: AbstractConnection | None = None
@@ -181,6 +199,8 @@ class DedicatedConnection:
         """Connect now rather than on the first read (done when a handle opens, so the first
         read does not pay for the handshake and a dead server shows at once)."""
         async with self._lock:
+            if (route := self._route) is not None:
+                await self._follow_route(route)
             conn = self._connection()
             try:
                 await conn.connect()  # type: ignore[no-untyped-call]
@@ -188,6 +208,15 @@ class DedicatedConnection:
                 with anyio.CancelScope(shield=True):
                     await conn.disconnect(nowait=True)
                 raise
+
+    async def _follow_route(self, route: Callable[[], ConnectionPool]) -> None:
+        pool = route()
+        if pool is not self._pool:  # the key's slot moved to another node
+            self._pool = pool
+            conn, self._conn = self._conn, None
+            if conn is not None:
+                with anyio.CancelScope(shield=True):
+                    await conn.disconnect(nowait=True)
 
     def _connection(self) -> AbstractConnection:
         if self._conn is None:
@@ -265,6 +294,8 @@ class DedicatedConnection:
         *,
         first_may_fail: bool = False,
     ) -> tuple[Any, Any]:
+        if (route := self._route) is not None:
+            await self._follow_route(route)
         conn = self._connection()
         replies: list[Any] = []
         try:
@@ -300,6 +331,8 @@ class DedicatedConnection:
             delay = min(delay * 2, _POLL_MAX)
 
     async def _roundtrip(self, args: Sequence[Any], wait: float) -> Any:
+        if (route := self._route) is not None:
+            await self._follow_route(route)
         conn = self._connection()
         limit = None if self._grace is None else wait + self._grace
         try:

@@ -96,7 +96,7 @@ class RedisGroupConsumer(GroupConsumerBase):
             group=group,
             consumer=consumer,
             watch=watch,
-            pipeline=lambda: ctx.client.pipeline(transaction=False),
+            pipeline=lambda: self._ctx.client.pipeline(transaction=False),
             call=self._call,
             script=self._script_on_pool,
             xpending=summaries.xpending if summaries is not None else None,

@@ -17,7 +17,7 @@ from streamsink import (
 )
 from streamsink.backend import GroupLostError
 
-__all__ = ["Operation", "is_driver_error", "map_redis_errors", "translate"]
+__all__ = ["ClusterRetry", "Operation", "is_driver_error", "map_redis_errors", "translate"]
 
 Operation: TypeAlias = Literal["append", "ack", "read", "admin"]
 """What was being done, which picks the error for failures that are not about availability:
@@ -25,8 +25,16 @@ Operation: TypeAlias = Literal["append", "ack", "read", "admin"]
 
 _MAX_MESSAGE = 300
 
+
+class ClusterRetry(rex.ResponseError):
+    """A cluster node's error reply while a slot moves or fails over (``MOVED``, ``ASK``,
+    ``TRYAGAIN``, ``CLUSTERDOWN``, ``READONLY``): the command did not run and goes again once the
+    slot map is learned again. An error *reply*, so the connection is in sync and stays open."""
+
+
 # Checked in order; the first matching class wins, so subclasses come before their bases.
 _BY_CLASS: tuple[tuple[type[BaseException], type[StreamsinkError]], ...] = (
+    (ClusterRetry, BackendUnavailableError),
     (rex.AuthenticationError, ConfigurationError),
     (rex.AuthorizationError, ConfigurationError),
     (rex.AuthenticationWrongNumberOfArgsError, ConfigurationError),

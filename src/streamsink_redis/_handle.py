@@ -41,6 +41,8 @@ class Context:
     where: str  # password-free description for messages
     poll: bool  # fakeredis: wait client-side, see DedicatedConnection
     grace: float | None  # extra time a blocking read may take beyond its wait
+    # Redis Cluster: the context of the master serving a key now (None on one server)
+    route: Callable[[str], Context] | None = None
     # appends and acks: one connection, one round trip per (coalesced) call; closed by the backend
     commands: CommandConnection = attrs.field(init=False)
 
@@ -50,8 +52,19 @@ class Context:
             self.pool, poll=self.poll, timeout=self.grace, retries=self.options.retries
         )
 
-    def dedicated(self) -> DedicatedConnection:
-        return DedicatedConnection(self.pool, poll=self.poll, grace=self.grace)
+    def on(self, key: str) -> Context:
+        """The context of the server that serves ``key``: this one, except on Redis Cluster."""
+        route = self.route
+        return self if route is None else route(key)
+
+    def dedicated(self, key: str) -> DedicatedConnection:
+        """A dedicated connection for reads of ``key`` (following its slot on Redis Cluster)."""
+        route = self.route
+        if route is None:
+            return DedicatedConnection(self.pool, poll=self.poll, grace=self.grace)
+        return DedicatedConnection(
+            route(key).pool, poll=self.poll, grace=self.grace, route=lambda: route(key).pool
+        )
 
     @property
     def pulse_keepalive(self) -> bool:
@@ -72,11 +85,11 @@ class Handle:
         key: str,
         on_close: Callable[[Handle], None],
     ) -> None:
-        self._ctx = ctx
+        self._home = ctx
         self._stream_id = stream_id
         self._key = key
         self._on_close = on_close
-        self._reads = ctx.dedicated()
+        self._reads = ctx.dedicated(key)
         self._closed = False
         self._destroying = False
         self._destroyed = False
@@ -85,6 +98,12 @@ class Handle:
     def key(self) -> str:
         """The Redis key of the stream."""
         return self._key
+
+    @property
+    def _ctx(self) -> Context:
+        """The context of the server serving the stream's key now (on Redis Cluster, the
+        master of its slot: it may change between two calls)."""
+        return self._home.on(self._key)
 
     async def connect(self) -> None:
         """Open the dedicated read connection now (see :meth:`DedicatedConnection.connect`)."""

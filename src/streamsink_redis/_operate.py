@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import redis.exceptions as rex
 
@@ -27,6 +27,9 @@ from ._connection import execute
 from ._errors import map_redis_errors
 from ._group_scripts import NACK_IDLE_MS
 from ._handle import Context
+
+if TYPE_CHECKING:
+    from ._cluster import ClusterRouter
 from ._operate_scripts import DELETE_IDLE_CONSUMER, DELETED
 
 __all__ = ["RedisOperations"]
@@ -41,15 +44,21 @@ class RedisOperations:
 
     _ctx: Context
     _closed: bool
+    _router: ClusterRouter | None
 
     def _key(self, stream_id: str) -> str:
         if self._closed:
             raise BackendClosedError(f"redis backend {self._ctx.where} is closed")
         return self._ctx.options.key_prefix + validate_stream_id(stream_id)
 
-    async def _call(self, *args: Any) -> Any:
+    async def _call(self, key: str, *args: Any) -> Any:
+        """``args`` on the server serving ``key`` (on Redis Cluster, the master of its slot)."""
         with map_redis_errors("admin", self._ctx.where):
-            return await execute(self._ctx.client, *args)
+            return await execute(self._ctx.on(key).client, *args)
+
+    def _scanned(self) -> list[Context]:
+        """Where the stream keys are: the server, or every master of a cluster."""
+        return [self._ctx] if self._router is None else self._router.masters()
 
     async def list_streams(self) -> list[str]:
         """``SCAN`` for stream keys under the key prefix (other types skipped: pulse keeps its
@@ -61,24 +70,28 @@ class RedisOperations:
         prefix = self._ctx.options.key_prefix
         pattern = prefix.translate(_GLOB) + "*"
         found: set[str] = set()
-        cursor: Any = 0
-        while True:
-            cursor, keys = await self._call(
-                "SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT, "TYPE", "stream"
-            )
-            for raw in keys:
-                stream_id = _stream_id(raw, prefix)
-                if stream_id is not None:
-                    found.add(stream_id)
-            if int(cursor) == 0:
-                return sorted(found)
+        for node in self._scanned():
+            cursor: Any = 0
+            while True:
+                with map_redis_errors("admin", self._ctx.where):
+                    cursor, keys = await execute(
+                        node.client,
+                        "SCAN", cursor, "MATCH", pattern, "COUNT", _SCAN_COUNT, "TYPE", "stream",
+                    )  # fmt: skip
+                for raw in keys:
+                    stream_id = _stream_id(raw, prefix)
+                    if stream_id is not None:
+                        found.add(stream_id)
+                if int(cursor) == 0:
+                    break
+        return sorted(found)
 
     async def list_groups(self, stream_id: str) -> list[GroupInfo] | None:
         """``XINFO GROUPS``, then ``XINFO CONSUMERS`` of every group in one pipelined round trip
         for the groups' idle times. ``lag`` is Redis 7's (None when Redis cannot tell)."""
         key = self._key(stream_id)
         try:
-            raw_groups = await self._call("XINFO", "GROUPS", key)
+            raw_groups = await self._call(key, "XINFO", "GROUPS", key)
         except Exception as exc:
             if _missing(exc):
                 return None
@@ -87,7 +100,7 @@ class RedisOperations:
         idles: list[Any] = []
         if groups:
             with map_redis_errors("admin", self._ctx.where):
-                pipe = self._ctx.client.pipeline(transaction=False)
+                pipe = self._ctx.on(key).client.pipeline(transaction=False)
                 for fields in groups:
                     pipe.execute_command("XINFO", "CONSUMERS", key, fields["name"])
                 idles = await pipe.execute(raise_on_error=False)
@@ -113,7 +126,7 @@ class RedisOperations:
         key = self._key(stream_id)
         wire.check_name("group", group)
         try:
-            rows = await self._call("XINFO", "CONSUMERS", key, group)
+            rows = await self._call(key, "XINFO", "CONSUMERS", key, group)
         except Exception as exc:
             if _missing(exc):
                 return None
@@ -155,7 +168,7 @@ class RedisOperations:
         if consumer is not None:
             args.append(consumer)
         try:
-            rows = await self._call(*args)
+            rows = await self._call(key, *args)
         except Exception as exc:
             if _missing(exc):
                 return None
@@ -186,11 +199,12 @@ class RedisOperations:
             raise ConfigurationError(f"min_idle={min_idle!r} is invalid: expected seconds >= 0")
         idle_ms = str(math.ceil(min_idle * 1000)) if math.isfinite(min_idle) else str(2**62)
         keys, args = (key,), (group, consumer, idle_ms)
+        client = self._ctx.on(key).client
         with map_redis_errors("admin", self._ctx.where):
             try:
-                outcome = await execute(self._ctx.client, *DELETE_IDLE_CONSUMER.evalsha(keys, args))
+                outcome = await execute(client, *DELETE_IDLE_CONSUMER.evalsha(keys, args))
             except rex.NoScriptError:  # not cached (a restarted server): send the text
-                outcome = await execute(self._ctx.client, *DELETE_IDLE_CONSUMER.eval(keys, args))
+                outcome = await execute(client, *DELETE_IDLE_CONSUMER.eval(keys, args))
         return int(outcome) == DELETED
 
     async def trim_stream(self, stream_id: str, bound: TrimBound) -> int:
@@ -207,7 +221,7 @@ class RedisOperations:
             if bound.kind == "through":
                 ms, seq = (ms, seq + 1) if seq < _SEQ_MAX else (ms + 1, 0)
             args = ["XTRIM", key, "MINID", f"{ms}-{seq}"]
-        return int(await self._call(*args))
+        return int(await self._call(key, *args))
 
 
 def _missing(exc: BaseException) -> bool:

@@ -21,6 +21,15 @@ from streamsink.backend.options import (
     text_or_none_from_text,
 )
 
+from ._cluster_url import (
+    CLUSTER_KEYS,
+    CLUSTER_SCHEMES,
+    cluster_seeds,
+    refuse_keepalive,
+    wait_timeout_check,
+)
+from ._target import ConnectionTarget
+
 __all__ = ["ConnectionTarget", "RedisOptions", "accepted_keys", "parse_url"]
 
 SslCertReqs: TypeAlias = Literal["none", "optional", "required"]
@@ -54,13 +63,18 @@ _SSL_KEYS = (
     "ssl_keyfile",
     "ssl_check_hostname",
 )
-_SCHEMES = ("redis", "rediss", "unix", "fakeredis")
+_SCHEMES = ("redis", "rediss", "unix", "fakeredis", *CLUSTER_SCHEMES)
 
 
 def accepted_keys(scheme: str) -> tuple[str, ...]:
     """The URL query keys a scheme accepts, in documentation order."""
     if scheme == "fakeredis":
         return _STREAM_KEYS
+    if scheme in CLUSTER_SCHEMES:
+        # A cluster has database 0 only.
+        connection = tuple(key for key in _CONNECTION_KEYS if key != "db")
+        ssl = _SSL_KEYS if scheme == "rediss+cluster" else ()
+        return _STREAM_KEYS + connection + CLUSTER_KEYS + ssl
     if scheme == "rediss":
         return _STREAM_KEYS + _CONNECTION_KEYS + _SSL_KEYS
     return _STREAM_KEYS + _CONNECTION_KEYS
@@ -183,6 +197,17 @@ class RedisOptions:
     ``client_name`` (what ``CLIENT SETNAME`` accepts: printable ASCII from ``!`` to ``~``, no
     spaces); and for ``rediss://`` the ``ssl_*`` options.
 
+    Cluster options (``redis+cluster://``, ``rediss+cluster://``; no ``db``: a cluster has
+    database 0 only):
+
+    - ``wait_replicas``: after an append, ``WAIT wait_replicas`` on each master that took
+      entries; fewer acknowledging replicas raise :class:`~streamsink.DurabilityError` (the
+      entries are written on the master all the same). 0 (default): no WAIT.
+    - ``wait_timeout``: seconds that WAIT may take (default 1).
+
+    ``pulse_keepalive`` is off on a cluster, and ``true`` is refused: pulse's keep-alive keys
+    lie in other slots than the stream, and its scripts touch them together.
+
     Blocking reads run on a dedicated connection per consumer with their own deadline
     (the wait plus ``socket_timeout``), so ``block_ms`` never trips ``socket_timeout``.
     """
@@ -210,6 +235,8 @@ class RedisOptions:
     ssl_check_hostname: bool = attrs.field(default=True, validator=_bool)
     max_age: float = attrs.field(default=0, validator=retention_seconds)
     idle_ttl: float = attrs.field(default=0, validator=retention_seconds)
+    wait_replicas: int = attrs.field(default=0, validator=_int_at_least(0, " (0 = no WAIT)"))
+    wait_timeout: float = attrs.field(default=1.0, validator=wait_timeout_check)
 
     @property
     def block(self) -> float:
@@ -226,7 +253,7 @@ class RedisOptions:
         default = RedisOptions()
         return tuple(
             name
-            for name in _CONNECTION_KEYS + _SSL_KEYS
+            for name in _CONNECTION_KEYS + _SSL_KEYS + CLUSTER_KEYS
             if getattr(self, name) != getattr(default, name)
         )
 
@@ -246,6 +273,10 @@ class RedisOptions:
         )
         if scheme == "fakeredis" and options.pulse_keepalive:
             raise _fakeredis_keepalive()
+        if scheme in CLUSTER_SCHEMES:
+            if options.pulse_keepalive:
+                raise refuse_keepalive()
+            options = attrs.evolve(options, pulse_keepalive=False)
         return options
 
     def keepalive_on(self, *, fake: bool) -> bool:
@@ -285,37 +316,14 @@ _PARSERS: dict[str, Callable[[str], Any]] = {
     "ssl_check_hostname": bool_from_text,
     "max_age": seconds_or_zero_from_text,
     "idle_ttl": seconds_or_zero_from_text,
+    "wait_replicas": int_from_text,
+    "wait_timeout": seconds_from_text,
 }
 
 
-@final
-@attrs.frozen(kw_only=True)
-class ConnectionTarget:
-    """Where to connect: a TCP host (``ssl`` for rediss), a unix socket path, or an in-process
-    fakeredis server (``fake_name``, case-insensitive; empty = the process-wide default one)."""
-
-    kind: Literal["tcp", "unix", "fake"]
-    host: str = ""
-    port: int = 6379
-    path: str = ""
-    # Both hidden from repr: a token in the user part is as secret as a password.
-    username: str | None = attrs.field(default=None, repr=False)
-    password: str | None = attrs.field(default=None, repr=False)
-    ssl: bool = False
-    fake_name: str = ""
-
-    def describe(self, db: int) -> str:
-        """Password-free ``scheme://location`` for logs and errors."""
-        if self.kind == "fake":
-            return f"fakeredis://{self.fake_name}"
-        if self.kind == "unix":
-            return f"unix://{self.path}?db={db}"
-        return f"{'rediss' if self.ssl else 'redis'}://{self.host}:{self.port}/{db}"
-
-
 def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
-    """Turn a ``redis://``, ``rediss://``, ``unix://`` or ``fakeredis://`` URL into options and
-    a target.
+    """Turn a ``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``, ``redis+cluster://`` or
+    ``rediss+cluster://`` URL into options and a target.
 
     :raises ConfigurationError: another scheme, bad options, or a malformed location.
     """
@@ -327,6 +335,15 @@ def parse_url(url: BackendURL) -> tuple[RedisOptions, ConnectionTarget]:
     query = dict(url.options())
     if scheme == "fakeredis":
         return RedisOptions.from_query(query, scheme=scheme), _fake_target(url)
+    if scheme in CLUSTER_SCHEMES:
+        target = ConnectionTarget(
+            kind="cluster",
+            seeds=cluster_seeds(url),
+            username=url.username,
+            password=url.password,
+            ssl=scheme == "rediss+cluster",
+        )
+        return RedisOptions.from_query(query, scheme=scheme), target
 
     path_db: int | None = None
     if scheme == "unix":

@@ -22,7 +22,8 @@ _DRIVERS = ("redis", "fakeredis", "hiredis")
 
 
 async def open_redis_backend(url: BackendURL) -> Backend:
-    """Factory for ``redis://``, ``rediss://``, ``unix://`` and ``fakeredis://`` URLs.
+    """Factory for ``redis://``, ``rediss://``, ``unix://``, ``fakeredis://``,
+    ``redis+cluster://`` and ``rediss+cluster://`` URLs.
 
     :raises ConfigurationError: redis-py (or fakeredis) is not installed, or bad options.
     :raises BackendUnavailableError: the server cannot be reached.
@@ -55,3 +56,11 @@ def streamsink_add_backends(registry: _Registry) -> None:
     registry.add("rediss", open_redis_backend, description="Redis Streams over TLS (pulse layout)")
     registry.add("unix", open_redis_backend, description="Redis Streams over a unix socket")
     registry.add("fakeredis", open_redis_backend, description="in-process fakeredis (tests)")
+    registry.add(
+        "redis+cluster", open_redis_backend, description="Redis Streams on a Redis Cluster"
+    )
+    registry.add(
+        "rediss+cluster",
+        open_redis_backend,
+        description="Redis Streams on a Redis Cluster over TLS",
+    )

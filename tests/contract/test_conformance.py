@@ -1,5 +1,6 @@
 """The public conformance suite on every backend we ship: memory:// (asyncio and trio),
-fakeredis:// and a real redis-server. Checks are skipped by declared capabilities only."""
+fakeredis://, a real redis-server and a real Redis Cluster (3 masters, 3 replicas). Checks are
+skipped by declared capabilities only."""
 
 from __future__ import annotations
 
@@ -40,16 +41,27 @@ def _redis(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("redis_url"))
 
 
+def _redis_cluster(request: pytest.FixtureRequest) -> str:
+    return str(request.getfixturevalue("redis_cluster_url"))
+
+
 BROKERS: dict[str, Callable[[pytest.FixtureRequest], str]] = {
     "memory": _memory,
     "fakeredis": _fakeredis,
     "redis": _redis,
+    "redis-cluster": _redis_cluster,
 }
 
 
 # (broker, runtime): redis.asyncio runs on asyncio only (its capabilities say trio=False), so
 # only memory:// runs under trio too; the test checks the declaration agrees.
-MATRIX = [("memory", "asyncio"), ("memory", "trio"), ("fakeredis", "asyncio"), ("redis", "asyncio")]
+MATRIX = [
+    ("memory", "asyncio"),
+    ("memory", "trio"),
+    ("fakeredis", "asyncio"),
+    ("redis", "asyncio"),
+    ("redis-cluster", "asyncio"),
+]
 
 
 @pytest.fixture(params=MATRIX, ids=["-".join(pair) for pair in MATRIX])

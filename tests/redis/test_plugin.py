@@ -29,9 +29,17 @@ def _registry() -> BackendRegistry:
 
 
 def test_registers_every_redis_scheme() -> None:
-    """The hook registers redis, rediss, unix and fakeredis, each with a description."""
+    """The hook registers redis, rediss, unix, fakeredis and the two cluster schemes, each with
+    a description."""
     registry = _registry()
-    assert sorted(b.scheme for b in registry) == ["fakeredis", "redis", "rediss", "unix"]
+    assert sorted(b.scheme for b in registry) == [
+        "fakeredis",
+        "redis",
+        "redis+cluster",
+        "rediss",
+        "rediss+cluster",
+        "unix",
+    ]
     assert all(b.description for b in registry)
 
 
@@ -58,7 +66,9 @@ def _hide(monkeypatch: pytest.MonkeyPatch, package: str) -> None:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("url", ["redis://localhost", "rediss://h", "unix:///s.sock"])
+@pytest.mark.parametrize(
+    "url", ["redis://localhost", "rediss://h", "unix:///s.sock", "redis+cluster://h1:1,h2:2"]
+)
 async def test_install_hint_when_redis_is_missing(
     monkeypatch: pytest.MonkeyPatch, url: str
 ) -> None:

@@ -2,7 +2,8 @@
 
 A private ``redis-server`` on a free port when the binary is installed, else
 ``$STREAMSINK_TEST_REDIS_URL``, else skip — except under ``CI=true``, where a missing Redis fails
-the run instead of hiding the real-server tests.
+the run instead of hiding the real-server tests. The same for a Redis Cluster (``redis_cluster_url``,
+``redis_cluster``): a private one of six nodes, else ``$STREAMSINK_TEST_REDIS_CLUSTER_URL``.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.redis_cluster import RedisCluster
 from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
 
 ENV_URL = "STREAMSINK_TEST_REDIS_URL"
@@ -75,3 +77,43 @@ def durable_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# -- Redis Cluster ---------------------------------------------------------------------------
+
+CLUSTER_ENV_URL = "STREAMSINK_TEST_REDIS_CLUSTER_URL"
+
+
+@pytest.fixture(scope="session")
+def _private_cluster() -> Iterator[RedisCluster | None]:
+    if not find_redis_server():
+        yield None
+        return
+    with RedisCluster() as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def redis_cluster_url(_private_cluster: RedisCluster | None) -> str:
+    """A real Redis Cluster (``redis+cluster://h1:p1,...``): a private one of 3 masters and 3
+    replicas on free ports, else $STREAMSINK_TEST_REDIS_CLUSTER_URL (skip without either; fail
+    under CI=true)."""
+    if _private_cluster is not None:
+        return _private_cluster.url()
+    env_url = os.environ.get(CLUSTER_ENV_URL)
+    if not env_url:
+        missing_redis(f"no redis-server binary on PATH and {CLUSTER_ENV_URL} is not set")
+    return str(env_url)
+
+
+@pytest.fixture
+def redis_cluster(_private_cluster: RedisCluster | None) -> Iterator[RedisCluster]:
+    """The private cluster itself, to kill, restart or fail over nodes; healed after the test
+    (every node up, cluster_state:ok, replicas in sync), so later tests find it whole."""
+    if _private_cluster is None:
+        missing_redis("no redis-server binary on PATH (needed to run a private Redis Cluster)")
+    assert _private_cluster is not None
+    try:
+        yield _private_cluster
+    finally:
+        _private_cluster.heal()

@@ -38,11 +38,15 @@ class BackendURL:
     username: str | None = attrs.field(repr=_hidden)
     password: str | None = attrs.field(repr=_hidden)
     query: tuple[tuple[str, str], ...]
+    hosts: tuple[tuple[str, int | None], ...] = ()
+    """Every ``host[:port]`` of a comma-separated host list (``h1:p1,h2:p2``, as Redis Cluster
+    seed lists are written), in order; ``host`` and ``port`` are the first. Empty for a URL
+    naming one host or none."""
 
     @classmethod
     def parse(cls, url: str) -> BackendURL:
-        """Split ``scheme://[user[:password]@]host[:port][/path][?query]`` into its parts,
-        percent-decoding each.
+        """Split ``scheme://[user[:password]@]host[:port][,host[:port]...][/path][?query]`` into
+        its parts, percent-decoding each (a host list goes to :attr:`hosts`).
 
         Messages show the URL with its user part redacted, never a secret.
 
@@ -54,6 +58,7 @@ class BackendURL:
         if not isinstance(url, str):
             raise ConfigurationError(f"backend URL must be a string, got {type(url).__name__}")
         shown = redact_url(url)
+        raw = url
         if "://" not in url:
             raise ConfigurationError(
                 f"backend URL {shown!r} has no scheme; expected e.g. 'memory://' or "
@@ -71,6 +76,9 @@ class BackendURL:
                 f"backend URL {shown!r} holds a '#', which would end the URL: backend URLs take "
                 f"no fragment. {_PERCENT_ENCODE}"
             )
+        hosts: tuple[tuple[str, int | None], ...] = ()
+        if "," in _host_part(url, len(scheme_text) + 3):
+            url, hosts = _split_hosts(url, len(scheme_text) + 3, shown)
         # Raised outside the except blocks, so that urlsplit's error, which quotes the host
         # part with the user part, is not even kept as the new error's context.
         failure: str | None = None
@@ -98,7 +106,7 @@ class BackendURL:
                 "after the host and ':'"
             )
         return cls(
-            raw=url,
+            raw=raw,
             scheme=scheme_text.lower(),
             host=unquote(parts.hostname or ""),
             port=port,
@@ -106,6 +114,7 @@ class BackendURL:
             username=unquote(parts.username) if parts.username else None,
             password=unquote(parts.password) if parts.password else None,
             query=tuple(parse_qsl(parts.query, keep_blank_values=True)),
+            hosts=hosts,
         )
 
     def options(self) -> dict[str, str]:
@@ -127,6 +136,55 @@ _PERCENT_ENCODE = (
     "Percent-encode '#', '?', '/' and '@' in a user name, password or token (as %23, %3F, %2F "
     "and %40), and '#' and '@' in a path or option value."
 )
+
+
+def _authority_end(url: str, start: int) -> int:
+    """Where the authority of ``url`` (starting at ``start``) ends: at the path, query or
+    fragment."""
+    end = len(url)
+    for mark in "/?#":
+        at = url.find(mark, start)
+        if at >= 0:
+            end = min(end, at)
+    return end
+
+
+def _host_part(url: str, start: int) -> str:
+    """The ``host[:port][,host[:port]...]`` text of ``url``: its authority after the last
+    ``@``."""
+    return url[start : _authority_end(url, start)].rpartition("@")[2]
+
+
+def _split_hosts(
+    url: str, start: int, shown: str
+) -> tuple[str, tuple[tuple[str, int | None], ...]]:
+    """``url`` with its host list cut to the first host, and every host with its port.
+
+    :raises ConfigurationError: an empty host in the list or a bad port.
+    """
+    host_text = _host_part(url, start)
+    at = _authority_end(url, start) - len(host_text)
+    hosts: list[tuple[str, int | None]] = []
+    for piece in host_text.split(","):
+        failure: str | None = None
+        try:
+            parts = urlsplit("//" + piece)
+            port = parts.port
+        except ValueError as exc:
+            failure = _split_failure(exc) if "port" not in str(exc).lower() else "a bad port"
+        if failure is not None:
+            raise ConfigurationError(
+                f"backend URL {shown!r} has a malformed host in its host list: {failure} "
+                "(expected host:port,host:port,...)"
+            )
+        if not parts.hostname:
+            raise ConfigurationError(
+                f"backend URL {shown!r} has an empty host in its host list "
+                "(expected host:port,host:port,...)"
+            )
+        hosts.append((unquote(parts.hostname), port))
+    first = host_text.split(",", 1)[0]
+    return url[:at] + first + url[at + len(host_text) :], tuple(hosts)
 
 
 def _split_failure(exc: ValueError) -> str:
