@@ -211,8 +211,13 @@ def _check_consumers(
     assert not never_consumed, f"{len(never_consumed)} stored entries never handled"
     assert result.sent == PRODUCERS * EVENTS_PER_PRODUCER
     assert not result.unknown, result.unknown[:20]
-    # The only duplicates are redeliveries.
-    assert not result.first_delivery_twice, result.first_delivery_twice[:20]
+    # The only duplicates are redeliveries. Group state reaches the replica asynchronously (WAIT
+    # covers appends only): a kill between a read's reply and its propagation, microseconds on
+    # loopback, would make the new master deliver those entries again as first deliveries.
+    assert not result.first_delivery_twice, (
+        "delivered twice with delivery count 1 (a read the replica never saw?): "
+        f"{result.first_delivery_twice[:20]}"
+    )
     assert result.duplicates <= result.redelivered_processed
     assert stats["dead_lettered"] == 0
     assert stats["decode_errors"] == 0
