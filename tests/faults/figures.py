@@ -308,9 +308,9 @@ def _cluster_table(tests: dict[str, dict[str, Any]]) -> list[str]:
         "*Lost in the failover* counts sends that returned an entry id which is not in the "
         "stream afterwards (asserted 0 with `wait_replicas=1`; recorded, not asserted, without: "
         "a given run may lose some or none, see docs/scaling.md). Group state is replicated "
-        "asynchronously with or without `WAIT`, so reads the killed master served may be "
-        "delivered again as first deliveries (each one handled before the failover and again "
-        "after the kill, which the test checks). The cost "
+        "asynchronously with or without `WAIT`, so entries the killed master had handed out "
+        "may be handed out again as first deliveries (only entries written before the kill, "
+        "which the test checks). The cost "
         "of `WAIT` in throughput is in docs/benchmarks.md (\"Redis Cluster against a single "
         "server\") and docs/scaling.md.",
         "",
