@@ -14,6 +14,7 @@ from pathlib import Path
 import anyio
 
 from ._chart import draw
+from ._cluster import cluster_comparisons, private_cluster, with_cluster
 from ._config import Config
 from ._env import Env
 from ._fanout_report import extract, splice
@@ -45,6 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--no-nats", action="store_true",
         help="skip the NATS JetStream scenarios (run when streamsink-nats is installed)",
+    )  # fmt: skip
+    p.add_argument(
+        "--no-cluster", action="store_true",
+        help="skip the Redis Cluster scenarios (a private 3+3 cluster otherwise)",
     )  # fmt: skip
     p.add_argument("--no-rss", action="store_true", help="skip the bounded-memory check")
     p.add_argument("--output", type=Path, help="report path (default docs/benchmarks.md)")
@@ -108,23 +113,25 @@ def main(argv: Sequence[str] | None = None) -> None:
     if nats and not args.nats_url and (why := unavailable()) is not None:
         print(f"  no NATS rows: {why}", file=sys.stderr)
         nats = False
-    scenarios = _select(
-        catalogue(faststream=not args.no_faststream, fakeredis=not args.no_fakeredis, nats=nats),
-        args.only,
-    )
+    every = catalogue(faststream=not args.no_faststream, fakeredis=not args.no_fakeredis, nats=nats)
+    if not args.no_cluster:
+        every = with_cluster(every)
+    scenarios = _select(every, args.only)
     if args.list:
-        for s in catalogue():
+        for s in with_cluster(catalogue()):
             print(f"{s.key:<34} {s.how}")
         return
     started = time.perf_counter()
     needs_nats = any(s.backend == "nats" for s in scenarios) or (
         args.profile is not None and args.profile.startswith("nats/")
     )
+    clustered = any(s.backend.startswith("cluster") for s in scenarios)
     with (
         _redis(args.redis_url) as redis_url,
         _maybe_nats(args.nats_url, needs_nats) as nats_url,
+        private_cluster(clustered) as cluster_url,
     ):
-        env = Env(config, redis_url, nats_url)
+        env = Env(config, redis_url, nats_url, cluster_url=cluster_url)
         if args.profile:
             chosen = [s for s in catalogue() if s.key == args.profile]
             if not chosen:
@@ -151,7 +158,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                     f"(limit {RSS_LIMIT_MB:g}) in {result.seconds:.1f} s",
                     file=sys.stderr,
                 )
-    outcomes = evaluate(comparisons(), samples)
+    outcomes = evaluate([*comparisons(), *cluster_comparisons()], samples)
     _print_outcomes(outcomes)
     for r in rss:
         print(f"memory bound {r.backend:<10} peak RSS +{r.growth_mb:.1f} MB (< {RSS_LIMIT_MB:g})")

@@ -13,10 +13,11 @@ import redis.asyncio as aioredis
 
 from ._config import Config
 
-__all__ = ["BACKENDS", "Env", "KEY_PREFIX"]
+__all__ = ["BACKENDS", "KEY_PREFIX", "WAIT_QUERY", "Env"]
 
-BACKENDS = ("redis", "nats", "memory", "fakeredis")
+BACKENDS = ("redis", "nats", "memory", "fakeredis", "cluster", "cluster-wait")
 KEY_PREFIX = "pulse:stream:"  # streamsink's default Redis key prefix
+WAIT_QUERY = "wait_replicas=1"  # the cluster-wait backend: the cluster with WAIT 1 after appends
 # The few URL options the scenarios set, under each backend's own name where it differs.
 _OPTION_NAMES = {"nats": {"maxlen": "max_msgs"}}
 
@@ -32,6 +33,7 @@ class Env:
     config: Config
     redis_url: str
     nats_url: str | None = None  # a JetStream server, when the NATS rows run
+    cluster_url: str | None = None  # redis+cluster://... (the cluster scenarios), or not run
     _fake: Any = field(default_factory=_fake_server)
     _ids: itertools.count[int] = field(default_factory=itertools.count)
 
@@ -40,15 +42,21 @@ class Env:
         that backend spells it)."""
         if backend == "nats" and self.nats_url is None:
             raise RuntimeError("no NATS server for this run (streamsink-nats not installed?)")
-        base = {
-            "redis": self.redis_url,
-            "nats": self.nats_url or "",
-            "memory": "memory://bench",
-            "fakeredis": "fakeredis://bench",
-        }[backend]
+        if backend.startswith("cluster"):
+            if self.cluster_url is None:
+                raise RuntimeError("no Redis Cluster in this run (--no-cluster)")
+            base = self.cluster_url + (f"?{WAIT_QUERY}" if backend == "cluster-wait" else "")
+        else:
+            base = {
+                "redis": self.redis_url,
+                "nats": self.nats_url or "",
+                "memory": "memory://bench",
+                "fakeredis": "fakeredis://bench",
+            }[backend]
         if query:
             names = _OPTION_NAMES.get(backend, {})
-            base += "?" + "&".join(f"{names.get(key, key)}={value}" for key, value in query.items())
+            base += "&" if "?" in base else "?"
+            base += "&".join(f"{names.get(key, key)}={value}" for key, value in query.items())
         return base
 
     def session(self) -> str:

@@ -7,6 +7,7 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
+from ._cluster import cluster_section
 from ._measure import Latency, Rate, Sample, spread
 from ._rss import RssResult
 from ._scenarios import WORK, Scenario
@@ -131,7 +132,7 @@ def _scenario_rows(
         "| backend | system | work | how | median | min | max |",
         "|---|---|---|---|---:|---:|---:|",
     ]
-    order = {"redis": 0, "nats": 1, "memory": 2, "fakeredis": 3}
+    order = {"redis": 0, "nats": 1, "memory": 2, "fakeredis": 3, "cluster": 4, "cluster-wait": 5}
     systems = {"raw": 0, "streamsink": 1, "faststream": 2}
     works = list(WORK)
     for s in sorted(
@@ -258,6 +259,7 @@ def render(
         "",
         *_comparison_table(by_group.get("info", [])),
         "",
+        *cluster_section(by_group.get("cluster", []), _comparison_table),
         "## Bounded memory (200,000 events, consumer 100x slower than the producer)",
         "",
         *_rss_rows(rss),

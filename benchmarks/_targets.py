@@ -23,7 +23,7 @@ class Comparison:
     denominator: str
     metric: Metric = "rate"
     bound: float | None = None
-    group: str = "target"  # target | faststream | nats | info
+    group: str = "target"  # target | faststream | nats | info | cluster
 
     def met(self, ratio: float) -> bool | None:
         if self.bound is None:

@@ -1,4 +1,5 @@
-"""Fixtures of the fault suite: real redis-server processes to kill, flush and restart."""
+"""Fixtures of the fault suite: real redis-server processes (and a Redis Cluster) to kill, flush
+and restart."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.redis_cluster import RedisCluster, RedisClusterError
 from tests.support.redis_fixtures import missing_redis
 from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
 
@@ -45,3 +47,34 @@ def own_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+# Short, so a killed master is failed over in about two seconds (node timeout, then the replica's
+# election delay of 500 ms plus up to 500 ms at random).
+FAILOVER_NODE_TIMEOUT_MS = 500
+
+
+@pytest.fixture(scope="module")
+def _failover_cluster() -> Iterator[RedisCluster]:
+    if not find_redis_server():
+        missing_redis("no redis-server binary on PATH (the failover tests kill cluster masters)")
+    try:
+        cluster = RedisCluster(node_timeout_ms=FAILOVER_NODE_TIMEOUT_MS).start()
+    except (RedisServerError, RedisClusterError) as exc:
+        missing_redis(str(exc))
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def failover_cluster(_failover_cluster: RedisCluster) -> Iterator[RedisCluster]:
+    """A Redis Cluster of this module's own (3 masters, 3 replicas, ``cluster-node-timeout``
+    500 ms), whole when the test starts and healed after it (every node up, replicas in sync)."""
+    _failover_cluster.heal()
+    try:
+        yield _failover_cluster
+    finally:
+        _failover_cluster.heal()

@@ -39,6 +39,7 @@ import streamsink
 from streamsink import (
     BackendUnavailableError,
     Delivery,
+    DurabilityError,
     StartPosition,
     StreamEvent,
     StreamsinkError,
@@ -92,7 +93,9 @@ async def produce(args: argparse.Namespace) -> None:
                     )
                     try:
                         published = await sink.send(event)
-                    except BackendUnavailableError as exc:
+                    # A DurabilityError send is written but not yet on a replica: it counts as
+                    # failed (may or may not survive) and is retried as a new event like the rest.
+                    except (BackendUnavailableError, DurabilityError) as exc:
                         failed += 1
                         errors[type(exc).__name__] += 1
                         out.write(f"err {seq} {type(exc).__name__}\n")
