@@ -204,6 +204,11 @@ def test_six_key_envelopes_without_a_payload_key_decode() -> None:
         (1_700_000_000_120_000_000, "2023-11-14T22:13:20.12Z"),
         (1_700_000_000_000_000_999, "2023-11-14T22:13:20Z"),
         (1_700_000_001_000_001_000, "2023-11-14T22:13:21.000001Z"),
+        (1_700_000_001_000_999_999, "2023-11-14T22:13:21.000999Z"),
+        (1_700_000_001_001_000_000, "2023-11-14T22:13:21.001Z"),
+        (1_700_000_001_100_000_000, "2023-11-14T22:13:21.1Z"),
+        (1_700_000_001_100_010_000, "2023-11-14T22:13:21.10001Z"),
+        (1_700_000_000_999_999_999, "2023-11-14T22:13:20.999999Z"),
     ],
 )
 def test_now_timestamp_trims_like_format_timestamp(
@@ -213,6 +218,35 @@ def test_now_timestamp_trims_like_format_timestamp(
     date and time of the second follow the clock."""
     monkeypatch.setattr(timestamps_module, "_time_ns", lambda: ns)
     assert now_timestamp() == text
+
+
+def test_now_timestamp_follows_the_clock_across_milliseconds_and_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Readings within one millisecond, across milliseconds and seconds, and going back, each
+    get their own time: nothing cached for one reading is used for another."""
+    readings = [
+        1_700_000_000_998_000_001,
+        1_700_000_000_998_999_999,
+        1_700_000_000_999_000_000,
+        1_700_000_001_000_000_000,
+        1_700_000_001_000_500_000,
+        1_700_000_000_998_500_000,
+        1_700_000_061_000_001_000,
+    ]
+    texts = []
+    for ns in readings:
+        monkeypatch.setattr(timestamps_module, "_time_ns", lambda ns=ns: ns)
+        texts.append(now_timestamp())
+    assert texts == [
+        "2023-11-14T22:13:20.998Z",
+        "2023-11-14T22:13:20.998999Z",
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21Z",
+        "2023-11-14T22:13:21.0005Z",
+        "2023-11-14T22:13:20.9985Z",
+        "2023-11-14T22:14:21.000001Z",
+    ]
 
 
 def test_now_timestamp_formats_the_current_time() -> None:
