@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from anyio.abc import AsyncResource
+from orjson import dumps as _orjson_dumps
 
 from ._coalesce import Coalescer
 from ._drain import DrainWriter
@@ -209,16 +210,35 @@ class StreamSink(AsyncResource):
             if server_data is not None:
                 server_data = raw_json(server_data)
         if self._fast_encode:
-            payload = encode_fields(
-                event_type,
-                event_key,
-                run_id,
-                session_id,
-                event_timestamp(event) if self._relay_timestamps else now_timestamp(),
-                event_payload,
-                server_data,
-                None if source is None else event._received(),  # type: ignore[attr-defined]
-            )
+            timestamp = event_timestamp(event) if self._relay_timestamps else now_timestamp()
+            payload = None
+            usual = event_key and session_id and event_payload is not None and not server_data
+            if usual and source is None:
+                # The usual event: encode_fields' first case, here (a call less per send).
+                try:
+                    payload = _orjson_dumps(
+                        {
+                            "type": event_type,
+                            "event_key": event_key,
+                            "run_id": run_id,
+                            "session_id": session_id,
+                            "timestamp": timestamp,
+                            "payload": event_payload,
+                        }
+                    )
+                except TypeError:
+                    payload = None  # encode_fields raises the error naming what cannot be encoded
+            if payload is None:
+                payload = encode_fields(
+                    event_type,
+                    event_key,
+                    run_id,
+                    session_id,
+                    timestamp,
+                    event_payload,
+                    server_data,
+                    None if source is None else event._received(),  # type: ignore[attr-defined]
+                )
         else:
             envelope = Envelope(
                 type=event_type,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import attrs
 import orjson
 import pytest
 
@@ -162,6 +164,39 @@ def test_parse_timestamp_truncates_nanoseconds() -> None:
     assert parse_timestamp("2026-11-26T19:19:26.5+02:00") == datetime(
         2026, 11, 26, 17, 19, 26, 500000, tzinfo=UTC
     )
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"type":"t","event_key":"k","run_id":"r","session_id":"s",'
+        b'"timestamp":"2026-11-26T17:19:26.123456Z","payload":{"a":1}}',
+        b'{"type":"t","run_id":"r","timestamp":"2026-11-26T17:19:26Z","server_data":{"b":2}}',
+        b'{"Type":"t","run_id":"r","timestamp":"2026-11-26T17:19:26.5+02:00"}',
+    ],
+)
+def test_decoded_events_are_plain_frozen_stream_events(data: bytes) -> None:
+    """Whichever decoding path built it, an event is exactly a StreamEvent: frozen, weakly
+    referenceable, and equal to its copy made by the public constructor."""
+    event = decode_entry(data, "1-0", "session/s")
+    assert type(event) is StreamEvent
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.type = "changed"  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del event.payload  # type: ignore[misc]
+    assert weakref.ref(event)() is event
+    assert event == StreamEvent(
+        event.type,
+        event.run_id,
+        event.session_id,
+        event.event_key,
+        event.payload,
+        event.server_data,
+        timestamp=event.timestamp,
+        entry_id="1-0",
+        stream_id="session/s",
+    )
+    assert event.source == data
 
 
 def test_decoded_events_equal_constructed_ones() -> None:
