@@ -14,22 +14,7 @@ from typing import Any
 import orjson
 from orjson import dumps as _orjson_dumps
 
-from ._events import (
-    StreamEvent,
-    decoded_event,
-    set_event_entry_id,
-    set_event_gap,
-    set_event_key,
-    set_event_payload,
-    set_event_run_id,
-    set_event_server_data,
-    set_event_session_id,
-    set_event_source,
-    set_event_stream_id,
-    set_event_timestamp,
-    set_event_topic,
-    set_event_type,
-)
+from ._events import StreamEvent, UnfrozenEvent, decoded_event
 from ._exceptions import DecodeError
 from ._gojson import last_member
 from ._timestamps import go_datetime, parse_go_time, parse_timestamp
@@ -216,22 +201,23 @@ def decode_entry(data: bytes, entry_id: str | None, stream_id: str | None) -> St
                         timestamp = _timestamp(ts_text)
                 else:
                     timestamp = _timestamp(ts_text)  # raises if Go refuses it
-                # decoded_event's work, inline: this is the path of nearly every entry read, and
-                # the call alone costs as much as keeping the source does.
-                event = _new(StreamEvent)
-                set_event_type(event, event_type)
-                set_event_run_id(event, run_id)
-                set_event_session_id(event, session_id)
-                set_event_key(event, event_key)
-                set_event_payload(event, payload)
-                set_event_server_data(event, None)
-                set_event_timestamp(event, timestamp)
-                set_event_entry_id(event, entry_id)
-                set_event_stream_id(event, stream_id)
-                set_event_gap(event, None)
-                set_event_topic(event, None)
-                set_event_source(event, data if type(data) is bytes else _as_bytes(data))
-                return event
+                # decoded_event's work (see UnfrozenEvent), inline: this is the path of nearly
+                # every entry read, and the call alone costs as much as keeping the source does.
+                event: Any = _new(UnfrozenEvent)
+                event.type = event_type
+                event.run_id = run_id
+                event.session_id = session_id
+                event.event_key = event_key
+                event.payload = payload
+                event.server_data = None
+                event.timestamp = timestamp
+                event.entry_id = entry_id
+                event.stream_id = stream_id
+                event.gap = None
+                event.topic = None
+                event._source = data if type(data) is bytes else _as_bytes(data)
+                event.__class__ = StreamEvent
+                return event  # type: ignore[no-any-return]
     if not FIELDS.issuperset(doc) and folds_to_field(doc.keys() - FIELDS):
         return _decode_as_go(data, entry_id, stream_id)  # "Type" is Go's type too
     event_type = doc.get("type", _MISSING)

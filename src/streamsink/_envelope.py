@@ -88,7 +88,8 @@ def encode_fields(
             wire, type, event_key, run_id, session_id, timestamp, payload, server_data
         )
     if event_key and session_id and payload is not None and not server_data:
-        # The usual event, built in one go (the same keys in the same order as below).
+        # The usual event, built in one go (the same keys in the same order as below; the
+        # sink builds it too, StreamSink._entry).
         doc = {
             "type": type,
             "event_key": event_key,

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 
 from anyio.abc import AsyncResource
+from orjson import dumps as _orjson_dumps
 
 from ._coalesce import Coalescer
 from ._drain import DrainWriter
@@ -30,6 +31,8 @@ from .backend import Backend, Entry
 __all__ = ["PublishedEvent", "Sink", "SinkOptions", "StreamSink"]
 
 
+_tuple_new = tuple.__new__
+_NONE = object()  # never any event's session id
 _VALID_KEPT = 4096  # checked stream ids (event types, topics) remembered per sink, at most
 
 
@@ -72,6 +75,9 @@ class StreamSink(AsyncResource):
         self._valid_stream_ids: set[str] = set()
         self._valid_event_types: set[str] = set()
         self._valid_topics: set[str] = set()
+        # The session id of the last event sent with a default stream id, and that stream id.
+        self._last_session_id: object = _NONE
+        self._last_stream_id = ""
         self._sent = 0
         self._failed = 0
 
@@ -111,7 +117,7 @@ class StreamSink(AsyncResource):
             self._failed += 1
             raise
         self._sent += 1
-        published = PublishedEvent(event, entry.stream_id, entry_id)
+        published = _tuple_new(PublishedEvent, (event, entry.stream_id, entry_id))
         if self._on_published is not None:
             await self._notify(self._on_published, published)
         return published
@@ -165,20 +171,28 @@ class StreamSink(AsyncResource):
 
     def _entry(self, event: Event) -> Entry:
         try:
-            if self._default_stream_ids and event.session_id:
-                stream_id = f"session/{event.session_id}"  # default_stream_id, without a call
-            else:
-                stream_id = self._options.stream_id(event)
             event_type = event.type
             run_id, session_id, event_key = event.run_id, event.session_id, event.event_key
             event_payload = event.payload
+            checked = session_id is self._last_session_id  # default stream ids only
+            if checked:
+                stream_id = self._last_stream_id
+            elif self._default_stream_ids and session_id:
+                stream_id = f"session/{session_id}"  # default_stream_id, without a call
+            else:
+                stream_id = self._options.stream_id(event)
         except AttributeError as exc:
             raise ConfigurationError(
                 "expected an event with type, run_id, session_id, event_key and payload, "
                 f"got {type(event).__name__}: {exc}"
             ) from None
-        if type(stream_id) is not str or stream_id not in self._valid_stream_ids:
-            self._remember_stream_id(stream_id, session_id)
+        if not checked:
+            if type(stream_id) is not str or stream_id not in self._valid_stream_ids:
+                self._remember_stream_id(stream_id, session_id)
+            if self._default_stream_ids:
+                # A runtime sends event after event of one session, with the same session id
+                # object: the next of them skips building and looking up its stream id.
+                self._last_session_id, self._last_stream_id = session_id, stream_id
         if type(event_type) is not str:  # a str subclass (an EventType member): its value
             event_type = (
                 str(event_type) if isinstance(event_type, str) else validate_event_type(event_type)
@@ -196,16 +210,35 @@ class StreamSink(AsyncResource):
             if server_data is not None:
                 server_data = raw_json(server_data)
         if self._fast_encode:
-            payload = encode_fields(
-                event_type,
-                event_key,
-                run_id,
-                session_id,
-                event_timestamp(event) if self._relay_timestamps else now_timestamp(),
-                event_payload,
-                server_data,
-                None if source is None else event._received(),  # type: ignore[attr-defined]
-            )
+            timestamp = event_timestamp(event) if self._relay_timestamps else now_timestamp()
+            payload = None
+            usual = event_key and session_id and event_payload is not None and not server_data
+            if usual and source is None:
+                # The usual event: encode_fields' first case, here (a call less per send).
+                try:
+                    payload = _orjson_dumps(
+                        {
+                            "type": event_type,
+                            "event_key": event_key,
+                            "run_id": run_id,
+                            "session_id": session_id,
+                            "timestamp": timestamp,
+                            "payload": event_payload,
+                        }
+                    )
+                except TypeError:
+                    payload = None  # encode_fields raises the error naming what cannot be encoded
+            if payload is None:
+                payload = encode_fields(
+                    event_type,
+                    event_key,
+                    run_id,
+                    session_id,
+                    timestamp,
+                    event_payload,
+                    server_data,
+                    None if source is None else event._received(),  # type: ignore[attr-defined]
+                )
         else:
             envelope = Envelope(
                 type=event_type,
@@ -223,9 +256,11 @@ class StreamSink(AsyncResource):
                     f"marshal_envelope must return bytes, got {type(payload).__name__}"
                 )
         topic_of = self._topic_of
+        # tuple.__new__ skips the NamedTuple's Python-level __new__ (fields in Entry's order).
         if topic_of is None:
-            return Entry(stream_id, event_type, payload)
-        return Entry(stream_id, event_type, payload, self._topic(topic_of, event, event_type))
+            return _tuple_new(Entry, (stream_id, event_type, payload, None))
+        topic = self._topic(topic_of, event, event_type)
+        return _tuple_new(Entry, (stream_id, event_type, payload, topic))
 
     def _timestamp(self, event: Event) -> datetime:
         """The event's own timestamp, for ``marshal_envelope`` when relaying.

@@ -14,12 +14,15 @@ import asyncio
 import math
 from asyncio import _get_running_loop, sleep
 from collections.abc import Callable
+from time import monotonic
 from typing import Protocol, final
 
 import anyio
 from anyio.lowlevel import checkpoint as anyio_checkpoint
 
 __all__ = ["Waiter", "checkpoint", "clock", "new_waiter", "running_loop"]
+
+_base_loop_time = asyncio.BaseEventLoop.time
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -38,10 +41,16 @@ async def checkpoint() -> None:
 
 def clock() -> Callable[[], float]:
     """A function giving anyio's current time (:func:`anyio.current_time`), for the event loop
-    running now: on asyncio, the loop's own ``time``. Call it once per task or object, then
-    call what it returns as often as needed."""
+    running now: on asyncio, the loop's own ``time``, or :func:`time.monotonic` itself where
+    that is all the loop's ``time`` does (``asyncio.BaseEventLoop.time``, not overridden): a
+    call of a C function instead of a Python method, on the path of every event a subscription
+    hands out. Call it once per task or object, then call what it returns as often as needed."""
     loop = _get_running_loop()
-    return anyio.current_time if loop is None else loop.time
+    if loop is None:
+        return anyio.current_time
+    if type(loop).time is _base_loop_time and "time" not in vars(loop):
+        return monotonic
+    return loop.time
 
 
 class Waiter(Protocol):

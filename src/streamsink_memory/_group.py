@@ -13,6 +13,7 @@ from __future__ import annotations
 import heapq
 import math
 from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from operator import attrgetter
 from typing import TYPE_CHECKING
 
@@ -240,13 +241,21 @@ class Group:
 
     def ack(self, entry_ids: list[str] | tuple[str, ...]) -> int:
         """XACK: drop entries from the PEL; returns how many were pending."""
-        found = self.resolve(entry_ids)
+        # The usual acks are of ids the group handed out, all pending: looked up at C speed.
+        found = list(map(self.pel.get, entry_ids))
+        if None in found:  # unknown ids, or ones spelled otherwise: each resolved
+            resolved = self.resolve(entry_ids)
+            return self._drop([pending.entry_id for pending in resolved], resolved)
+        return self._drop(entry_ids, found)  # type: ignore[arg-type]  # no None in it
+
+    def _drop(self, entry_ids: Sequence[str], found: list[Pending]) -> int:
+        """Remove ``found``, the PEL entries of ``entry_ids`` (the same entry may be twice)."""
         pel = self.pel
-        for pending in found:
+        for entry_id, pending in zip(entry_ids, found, strict=True):
             owner = pending.owner
             if owner is not None:  # None: the same id twice in one call
-                del pel[pending.entry_id]
-                del owner.pending[pending.entry_id]
+                del pel[entry_id]
+                del owner.pending[entry_id]
                 pending.owner = None
         self._compact()
         return len(found)

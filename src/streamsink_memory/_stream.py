@@ -19,6 +19,8 @@ from ._keys import _COMPACT_MIN, _SEQ_BITS, _SEQ_MAX, format_key, start_key
 __all__ = ["Stream"]
 
 _record = tuple.__new__
+_SEQ_TEXTS = 1024
+_SEQ_TEXT = tuple(str(seq) for seq in range(_SEQ_TEXTS))
 
 
 class Stream:
@@ -33,6 +35,7 @@ class Stream:
         "generation",
         "groups",
         "head",
+        "id_prefix",
         "keys",
         "last_ms",
         "last_seq",
@@ -49,6 +52,7 @@ class Stream:
         self.records: list[Record] = []
         self.head = 0
         self.last_ms = self.last_seq = 0  # the id of the last entry ever appended
+        self.id_prefix = "0-"  # f"{last_ms}-"
         self.appended = 0  # entries ever appended: readers compare it to see a writer go on
         self.trimmed_key = 0  # the key of the newest entry trimmed away (0: none yet)
         self.groups: dict[str, Group] = {}
@@ -70,19 +74,24 @@ class Stream:
         """XADD ``MAXLEN <maxlen> *``: the id is ``<ms>-0`` unless ``ms`` is not after the last
         id's time (same millisecond, or a clock that went back), then the last time with the
         next sequence number. ``maxlen`` 0 means unbounded."""
-        # The last id is kept as its two numbers: formatting small ints beats splitting a key.
+        # The last id is kept as its two numbers, and the text "<ms>-" of its time: entries
+        # appended in the same millisecond only add their sequence number's text (from a
+        # table while it is small), a third of the cost of formatting both numbers.
         if ms > self.last_ms:
             seq = 0
+            self.last_ms = ms
+            self.id_prefix = f"{ms}-"
         else:
             ms = self.last_ms
             seq = self.last_seq + 1
             if seq > _SEQ_MAX:
                 ms += 1
                 seq = 0
-        self.last_ms = ms
+                self.last_ms = ms
+                self.id_prefix = f"{ms}-"
         self.last_seq = seq
         key = ms << _SEQ_BITS | seq
-        entry_id = f"{ms}-{seq}"
+        entry_id = self.id_prefix + (_SEQ_TEXT[seq] if seq < _SEQ_TEXTS else str(seq))
         if payload is not None and type(payload) is not bytes:
             payload = bytes(payload)  # never keep a caller's mutable buffer
         self.appended += 1

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import weakref
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import attrs
 import orjson
 import pytest
 
@@ -164,6 +166,39 @@ def test_parse_timestamp_truncates_nanoseconds() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    "data",
+    [
+        b'{"type":"t","event_key":"k","run_id":"r","session_id":"s",'
+        b'"timestamp":"2026-11-26T17:19:26.123456Z","payload":{"a":1}}',
+        b'{"type":"t","run_id":"r","timestamp":"2026-11-26T17:19:26Z","server_data":{"b":2}}',
+        b'{"Type":"t","run_id":"r","timestamp":"2026-11-26T17:19:26.5+02:00"}',
+    ],
+)
+def test_decoded_events_are_plain_frozen_stream_events(data: bytes) -> None:
+    """Whichever decoding path built it, an event is exactly a StreamEvent: frozen, weakly
+    referenceable, and equal to its copy made by the public constructor."""
+    event = decode_entry(data, "1-0", "session/s")
+    assert type(event) is StreamEvent
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        event.type = "changed"  # type: ignore[misc]
+    with pytest.raises(attrs.exceptions.FrozenInstanceError):
+        del event.payload  # type: ignore[misc]
+    assert weakref.ref(event)() is event
+    assert event == StreamEvent(
+        event.type,
+        event.run_id,
+        event.session_id,
+        event.event_key,
+        event.payload,
+        event.server_data,
+        timestamp=event.timestamp,
+        entry_id="1-0",
+        stream_id="session/s",
+    )
+    assert event.source == data
+
+
 def test_decoded_events_equal_constructed_ones() -> None:
     """The decoder's fast constructor builds the same StreamEvent as the public one."""
     stamp = datetime(2026, 11, 26, 17, 19, 26, 5, tzinfo=UTC)
@@ -204,6 +239,11 @@ def test_six_key_envelopes_without_a_payload_key_decode() -> None:
         (1_700_000_000_120_000_000, "2023-11-14T22:13:20.12Z"),
         (1_700_000_000_000_000_999, "2023-11-14T22:13:20Z"),
         (1_700_000_001_000_001_000, "2023-11-14T22:13:21.000001Z"),
+        (1_700_000_001_000_999_999, "2023-11-14T22:13:21.000999Z"),
+        (1_700_000_001_001_000_000, "2023-11-14T22:13:21.001Z"),
+        (1_700_000_001_100_000_000, "2023-11-14T22:13:21.1Z"),
+        (1_700_000_001_100_010_000, "2023-11-14T22:13:21.10001Z"),
+        (1_700_000_000_999_999_999, "2023-11-14T22:13:20.999999Z"),
     ],
 )
 def test_now_timestamp_trims_like_format_timestamp(
@@ -213,6 +253,35 @@ def test_now_timestamp_trims_like_format_timestamp(
     date and time of the second follow the clock."""
     monkeypatch.setattr(timestamps_module, "_time_ns", lambda: ns)
     assert now_timestamp() == text
+
+
+def test_now_timestamp_follows_the_clock_across_milliseconds_and_seconds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Readings within one millisecond, across milliseconds and seconds, and going back, each
+    get their own time: nothing cached for one reading is used for another."""
+    readings = [
+        1_700_000_000_998_000_001,
+        1_700_000_000_998_999_999,
+        1_700_000_000_999_000_000,
+        1_700_000_001_000_000_000,
+        1_700_000_001_000_500_000,
+        1_700_000_000_998_500_000,
+        1_700_000_061_000_001_000,
+    ]
+    texts = []
+    for ns in readings:
+        monkeypatch.setattr(timestamps_module, "_time_ns", lambda ns=ns: ns)
+        texts.append(now_timestamp())
+    assert texts == [
+        "2023-11-14T22:13:20.998Z",
+        "2023-11-14T22:13:20.998999Z",
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21Z",
+        "2023-11-14T22:13:21.0005Z",
+        "2023-11-14T22:13:20.9985Z",
+        "2023-11-14T22:14:21.000001Z",
+    ]
 
 
 def test_now_timestamp_formats_the_current_time() -> None:

@@ -356,6 +356,34 @@ async def test_event_types_are_checked_once(monkeypatch: pytest.MonkeyPatch) -> 
     assert checked == ["tool_start", "usage"]
 
 
+async def test_each_session_gets_its_own_checked_stream_id() -> None:
+    """Sends alternating between sessions each go to their own session's stream, and a bad
+    session id is refused even right after a good one (and does not stop the good one after)."""
+    backend = CountingBackend()
+    sink = StreamSink(backend)  # type: ignore[arg-type]
+    a, b = "a", "b"
+    for session in (a, a, b, a, b, b):
+        published = await sink.send(StreamEvent("t", "r", session))
+        assert published.stream_id == f"session/{session}"
+    with pytest.raises(ConfigurationError, match="' '"):
+        await sink.send(StreamEvent("t", "r", "bad session"))
+    with pytest.raises(ConfigurationError, match="lone surrogate"):
+        await sink.send(StreamEvent("t", "r", "bad\udc80"))
+    await sink.send(StreamEvent("t", "r", a))
+    streams = [call[0].stream_id.removeprefix("session/") for call in backend.calls]
+    assert streams == ["a", "a", "b", "a", "b", "b", "a"]
+
+
+async def test_custom_stream_ids_are_asked_for_every_event() -> None:
+    """With ``SinkOptions.stream_id`` each event's stream is the callable's answer for it, even
+    when its session id is the one of the event before."""
+    backend = CountingBackend()
+    sink = StreamSink(backend, SinkOptions(stream_id=lambda e: f"run/{e.run_id}"))  # type: ignore[arg-type]
+    for run in ("1", "2", "1"):
+        await sink.send(StreamEvent("t", run, "s"))
+    assert [call[0].stream_id for call in backend.calls] == ["run/1", "run/2", "run/1"]
+
+
 @pytest.mark.parametrize("field", ["run_id", "session_id", "event_key"])
 @pytest.mark.parametrize("custom_stream_id", [False, True])
 async def test_text_fields_with_lone_surrogates_are_refused(

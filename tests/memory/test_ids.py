@@ -28,6 +28,18 @@ def test_id_is_wall_clock_milliseconds_then_sequence(
     assert broker.append("s", "n", b"p") == "1700000000501-0"
 
 
+def test_ids_of_many_entries_in_one_millisecond(
+    broker: MemoryBroker, wall_clock: FakeClock
+) -> None:
+    """Thousands of entries in one millisecond number on past the small sequence numbers, and
+    the next millisecond starts again at 0."""
+    wall_clock.now = 1_700_000_000.25
+    ids = [broker.append("s", "n", b"p") for _ in range(3000)]
+    assert ids == [f"1700000000250-{seq}" for seq in range(3000)]
+    wall_clock.now = 1_700_000_000.251
+    assert broker.append("s", "n", b"p") == "1700000000251-0"
+
+
 def test_id_keeps_last_millisecond_when_wall_clock_goes_backwards(
     broker: MemoryBroker, wall_clock: FakeClock
 ) -> None:
@@ -49,8 +61,11 @@ def test_id_at_epoch_zero_is_after_zero_zero(broker: MemoryBroker, wall_clock: F
 def test_sequence_overflow_moves_to_next_millisecond() -> None:
     """When the sequence number is exhausted the id moves to the next millisecond, as Redis."""
     stream = Stream("s", 1)
-    stream.last_ms, stream.last_seq = 5, 2**64 - 1
+    stream.append("n", b"p", None, 5, 0)
+    stream.last_seq = 2**64 - 2
+    assert stream.append("n", b"p", None, 5, 0) == f"5-{2**64 - 1}"
     assert stream.append("n", b"p", None, 5, 0) == "6-0"
+    assert stream.append("n", b"p", None, 6, 0) == "6-1"
 
 
 def test_streams_number_their_entries_independently(
