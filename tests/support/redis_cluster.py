@@ -21,14 +21,9 @@ import socket
 import time
 from collections.abc import Sequence
 from functools import partial
-from types import TracebackType
 
-from tests.support.redis_server import (
-    RedisServer,
-    RedisServerError,
-    _free_port,
-    find_redis_server,
-)
+from tests.support.lifecycle import Started, free_port
+from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
 
 __all__ = [
     "ClusterNode",
@@ -167,7 +162,7 @@ class ClusterNode(RedisServer):
         # The bus port is chosen like the client port (free, then kept for restarts): the
         # default, port + 10000, may be taken or above 65535.
         if not self.bus_port:
-            self.bus_port = _free_port()
+            self.bus_port = free_port()
         return [*super()._args(), "--cluster-port", str(self.bus_port)]
 
     @property
@@ -187,7 +182,7 @@ class ClusterNode(RedisServer):
         return f"<ClusterNode 127.0.0.1:{self.port} {'up' if self.running else 'down'}>"
 
 
-class RedisCluster:
+class RedisCluster(Started):
     """A private Redis Cluster: ``masters`` masters, each with ``replicas`` replicas.
 
     :param node_timeout_ms: ``cluster-node-timeout``: how long a node may be silent before it is
@@ -268,17 +263,6 @@ class RedisCluster:
         """Stop every node and remove their directories."""
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> RedisCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- topology -----------------------------------------------------------------------------
 
