@@ -123,6 +123,23 @@ def command(port: int, *args: str | int | bytes, timeout: float = 2.0) -> object
         return _Reader(sock).reply()
 
 
+def _slot_ranges(port: int) -> list[tuple[int, int, int]]:
+    """``CLUSTER SLOTS`` as the node at ``port`` sees it: (first slot, last slot, master's
+    port) of every range."""
+    reply = command(port, "CLUSTER", "SLOTS")
+    assert isinstance(reply, list)
+    ranges = []
+    for row in reply:
+        assert isinstance(row, list)
+        first, last, master = row[0], row[1], row[2]
+        assert isinstance(first, int)
+        assert isinstance(last, int)
+        assert isinstance(master, list)
+        assert isinstance(master[1], int)
+        ranges.append((first, last, master[1]))
+    return ranges
+
+
 def _info(port: int, section: str) -> dict[str, str]:
     raw = (
         command(port, "INFO", section) if section != "cluster" else command(port, "CLUSTER", "INFO")
@@ -307,17 +324,8 @@ class RedisCluster(Started):
         return self.master_for_slot(key_slot(key))
 
     def master_for_slot(self, slot: int) -> ClusterNode:
-        reply = command(self._any_running().port, "CLUSTER", "SLOTS")
-        assert isinstance(reply, list)
-        for row in reply:
-            assert isinstance(row, list)
-            first, last, master = row[0], row[1], row[2]
-            assert isinstance(first, int)
-            assert isinstance(last, int)
-            assert isinstance(master, list)
+        for first, last, port in _slot_ranges(self._any_running().port):
             if first <= slot <= last:
-                port = master[1]
-                assert isinstance(port, int)
                 return self.node(port)
         raise RedisClusterError(f"slot {slot} is not served")
 
@@ -340,15 +348,11 @@ class RedisCluster(Started):
     def slots_of(self, master: ClusterNode) -> list[int]:
         """The first slot of every range ``master`` serves, as a running node sees it (a node
         other than ``master`` still lists a killed master until it is failed over)."""
-        reply = command(self._any_running().port, "CLUSTER", "SLOTS")
-        assert isinstance(reply, list)
-        out = []
-        for row in reply:
-            assert isinstance(row, list)
-            assert isinstance(row[2], list)
-            if row[2][1] == master.port:
-                out.append(int(row[0]))
-        return out
+        return [
+            first
+            for first, _, port in _slot_ranges(self._any_running().port)
+            if port == master.port
+        ]
 
     def wait_for_failover(
         self, old_master: ClusterNode, *, slots: Sequence[int] = (), timeout: float | None = None
@@ -425,12 +429,8 @@ class RedisCluster(Started):
         found: list[int] = []
 
         def served() -> bool:
-            reply = command(master.port, "CLUSTER", "SLOTS")
-            assert isinstance(reply, list)
             found[:] = [
-                int(row[0])
-                for row in reply
-                if isinstance(row, list) and isinstance(row[2], list) and row[2][1] == master.port
+                first for first, _, port in _slot_ranges(master.port) if port == master.port
             ]
             return bool(found)
 
@@ -461,16 +461,9 @@ class RedisCluster(Started):
         )
 
     def _sees(self, node: ClusterNode, slot: int, target: ClusterNode) -> bool:
-        reply = command(node.port, "CLUSTER", "SLOTS")
-        assert isinstance(reply, list)
-        for row in reply:
-            assert isinstance(row, list)
-            first, last, master = row[0], row[1], row[2]
-            assert isinstance(first, int)
-            assert isinstance(last, int)
-            assert isinstance(master, list)
+        for first, last, port in _slot_ranges(node.port):
             if first <= slot <= last:
-                return master[1] == target.port
+                return port == target.port
         return False
 
     def heal(self, *, timeout: float | None = None) -> None:
