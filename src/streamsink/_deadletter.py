@@ -17,7 +17,13 @@ import orjson
 from ._envelope import format_timestamp, parse_timestamp
 from ._exceptions import DecodeError
 
-__all__ = ["DEAD_LETTER_EVENT", "DeadLetter", "decode_dead_letter", "encode_dead_letter"]
+__all__ = [
+    "DEAD_LETTER_EVENT",
+    "DeadLetter",
+    "dead_letter_doc",
+    "decode_dead_letter",
+    "encode_dead_letter",
+]
 
 DEAD_LETTER_EVENT = "dead_letter"
 
@@ -46,8 +52,10 @@ class DeadLetter:
     letter_id: str | None = None
 
 
-def encode_dead_letter(letter: DeadLetter) -> bytes:
-    """The JSON document stored as the dead-letter entry's payload."""
+def dead_letter_doc(letter: DeadLetter) -> dict[str, object]:
+    """The fields of ``letter`` as :func:`encode_dead_letter` stores them (``letter_id`` aside:
+    it is the entry's id, not part of its payload); ``payload`` is text when it is valid UTF-8,
+    else ``payload_base64``, and absent when None."""
     doc: dict[str, object] = {
         "origin_stream": letter.origin_stream,
         "entry_id": letter.entry_id,
@@ -63,7 +71,12 @@ def encode_dead_letter(letter: DeadLetter) -> bytes:
             doc["payload"] = letter.payload.decode()
         except UnicodeDecodeError:
             doc["payload_base64"] = base64.b64encode(letter.payload).decode()
-    return orjson.dumps(doc)
+    return doc
+
+
+def encode_dead_letter(letter: DeadLetter) -> bytes:
+    """The JSON document stored as the dead-letter entry's payload."""
+    return orjson.dumps(dead_letter_doc(letter))
 
 
 def decode_dead_letter(data: bytes) -> DeadLetter:

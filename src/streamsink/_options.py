@@ -96,10 +96,14 @@ def _validate_topic_pattern(inst: Any, attribute: attrs.Attribute[Any], value: A
         raise ConfigurationError(f"{prefix}: {exc}") from None
 
 
+def _seconds_or_none(expected: str) -> Validator:
+    """A validator of None or :func:`is_seconds`, whose error says ``expected`` (what None means
+    differs from option to option)."""
+    return rule(lambda v: v is None or is_seconds(v), expected)
+
+
 _SECONDS = rule(is_seconds, "a positive number of seconds")
-_SECONDS_OR_NONE = rule(
-    lambda v: v is None or is_seconds(v), "a positive number of seconds, or None for the default"
-)
+_SECONDS_OR_NONE = _seconds_or_none("a positive number of seconds, or None for the default")
 _CALLABLE_OR_NONE = rule(lambda v: v is None or callable(v), "a callable or None")
 
 
@@ -245,32 +249,14 @@ class SubscriberOptions:
     )
     renew_while_handling: float | None = attrs.field(
         default=None,
-        validator=rule(
-            lambda v: (
-                v is None
-                or (
-                    not isinstance(v, bool)
-                    and isinstance(v, int | float)
-                    and math.isfinite(v)
-                    and v > 0
-                )
-            ),
-            "a number of seconds > 0, or None to renew only on Delivery.in_progress()",
+        validator=_seconds_or_none(
+            "a number of seconds > 0, or None to renew only on Delivery.in_progress()"
         ),
     )
     reap_idle: float | None = attrs.field(
         default=None,
-        validator=rule(
-            lambda v: (
-                v is None
-                or (
-                    not isinstance(v, bool)
-                    and isinstance(v, int | float)
-                    and math.isfinite(v)
-                    and v > 0
-                )
-            ),
-            "a number of seconds > 0, or None to never remove idle consumers",
+        validator=_seconds_or_none(
+            "a number of seconds > 0, or None to never remove idle consumers"
         ),
     )
     instrument: SubscriberInstrument | None = attrs.field(

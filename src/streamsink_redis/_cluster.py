@@ -45,11 +45,21 @@ REFRESH_EVERY = 0.05
 Address = tuple[str, int]
 
 
-class _NodeMixin:
+class _NodeMixin(AbstractConnection):
     """A connection to one cluster node that tells its router what the node's replies and
-    failures say about the slot map."""
+    failures say about the slot map. Listed before :class:`Connection` or
+    :class:`SSLConnection`, whose ``connect`` and ``read_response`` its own wrap."""
 
     _router: ClusterRouter
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**self._take_router(kwargs))
+
+    async def connect(self) -> None:
+        await self._connect_noting(super().connect)
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        return await self._read_noting(super().read_response, *args, **kwargs)
 
     def _take_router(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         self._router = kwargs.pop("cluster_router")
@@ -86,27 +96,9 @@ class _NodeMixin:
 class ClusterNodeConnection(_NodeMixin, Connection):
     """A TCP connection to a cluster node (see :class:`_NodeMixin`)."""
 
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**self._take_router(kwargs))
-
-    async def connect(self) -> None:
-        await self._connect_noting(super().connect)
-
-    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._read_noting(super().read_response, *args, **kwargs)
-
 
 class ClusterNodeSSLConnection(_NodeMixin, SSLConnection):
     """A TLS connection to a cluster node (see :class:`_NodeMixin`)."""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**self._take_router(kwargs))
-
-    async def connect(self) -> None:
-        await self._connect_noting(super().connect)
-
-    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
-        return await self._read_noting(super().read_response, *args, **kwargs)
 
 
 class ClusterRouter:

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
-from urllib.parse import urlencode
+from collections.abc import AsyncIterator
 
 import pytest
 
-from streamsink_redis import RedisBackend
+from tests.support.redis_backends import OpenBackend, opened_backends
+from tests.support.redis_backends import with_query as with_query  # tests import it from here
 from tests.support.redis_cluster import RedisCluster, key_slot
-
-OpenBackend = Callable[..., Awaitable[RedisBackend]]
 
 PREFIX = "pulse:stream:"
 
@@ -23,23 +20,10 @@ def anyio_backend() -> str:
     return "asyncio"
 
 
-def with_query(url: str, **options: object) -> str:
-    """``url`` with more query options."""
-    if not options:
-        return url
-    return url + ("&" if "?" in url else "?") + urlencode({k: str(v) for k, v in options.items()})
-
-
 @pytest.fixture
 async def open_cluster(redis_cluster_url: str) -> AsyncIterator[OpenBackend]:
     """Open backends on the test cluster with extra query options; all closed after the test."""
-    async with AsyncExitStack() as stack:
-
-        async def open_(**options: object) -> RedisBackend:
-            backend = await RedisBackend.open(with_query(redis_cluster_url, **options))
-            stack.push_async_callback(backend.aclose)
-            return backend
-
+    async with opened_backends(redis_cluster_url) as open_:
         yield open_
 
 

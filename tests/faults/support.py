@@ -27,6 +27,8 @@ __all__ = [
     "Worker",
     "account",
     "record_figures",
+    "start_consumers",
+    "start_producers",
     "wait_until",
 ]
 
@@ -122,6 +124,26 @@ def wait_until(
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(every)
     return time.monotonic() - started
+
+
+def start_consumers(workers: list[Worker], directory: Path, count: int, *args: str) -> list[Worker]:
+    """``count`` consumer processes (``consumer1``...) run with ``args``, added to ``workers``
+    (which the test's teardown stops), once every one is ready."""
+    consumers = [Worker(directory, f"consumer{i}", "consumer", *args) for i in range(1, count + 1)]
+    workers += consumers
+    wait_until(lambda: all(c.ready() for c in consumers), 30, "consumers to start")
+    return consumers
+
+
+def start_producers(workers: list[Worker], directory: Path, count: int, *args: str) -> list[Worker]:
+    """``count`` producer processes (``producer1``..., each told its number) run with ``args``,
+    added to ``workers``; they start sending at once."""
+    producers = [
+        Worker(directory, f"producer{i}", "producer", *args, "--producer", str(i))
+        for i in range(1, count + 1)
+    ]
+    workers += producers
+    return producers
 
 
 # -- the records ---------------------------------------------------------------------------------

@@ -39,6 +39,8 @@ from .support import (
     Worker,
     account,
     record_figures,
+    start_consumers,
+    start_producers,
     stop_all,
     sum_statistics,
     wait_until,
@@ -105,20 +107,11 @@ def test_master_killed_and_failed_over(
     try:
         consumer_args: tuple[str, ...] = ("--url", url, "--stream", stream, "--group", group)
         consumer_args += ("--grace", str(GRACE), "--claim", str(CLAIM), "--reconnect", "60")
-        consumers = [
-            Worker(tmp_path, f"consumer{i}", "consumer", *consumer_args)
-            for i in range(1, CONSUMERS + 1)
-        ]
-        workers += consumers
-        wait_until(lambda: all(c.ready() for c in consumers), 30, "consumers to start")
+        consumers = start_consumers(workers, tmp_path, CONSUMERS, *consumer_args)
 
         producer_args: tuple[str, ...] = ("--url", url, "--session", session, "--rate", str(RATE))
         producer_args += ("--count", str(EVENTS_PER_PRODUCER), "--concurrency", str(CONCURRENCY))
-        producers = [
-            Worker(tmp_path, f"producer{i}", "producer", *producer_args, "--producer", str(i))
-            for i in range(1, PRODUCERS + 1)
-        ]
-        workers += producers
+        producers = start_producers(workers, tmp_path, PRODUCERS, *producer_args)
         started = time.monotonic()
 
         def returned() -> int:

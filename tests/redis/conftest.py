@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AsyncExitStack
-from urllib.parse import urlencode, urlsplit
+from collections.abc import AsyncIterator
+from urllib.parse import urlsplit
 
 import fakeredis
 import pytest
@@ -13,8 +12,8 @@ import redis.asyncio as aioredis
 
 from streamsink_redis import RedisBackend
 from streamsink_redis._connection import fake_server
-
-OpenBackend = Callable[..., Awaitable[RedisBackend]]
+from tests.support.redis_backends import OpenBackend, opened_backends
+from tests.support.redis_backends import with_query as with_query  # tests import it from here
 
 
 @pytest.fixture
@@ -31,14 +30,6 @@ def url(request: pytest.FixtureRequest) -> str:
     return str(request.getfixturevalue("redis_url"))
 
 
-def with_query(url: str, **options: object) -> str:
-    """``url`` with more query options."""
-    if not options:
-        return url
-    sep = "&" if urlsplit(url).query else "?"
-    return url + sep + urlencode({k: str(v) for k, v in options.items()})
-
-
 @pytest.fixture
 def stream_id() -> str:
     """A stream id no other test uses."""
@@ -48,13 +39,7 @@ def stream_id() -> str:
 @pytest.fixture
 async def open_backend(url: str) -> AsyncIterator[OpenBackend]:
     """Open RedisBackends on ``url`` with extra query options; all closed after the test."""
-    async with AsyncExitStack() as stack:
-
-        async def open_(**options: object) -> RedisBackend:
-            backend = await RedisBackend.open(with_query(url, **options))
-            stack.push_async_callback(backend.aclose)
-            return backend
-
+    async with opened_backends(url) as open_:
         yield open_
 
 

@@ -21,14 +21,9 @@ import socket
 import time
 from collections.abc import Sequence
 from functools import partial
-from types import TracebackType
 
-from tests.support.redis_server import (
-    RedisServer,
-    RedisServerError,
-    _free_port,
-    find_redis_server,
-)
+from tests.support.lifecycle import Started, free_port
+from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
 
 __all__ = [
     "ClusterNode",
@@ -128,6 +123,23 @@ def command(port: int, *args: str | int | bytes, timeout: float = 2.0) -> object
         return _Reader(sock).reply()
 
 
+def _slot_ranges(port: int) -> list[tuple[int, int, int]]:
+    """``CLUSTER SLOTS`` as the node at ``port`` sees it: (first slot, last slot, master's
+    port) of every range."""
+    reply = command(port, "CLUSTER", "SLOTS")
+    assert isinstance(reply, list)
+    ranges = []
+    for row in reply:
+        assert isinstance(row, list)
+        first, last, master = row[0], row[1], row[2]
+        assert isinstance(first, int)
+        assert isinstance(last, int)
+        assert isinstance(master, list)
+        assert isinstance(master[1], int)
+        ranges.append((first, last, master[1]))
+    return ranges
+
+
 def _info(port: int, section: str) -> dict[str, str]:
     raw = (
         command(port, "INFO", section) if section != "cluster" else command(port, "CLUSTER", "INFO")
@@ -167,7 +179,7 @@ class ClusterNode(RedisServer):
         # The bus port is chosen like the client port (free, then kept for restarts): the
         # default, port + 10000, may be taken or above 65535.
         if not self.bus_port:
-            self.bus_port = _free_port()
+            self.bus_port = free_port()
         return [*super()._args(), "--cluster-port", str(self.bus_port)]
 
     @property
@@ -187,7 +199,7 @@ class ClusterNode(RedisServer):
         return f"<ClusterNode 127.0.0.1:{self.port} {'up' if self.running else 'down'}>"
 
 
-class RedisCluster:
+class RedisCluster(Started):
     """A private Redis Cluster: ``masters`` masters, each with ``replicas`` replicas.
 
     :param node_timeout_ms: ``cluster-node-timeout``: how long a node may be silent before it is
@@ -269,17 +281,6 @@ class RedisCluster:
         for node in self.nodes:
             node.stop()
 
-    def __enter__(self) -> RedisCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     # -- topology -----------------------------------------------------------------------------
 
     def _nodes_table(self, port: int) -> list[list[str]]:
@@ -323,17 +324,8 @@ class RedisCluster:
         return self.master_for_slot(key_slot(key))
 
     def master_for_slot(self, slot: int) -> ClusterNode:
-        reply = command(self._any_running().port, "CLUSTER", "SLOTS")
-        assert isinstance(reply, list)
-        for row in reply:
-            assert isinstance(row, list)
-            first, last, master = row[0], row[1], row[2]
-            assert isinstance(first, int)
-            assert isinstance(last, int)
-            assert isinstance(master, list)
+        for first, last, port in _slot_ranges(self._any_running().port):
             if first <= slot <= last:
-                port = master[1]
-                assert isinstance(port, int)
                 return self.node(port)
         raise RedisClusterError(f"slot {slot} is not served")
 
@@ -356,15 +348,11 @@ class RedisCluster:
     def slots_of(self, master: ClusterNode) -> list[int]:
         """The first slot of every range ``master`` serves, as a running node sees it (a node
         other than ``master`` still lists a killed master until it is failed over)."""
-        reply = command(self._any_running().port, "CLUSTER", "SLOTS")
-        assert isinstance(reply, list)
-        out = []
-        for row in reply:
-            assert isinstance(row, list)
-            assert isinstance(row[2], list)
-            if row[2][1] == master.port:
-                out.append(int(row[0]))
-        return out
+        return [
+            first
+            for first, _, port in _slot_ranges(self._any_running().port)
+            if port == master.port
+        ]
 
     def wait_for_failover(
         self, old_master: ClusterNode, *, slots: Sequence[int] = (), timeout: float | None = None
@@ -441,12 +429,8 @@ class RedisCluster:
         found: list[int] = []
 
         def served() -> bool:
-            reply = command(master.port, "CLUSTER", "SLOTS")
-            assert isinstance(reply, list)
             found[:] = [
-                int(row[0])
-                for row in reply
-                if isinstance(row, list) and isinstance(row[2], list) and row[2][1] == master.port
+                first for first, _, port in _slot_ranges(master.port) if port == master.port
             ]
             return bool(found)
 
@@ -477,16 +461,9 @@ class RedisCluster:
         )
 
     def _sees(self, node: ClusterNode, slot: int, target: ClusterNode) -> bool:
-        reply = command(node.port, "CLUSTER", "SLOTS")
-        assert isinstance(reply, list)
-        for row in reply:
-            assert isinstance(row, list)
-            first, last, master = row[0], row[1], row[2]
-            assert isinstance(first, int)
-            assert isinstance(last, int)
-            assert isinstance(master, list)
+        for first, last, port in _slot_ranges(node.port):
             if first <= slot <= last:
-                return master[1] == target.port
+                return port == target.port
         return False
 
     def heal(self, *, timeout: float | None = None) -> None:

@@ -18,7 +18,8 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
-from types import TracebackType
+
+from tests.support.lifecycle import Started, free_port
 
 __all__ = ["RedisServer", "RedisServerError", "find_redis_server"]
 
@@ -32,12 +33,6 @@ def find_redis_server() -> str | None:
     return os.environ.get("STREAMSINK_REDIS_SERVER") or shutil.which("redis-server")
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def _ping(port: int, timeout: float = 0.2) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
@@ -48,7 +43,7 @@ def _ping(port: int, timeout: float = 0.2) -> bool:
         return False
 
 
-class RedisServer:
+class RedisServer(Started):
     """A private redis-server: ``--port N --save "" --appendonly no`` unless told otherwise.
 
     :param appendonly: write an append-only file (``--appendonly yes``).
@@ -115,7 +110,7 @@ class RedisServer:
         if self.running:
             return self
         if not self.port:
-            self.port = _free_port()
+            self.port = free_port()
         self._process = subprocess.Popen(
             self._args(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
@@ -156,14 +151,3 @@ class RedisServer:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
-
-    def __enter__(self) -> RedisServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -37,10 +37,11 @@ import asyncio
 import contextlib
 import threading
 from collections.abc import Callable, Coroutine
-from types import TracebackType
 from typing import Any, TypeVar
 
 import attrs
+
+from tests.support.lifecycle import Started
 
 __all__ = ["ProxyStats", "TcpProxy"]
 
@@ -184,7 +185,7 @@ class _Link:
             self.proxy._forget(self)
 
 
-class TcpProxy:
+class TcpProxy(Started):
     """A TCP proxy on a free loopback port in front of ``host:port`` (see the module docstring).
 
     :param host: the server's address.
@@ -235,17 +236,6 @@ class TcpProxy:
             thread.join(timeout=10)
             loop.close()
             self._loop = self._thread = None
-
-    def __enter__(self) -> TcpProxy:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- faults -----------------------------------------------------------------------------------
 

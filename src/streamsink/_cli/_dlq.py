@@ -4,7 +4,6 @@ naming the origin)."""
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import sys
 from collections.abc import Callable, Sequence
@@ -12,8 +11,7 @@ from typing import TextIO
 
 import attrs
 
-from .._deadletter import DeadLetter, decode_dead_letter
-from .._envelope import format_timestamp
+from .._deadletter import DeadLetter, dead_letter_doc, decode_dead_letter
 from .._exceptions import DecodeError
 from ..backend import Backend, Entry, InspectingBackend, StartPosition, TrimBound
 from ._exits import EXIT_FAILED, EXIT_OK, CommandError
@@ -96,32 +94,11 @@ def _inspecting(backend: Backend) -> InspectingBackend:
     return backend  # type: ignore[return-value]
 
 
-def _payload_doc(letter: DeadLetter) -> dict[str, object]:
-    if letter.payload is None:
-        return {}
-    try:
-        return {"payload": letter.payload.decode()}
-    except UnicodeDecodeError:
-        return {"payload_base64": base64.b64encode(letter.payload).decode()}
-
-
 def _doc(dlq: str, item: _Item) -> dict[str, object]:
     letter = item.letter
     if letter is None:
         return {"dlq": dlq, "letter_id": item.letter_id, "dead_letter": False}
-    return {
-        "dlq": dlq,
-        "letter_id": item.letter_id,
-        "origin_stream": letter.origin_stream,
-        "entry_id": letter.entry_id,
-        "group": letter.group,
-        "consumer": letter.consumer,
-        "attempts": letter.attempts,
-        "reason": letter.reason,
-        "event_name": letter.event_name,
-        "dead_lettered_at": format_timestamp(letter.dead_lettered_at),
-        **_payload_doc(letter),
-    }
+    return {"dlq": dlq, "letter_id": item.letter_id, **dead_letter_doc(letter)}
 
 
 def _find(items: Sequence[_Item], letter_id: str, dlq: str) -> _Item:

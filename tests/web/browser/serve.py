@@ -18,15 +18,10 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from types import TracebackType
+
+from tests.support.lifecycle import Started, free_port
 
 __all__ = ["ServeProcess", "free_port", "wait_for_port"]
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def wait_for_port(
@@ -50,7 +45,7 @@ def wait_for_port(
     raise RuntimeError(f"nothing listens on 127.0.0.1:{port} after {timeout:g} s")
 
 
-class ServeProcess:
+class ServeProcess(Started):
     """``python -m streamsink serve ARGS --port PORT`` in a subprocess; its output goes to
     ``log_dir`` (a file per start), so a failing test can show it."""
 
@@ -128,14 +123,3 @@ class ServeProcess:
             self.process.wait(5)
         except subprocess.TimeoutExpired:
             self.kill()
-
-    def __enter__(self) -> ServeProcess:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()

@@ -6,6 +6,7 @@ from typing import Any
 
 import anyio
 
+from ..._consuming import SubscriptionStatistics
 from ..._events import StreamEvent
 from ..._exceptions import (
     EntriesSkippedError,
@@ -20,6 +21,32 @@ __all__: list[str] = []
 
 _TRIM_MAXLEN = 50
 _TRIM_SENT = 400  # far past the max length, so even approximate trimming trims
+
+
+def assert_skips_reported(
+    got: list[StreamEvent],
+    errors: list[StreamsinkError],
+    stats: SubscriptionStatistics,
+    sent: int,
+    lost: str,
+) -> list[Any]:
+    """Of ``sent`` events, ``got`` arrived in order, once each, and every one ``lost`` (trimmed,
+    aged out) before it was read is counted by exactly the gaps the events carry, the
+    subscription's statistics and the EntriesSkippedError in ``errors``. The indexes of ``got``.
+    """
+    indexes = [event.payload["index"] for event in got]
+    assert indexes == sorted(set(indexes)), f"delivered out of order or twice: {indexes}"
+    gaps = [event.gap for event in got if event.gap is not None]
+    assert gaps, f"{sent - len(got)} entries {lost} unread, and no gap reported"
+    assert all(gap.count is not None for gap in gaps), gaps
+    skipped = sum(gap.count or 0 for gap in gaps)
+    assert len(got) + skipped == sent, (
+        f"{len(got)} delivered + {skipped} reported skipped != {sent} sent: {gaps}"
+    )
+    assert (stats.skipped, stats.gaps) == (skipped, len(gaps)), stats
+    reported = [e.gap for e in errors if isinstance(e, EntriesSkippedError)]
+    assert reported == gaps, (reported, gaps)
+    return indexes
 
 
 async def _lagging_behind_trimming(h: Harness, group: bool) -> None:
@@ -40,18 +67,7 @@ async def _lagging_behind_trimming(h: Harness, group: bool) -> None:
                 if event.payload["index"] == _TRIM_SENT - 1:
                     break
         stats = sub.statistics()
-    indexes = [event.payload["index"] for event in got]
-    assert indexes == sorted(set(indexes)), f"delivered out of order or twice: {indexes}"
-    gaps = [event.gap for event in got if event.gap is not None]
-    assert gaps, f"{_TRIM_SENT - len(got)} entries trimmed unread, and no gap reported"
-    skipped = sum(gap.count or 0 for gap in gaps)
-    assert all(gap.count is not None for gap in gaps), gaps
-    assert len(got) + skipped == _TRIM_SENT, (
-        f"{len(got)} delivered + {skipped} reported skipped != {_TRIM_SENT} sent: {gaps}"
-    )
-    assert (stats.skipped, stats.gaps) == (skipped, len(gaps)), stats
-    reported = [e.gap for e in errors if isinstance(e, EntriesSkippedError)]
-    assert reported == gaps, (reported, gaps)
+    indexes = assert_skips_reported(got, errors, stats, _TRIM_SENT, "trimmed")
     for event in got:
         if event.gap is not None:
             index = indexes.index(event.payload["index"])
