@@ -15,7 +15,10 @@ What JetStream keeps and what it does not:
   process, such as the ``streamsink`` command, sees none), though their deliveries count in the
   group's ``pending``.
 - **Pending entries** are likewise this backend's members' deliveries: JetStream has no API
-  listing a consumer's unacknowledged sequences.
+  listing a consumer's unacknowledged sequences. When the group has more pending entries
+  (``num_ack_pending``) than this backend's members hold, listing them all raises
+  ``StreamsinkError`` saying so, rather than return a list that looks complete; listing one
+  ``consumer``'s returns what this backend's members of that name hold.
 - **Deleting an idle member** takes it out of the listings until it reads again (as Redis
   re-creates a deleted consumer on its next read); it is done only while it holds no live
   delivery and was idle long enough, checked and done without a wait in between, so
@@ -33,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 import nats.js.errors
-from streamsink import ConfigurationError
+from streamsink import ConfigurationError, StreamsinkError
 from streamsink.backend import ConsumerInfo, GroupInfo, PendingInfo, TrimBound
 
 from ._errors import STREAM_NOT_FOUND, translated
@@ -146,20 +149,25 @@ async def list_groups(backend: NatsBackend, stream_id: str) -> list[GroupInfo] |
     return sorted(infos, key=lambda g: g.name)
 
 
-async def _group_exists(backend: NatsBackend, stream_id: str, group: str) -> bool:
+async def _group_info(backend: NatsBackend, stream_id: str, group: str) -> Any | None:
+    """The durable consumer's info; None when it or its stream is missing."""
     name = backend.stream_name(stream_id)
     with translated("consumer info", backend.description):
         try:
-            await backend.js.consumer_info(name, encode(group))
+            return await backend.js.consumer_info(name, encode(group))
         except nats.js.errors.NotFoundError:
-            return False
-    return True
+            return None
+
+
+async def _group_exists(backend: NatsBackend, stream_id: str, group: str) -> bool:
+    return await _group_info(backend, stream_id, group) is not None
 
 
 async def list_consumers(
     backend: NatsBackend, stream_id: str, group: str
 ) -> list[ConsumerInfo] | None:
-    if not await _group_exists(backend, stream_id, group):
+    info = await _group_info(backend, stream_id, group)
+    if info is None:
         return None
     now = anyio.current_time()
     rows = []
@@ -180,28 +188,34 @@ async def list_pending(
 ) -> list[PendingInfo] | None:
     check_count(count)
     floor = 0 if after is None else _sequence("after", after)
-    if not await _group_exists(backend, stream_id, group):
+    info = await _group_info(backend, stream_id, group)
+    if info is None:
         return None
     now = anyio.current_time()
-    rows = []
+    # One entry is held by one member at a time: its latest delivery (the highest count) wins.
+    latest: dict[str, PendingInfo] = {}
     for name, handles in _members(backend, stream_id, group).items():
-        if consumer is not None and name != consumer:
-            continue
         for handle in handles:
             for entry_id, deliveries, read_at in handle.live_deliveries(now):
-                if int(entry_id) > floor:
-                    rows.append(
-                        PendingInfo(
-                            entry_id=entry_id,
-                            consumer=name,
-                            idle=now - read_at,
-                            deliveries=deliveries,
-                        )
+                known = latest.get(entry_id)
+                if known is None or known.deliveries < deliveries:
+                    latest[entry_id] = PendingInfo(
+                        entry_id=entry_id, consumer=name, idle=now - read_at, deliveries=deliveries
                     )
-    rows.sort(key=lambda r: (int(r.entry_id), -r.deliveries))
-    # One entry is held by one member at a time: a later delivery supersedes older ones.
-    unique = {r.entry_id: r for r in reversed(rows)}
-    return sorted(unique.values(), key=lambda r: int(r.entry_id))[:count]
+    held = info.num_ack_pending or 0
+    if consumer is None and held > len(latest):
+        # An empty or short list would say "nothing else is pending": refuse instead.
+        raise StreamsinkError(
+            f"group {group!r} of stream {stream_id!r} has {held} pending entries, "
+            f"{held - len(latest)} of them held by members this connection does not have open "
+            "(in other processes): JetStream does not list a group's pending entries"
+        )
+    rows = [
+        row
+        for row in latest.values()
+        if int(row.entry_id) > floor and (consumer is None or row.consumer == consumer)
+    ]
+    return sorted(rows, key=lambda r: int(r.entry_id))[:count]
 
 
 async def delete_idle_consumer(
