@@ -254,3 +254,11 @@ async def test_dlq_lists_shows_replays_and_purges(backend: NatsBackend, url: str
         cli("dlq", "purge", f"{stream}:dlq", "--through", "1-0", "--yes", "--url", url),
         "no dead letter '1-0'",
     )
+
+
+@pytest.mark.parametrize("command", [["streams"], ["groups", "s"], ["trim", "s", "--maxlen", "0"]])
+def test_a_secret_in_the_url_is_never_printed(command: list[str]) -> None:
+    """A password in a nats:// URL appears nowhere, not even when the server is not there."""
+    result = cli(*command, "--url", "nats://ops:hunter2-secret@127.0.0.1:1?connect_timeout=0.3")
+    assert "hunter2" not in result.stdout + result.stderr
+    one_error(result, "cannot connect to nats://127.0.0.1:1")
