@@ -20,8 +20,14 @@ from typing import Any
 
 import pytest
 import streamsink
-from streamsink import DeadLetter, StartPosition, StreamEvent, encode_dead_letter
-from streamsink.backend import Entry
+from streamsink import (
+    ConfigurationError,
+    DeadLetter,
+    StartPosition,
+    StreamEvent,
+    encode_dead_letter,
+)
+from streamsink.backend import Entry, TrimBound
 
 from streamsink_nats import NatsBackend
 
@@ -162,6 +168,23 @@ async def test_reap_idle_in_the_process_holding_the_members(backend: NatsBackend
     finally:
         await holder.aclose()
         await idler.aclose()
+
+
+async def test_names_nats_cannot_hold_are_refused(backend: NatsBackend) -> None:
+    stream = "session/ops-names"
+    await send(backend, stream, "usage")
+    long = "g" * 300
+    for call in (
+        lambda: backend.list_consumers(stream, long),
+        lambda: backend.list_pending(stream, ""),
+        lambda: backend.delete_idle_consumer(stream, long, "c", min_idle=0),
+        lambda: backend.list_groups("s" * 300),
+        lambda: backend.trim_stream("s" * 300, TrimBound.maxlen(0)),
+    ):
+        with pytest.raises(ConfigurationError, match="NATS"):
+            await call()
+    with pytest.raises(ConfigurationError, match="min_idle"):
+        await backend.delete_idle_consumer(stream, "g", "c", min_idle=float("nan"))
 
 
 async def test_trim_by_maxlen_and_minid(backend: NatsBackend, url: str) -> None:

@@ -42,7 +42,7 @@ from streamsink.backend import ConsumerInfo, GroupInfo, PendingInfo, TrimBound
 from ._errors import STREAM_NOT_FOUND, translated
 from ._group import NatsGroupConsumer
 from ._handle import check_count
-from ._names import decode, encode, encode_check
+from ._names import MAX_NAME, decode, encode, encode_check
 
 if TYPE_CHECKING:
     from ._backend import NatsBackend
@@ -152,9 +152,15 @@ async def list_groups(backend: NatsBackend, stream_id: str) -> list[GroupInfo] |
 async def _group_info(backend: NatsBackend, stream_id: str, group: str) -> Any | None:
     """The durable consumer's info; None when it or its stream is missing."""
     name = backend.stream_name(stream_id)
+    durable = encode(group)
+    if len(durable) > MAX_NAME or not group:
+        raise ConfigurationError(
+            f"group name {group[:40]!r} is not a NATS group: expected 1 to {MAX_NAME} "
+            "characters once encoded"
+        )
     with translated("consumer info", backend.description):
         try:
-            return await backend.js.consumer_info(name, encode(group))
+            return await backend.js.consumer_info(name, durable)
         except nats.js.errors.NotFoundError:
             return None
 
