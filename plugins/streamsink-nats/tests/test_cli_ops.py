@@ -99,6 +99,9 @@ async def send(backend: NatsBackend, stream: str, *types: str) -> list[str]:
 async def test_streams_lists_what_this_prefix_holds(backend: NatsBackend, url: str) -> None:
     ids = await send(backend, "session/ops-a", "tool_start", "tool_end", "run_stream_end")
     await send(backend, "session/ops-b", "usage")
+    # Not ours though it has our prefix: its rest is no encoded stream id (not UTF-8).
+    prefix = backend.options.stream_prefix
+    await backend.js.add_stream(name=f"{prefix}_FF", subjects=[f"{prefix}.foreign"])
     docs = {d["stream"]: d for d in rows("streams", "--url", url)}
     assert set(docs) == {"session/ops-a", "session/ops-b"}
     a = docs["session/ops-a"]
@@ -106,6 +109,7 @@ async def test_streams_lists_what_this_prefix_holds(backend: NatsBackend, url: s
     table = ok("streams", "--url", url).splitlines()
     assert table[1].split()[:3] == ["session/ops-a", "3", ids[0]]
     one_error(cli("streams", "--url", f"{url}&max_msgs=-1"), "max_msgs")
+    await backend.js.delete_stream(f"{prefix}_FF")
 
 
 async def test_groups_consumers_and_pending_from_another_process(

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from contextlib import suppress
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -85,7 +86,9 @@ async def list_streams(backend: NatsBackend) -> list[str]:
         for name in names:
             rest = name[len(prefix) :]
             if name.startswith(prefix) and rest and encode_check(rest):
-                found.append(decode(rest))
+                # (escapes that are not UTF-8: made by something else, not ours)
+                with suppress(UnicodeDecodeError):
+                    found.append(decode(rest))
         offset += len(names)
         if not names or offset >= answer.get("total", 0):
             return sorted(found)
