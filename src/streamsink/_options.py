@@ -191,7 +191,7 @@ class SubscriberOptions:
       never removed (one atomic check-and-delete on the backend). Checked about every
       ``reap_idle / 2`` seconds, once per group and process however many subscriptions share
       it; what it removed counts in ``statistics().consumers_reaped``. Needs a backend that
-      declares ``Capabilities.operations`` (memory, Redis); on another one subscribing raises
+      declares ``Capabilities.operations`` (memory, Redis, NATS); on another one subscribing raises
       :class:`ConfigurationError`. Fan-out readers ignore it.
     - ``instrument``: a :class:`~streamsink.SubscriberInstrument` told about every
       delivery from hand-out until the application is done with it (e.g.

@@ -42,6 +42,7 @@ from ._append import NAME_HEADER, TOPIC_HEADER, append
 from ._errors import translated
 from ._inspect import stream_info
 from ._names import MAX_NAME, encode
+from ._operate import OperationsMixin
 from ._options import NatsOptions
 
 __all__ = ["CAPABILITIES", "NAME_HEADER", "TOPIC_HEADER", "NatsBackend"]
@@ -60,11 +61,12 @@ CAPABILITIES = Capabilities(
     persistent=True,  # file storage (the default)
     reports_gaps=True,  # sequences have no holes; groups compare consumer and stream sequences
     stream_info=True,  # JetStream's stream state: first and last sequence
+    operations=True,  # streams, durable consumers, this backend's members, purges
     max_age=True,  # the stream's own max_age (there is no idle expiry of a stream: no idle_ttl)
 )
 
 
-class NatsBackend:
+class NatsBackend(OperationsMixin):
     """A connection to a NATS server (or cluster) with JetStream enabled.
 
     Open with :meth:`connect`. Group consumers, readers and ``destroy`` follow the SPI of
@@ -190,6 +192,9 @@ class NatsBackend:
 
     def unregister(self, handle: Any) -> None:
         self._handles.discard(handle)
+
+    def handles(self) -> list[Any]:
+        return list(self._handles)
 
     # -- streams --------------------------------------------------------------------------------
 

@@ -46,12 +46,13 @@ class _Held:
     """A delivery this consumer read and has not settled: its count, the reply subject to
     settle it on, and until when (``anyio.current_time()``) it is still live."""
 
-    __slots__ = ("count", "live_until", "reply")
+    __slots__ = ("count", "live_until", "read_at", "reply")
 
-    def __init__(self, count: int, reply: str, live_until: float) -> None:
+    def __init__(self, count: int, reply: str, live_until: float, read_at: float) -> None:
         self.count = count
         self.reply = reply
         self.live_until = live_until
+        self.read_at = read_at
 
 
 def deliver_config(start: StartPosition) -> dict[str, object]:
@@ -90,6 +91,10 @@ class NatsGroupConsumer(Handle):
         self._held: dict[str, _Held] = {}
         self._gaps = GroupGaps(stream_id)
         self._stash: list[Msg] = []  # delivered after a loss: the next read returns them first
+        # For the operator listings (see ._operate): when it last read, and whether it was
+        # deleted as an idle member since (it is listed again once it reads).
+        self.last_read = anyio.current_time()
+        self.listed = True
 
     @property
     def consumer(self) -> str:
@@ -161,12 +166,14 @@ class NatsGroupConsumer(Handle):
             msgs = msgs[:before_next_loss]
         records: list[Record] = [] if gap is None else RecordBatch(gap=gap)
         held = self._held
-        live_until = anyio.current_time() + self._grace * _LIVE_FRACTION
+        now = anyio.current_time()
+        self.last_read, self.listed = now, True
+        live_until = now + self._grace * _LIVE_FRACTION
         for msg in msgs:
             count = msg.metadata.num_delivered
             record = record_of(msg, count)
             held.pop(record.entry_id, None)  # re-inserted last: the dict stays in read order
-            held[record.entry_id] = _Held(count, msg.reply, live_until)
+            held[record.entry_id] = _Held(count, msg.reply, live_until, now)
             records.append(record)
         # Deliveries this consumer read but never settled (redelivered to another consumer and
         # settled there) would stay here for good: forget the oldest beyond a bound. Settling
@@ -257,6 +264,11 @@ class NatsGroupConsumer(Handle):
     async def term(self, entry_ids: Sequence[str]) -> None:
         """``+TERM`` each held entry: never redelivered; JetStream records it as terminated."""
         await self._settle(entry_ids, b"+TERM", keep=False, live_only=False)
+
+    def live_deliveries(self, now: float) -> list[tuple[str, int, float]]:
+        """The deliveries this member holds and JetStream has not redelivered yet (within
+        AckWait): entry id, delivery count, time read."""
+        return [(key, d.count, d.read_at) for key, d in self._held.items() if now < d.live_until]
 
     async def read_own_pending(self, after: str | None, count: int) -> Sequence[Record]:
         """Not supported (``own_pending`` is False): JetStream's pending entries are the
