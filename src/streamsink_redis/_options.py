@@ -198,15 +198,11 @@ class RedisOptions:
     spaces); and for ``rediss://`` the ``ssl_*`` options.
 
     Cluster options (``redis+cluster://``, ``rediss+cluster://``; no ``db``: a cluster has
-    database 0 only):
-
-    - ``wait_replicas``: after an append, ``WAIT wait_replicas`` on each master that took
-      entries; fewer acknowledging replicas raise :class:`~streamsink.DurabilityError` (the
-      entries are written on the master all the same). 0 (default): no WAIT.
-    - ``wait_timeout``: seconds that WAIT may take (default 1).
-
-    ``pulse_keepalive`` is off on a cluster, and ``true`` is refused: pulse's keep-alive keys
-    lie in other slots than the stream, and its scripts touch them together.
+    database 0 only): ``wait_replicas``, after an append ``WAIT wait_replicas`` on each master
+    that took entries, fewer acknowledging replicas raising :class:`~streamsink.DurabilityError`
+    (the entries are written on the master all the same; 0, the default: no WAIT);
+    ``wait_timeout``, the seconds WAIT may take (default 1). ``pulse_keepalive`` is off on a
+    cluster, and ``true`` is refused: pulse's keep-alive keys lie in other slots than the stream.
 
     Blocking reads run on a dedicated connection per consumer with their own deadline
     (the wait plus ``socket_timeout``), so ``block_ms`` never trips ``socket_timeout``.
