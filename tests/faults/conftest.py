@@ -4,12 +4,23 @@ and restart."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.support.redis_cluster import RedisCluster, RedisClusterError
 from tests.support.redis_fixtures import missing_redis
 from tests.support.redis_server import RedisServer, RedisServerError, find_redis_server
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (``make test`` runs two workers) every fault test runs in one worker:
+    their figures go to one ``build/fault-figures.json`` of one run, and two of them killing
+    servers at once on two cores would measure each other's load."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.xdist_group("faults"))
 
 
 @pytest.fixture
